@@ -1,0 +1,484 @@
+"""Ingest: files and folders into the store, one transaction per file.
+
+Reads ``files``; writes ``files``, ``participants``, ``attributes``, ``documents``, ``segments``
+and ``codings``. A file whose bytes were ingested before into the same study adds nothing; a
+changed file at a known path is added as a new document (the old one keeps its codings). A bad
+file is reported with its reason and the rest of the batch goes on.
+
+A folder may hold an ``ingest.yaml`` manifest saying how to read its files::
+
+    defaults: {kind: interview}
+    participants: {file: participants.csv, id_col: participant_id, name_col: name}
+    exclude: [README.md]
+    files:
+      panel.csv: {text_col: [q1, q2], id_col: respondent_id, attr_col: [ward, age_band]}
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+from insight.errors import InsightError, ReaderError
+from insight.readers import reader_for
+from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws
+from insight.store import next_ids
+
+MANIFEST = "ingest.yaml"
+_WORKSPACE_FILES = {".duckdb", ".wal", ".tmp"}  # a workspace database kept beside the data is not data
+KINDS = ("interview", "diary", "panel", "fieldnotes")
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    status: str  # added | changed | attached | unchanged | failed
+    documents: int = 0
+    segments: int = 0
+    codings: int = 0
+    participants: int = 0
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    study: str
+    files: list[FileResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def totals(self) -> dict[str, int]:
+        keys = ("documents", "segments", "codings", "participants")
+        return {k: sum(getattr(f, k) for f in self.files) for k in keys}
+
+    def to_dict(self) -> dict:
+        by_status: dict[str, int] = {}
+        for f in self.files:
+            by_status[f.status] = by_status.get(f.status, 0) + 1
+        return {
+            "study": self.study,
+            "files": [asdict(f) for f in self.files],
+            "by_status": by_status,
+            "added": self.totals(),
+            "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+        }
+
+
+def text_hash(text: str) -> str:
+    """The key of a text in the embeddings cache."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding files and their options
+
+
+def _load_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.exists():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise ReaderError(path, f"the manifest is not valid YAML ({getattr(exc, 'problem', exc)}).",
+                          line=line + 1 if line is not None else None,
+                          fix="Check indentation and quoting.") from None
+    if not isinstance(data, dict):
+        raise ReaderError(path, "the manifest must be a mapping.", fix="See `insight ingest --help`.")
+    unknown = set(data) - {"defaults", "participants", "exclude", "files", "study"}
+    if unknown:
+        raise ReaderError(path, f"unknown manifest key(s): {', '.join(sorted(unknown))}.",
+                          fix="Known keys: defaults, participants, exclude, files.")
+    return data
+
+
+def _load_roster(folder: Path, spec) -> dict[str, ParticipantRecord]:
+    """A participants table (id, name, attributes) from a manifest, keyed by lower-case id and name."""
+    from insight.readers.tabular import load_frame
+
+    if isinstance(spec, str):
+        spec = {"file": spec}
+    path = folder / spec["file"]
+    frame, _, _ = load_frame(path, path.read_bytes(), IngestOptions())
+    id_col = spec.get("id_col", frame.columns[0])
+    name_col = spec.get("name_col", "name" if "name" in frame.columns else None)
+    roster: dict[str, ParticipantRecord] = {}
+    for row in frame.to_dict("records"):
+        pid = str(row[id_col]).strip()
+        if not pid:
+            continue
+        attrs = {k: v for k, v in row.items() if k not in (id_col, name_col) and str(v).strip()}
+        record = ParticipantRecord(pid, str(row[name_col]).strip() if name_col else None, attrs)
+        roster[pid.lower()] = record
+        if record.name:
+            roster[record.name.lower()] = record
+            roster.setdefault(record.name.split()[0].lower(), record)
+    return roster
+
+
+def plan(paths: list[str | Path], options: IngestOptions) -> list[tuple[Path, IngestOptions | ReaderError]]:
+    """Every file to read with its resolved options (or the error that stops it)."""
+    planned: list[tuple[Path, IngestOptions | ReaderError]] = []
+    for raw in paths:
+        root = Path(raw)
+        if not root.exists():
+            planned.append((root, ReaderError(root, "no such file or folder.", fix="Check the path.")))
+            continue
+        if root.is_file():
+            planned.append((root, options))
+            continue
+        planned.extend(_plan_folder(root, options))
+    return planned
+
+
+def _plan_folder(folder: Path, options: IngestOptions):
+    try:
+        manifest = _load_manifest(folder)
+        opts = options.merged(manifest.get("defaults", {}))
+        if "participants" in manifest:
+            roster = dict(options.participants)
+            roster.update(_load_roster(folder, manifest["participants"]))
+            opts.participants = roster
+    except (ReaderError, KeyError) as exc:
+        err = exc if isinstance(exc, ReaderError) else ReaderError(folder / MANIFEST, f"unknown option {exc}.")
+        return [(folder / MANIFEST, err)]
+    skip = set(manifest.get("exclude", []))
+    roster_file = manifest.get("participants")
+    if roster_file:
+        skip.add(roster_file if isinstance(roster_file, str) else roster_file["file"])
+    out = []
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith(".") or child.name == MANIFEST or child.suffix in _WORKSPACE_FILES or any(fnmatch.fnmatch(child.name, s) for s in skip):
+            continue
+        if child.is_dir():
+            out.extend(_plan_folder(child, opts))
+            continue
+        file_opts = opts
+        for pattern, overrides in (manifest.get("files") or {}).items():
+            if fnmatch.fnmatch(child.name, pattern):
+                try:
+                    file_opts = file_opts.merged(overrides or {})
+                except KeyError as exc:
+                    file_opts = ReaderError(folder / MANIFEST, f"unknown option {exc} for {pattern!r}.")
+                    break
+        out.append((child, file_opts))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def ensure_study(con, name: str) -> int:
+    row = con.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()
+    if row:
+        return row[0]
+    (study_id,) = next_ids(con, "studies", "study_id")
+    con.execute("INSERT INTO studies (study_id, name) VALUES (?, ?)", [study_id, name])
+    return study_id
+
+
+def infer_type(values: list) -> str:
+    """``number``, ``date``, ``category`` or ``text`` for a column of attribute values."""
+    values = [str(v).strip() for v in values if str(v).strip()]
+    if not values:
+        return "text"
+    try:
+        [float(v.replace(",", "")) for v in values]
+        return "number"
+    except ValueError:
+        pass
+    try:
+        [date.fromisoformat(v) for v in values]
+        return "date"
+    except ValueError:
+        pass
+    distinct = len(set(values))
+    if distinct <= 30 and max(len(v) for v in values) <= 40:
+        return "category"
+    return "text"
+
+
+def _insert_frame(con, table: str, rows: list[dict]) -> None:
+    if not rows:
+        return
+    import pandas as pd
+
+    _insight_rows = pd.DataFrame(rows)  # noqa: F841 (read by DuckDB's replacement scan below)
+    cols = ", ".join(f'"{c}"' for c in _insight_rows.columns)
+    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _insight_rows")
+
+
+class _Writer:
+    """Writes one file's :class:`ReadResult` inside the caller's transaction."""
+
+    def __init__(self, con, study_id: int, options: IngestOptions, path: Path, sha: str, reader: str,
+                 encoding: str | None):
+        self.con = con
+        self.study_id = study_id
+        self.options = options
+        self.path = path
+        self.sha = sha
+        self.reader = reader
+        self.encoding = encoding
+        self.result = FileResult(str(path), "added")
+        self.participant_ids: dict[str, int] = {}
+        self.types: dict[str, str] = dict(
+            con.execute(
+                "SELECT DISTINCT a.name, a.type FROM attributes a JOIN participants p USING (participant_id) "
+                "WHERE p.study_id = ?", [study_id]
+            ).fetchall()
+        )
+
+    # participants ---------------------------------------------------------------------------
+
+    def participants(self, records: list[ParticipantRecord]) -> None:
+        by_attr: dict[str, list] = {}
+        for record in records:
+            for key, value in record.attributes.items():
+                by_attr.setdefault(key, []).append(value)
+        for key, values in by_attr.items():
+            self.types.setdefault(key, infer_type(values))
+        for record in records:
+            self.participant(record)
+
+    def participant(self, record: ParticipantRecord) -> int:
+        key = record.external_id
+        if key in self.participant_ids:
+            return self.participant_ids[key]
+        row = self.con.execute(
+            "SELECT participant_id FROM participants WHERE study_id = ? AND external_id = ?", [self.study_id, key]
+        ).fetchone()
+        if row:
+            pid = row[0]
+        else:
+            (pid,) = next_ids(self.con, "participants", "participant_id")
+            self.con.execute(
+                "INSERT INTO participants (participant_id, study_id, external_id, name) VALUES (?, ?, ?, ?)",
+                [pid, self.study_id, key, record.name],
+            )
+            self.result.participants += 1
+        existing = {r[0] for r in self.con.execute("SELECT name FROM attributes WHERE participant_id = ?", [pid]).fetchall()}
+        for name, value in record.attributes.items():
+            if name in existing or not str(value).strip():
+                continue  # never overwrite what is there
+            kind = self.types.get(name) or infer_type([value])
+            self.types[name] = kind
+            text = str(value).strip()
+            number = float(text.replace(",", "")) if kind == "number" else None
+            when = date.fromisoformat(text) if kind == "date" else None
+            self.con.execute(
+                "INSERT INTO attributes VALUES (?, ?, ?, ?, ?, ?)", [pid, name, kind, text, number, when]
+            )
+        self.participant_ids[key] = pid
+        return pid
+
+    def _resolve_speaker(self, speaker: str, doc: ParsedDocument, non_staff: list[str]) -> int | None:
+        if STAFF.match(speaker.strip()):
+            return None
+        if speaker in doc.speakers:
+            return self.participant(ParticipantRecord(doc.speakers[speaker], speaker))
+        roster = self.options.participants
+        record = roster.get(speaker.lower()) or roster.get(speaker.split()[0].lower())
+        file_id = re.match(r"^([A-Za-z]{1,3}\d{1,4})(?=[_\- .]|$)", self.path.stem)
+        if record is None and file_id and len(non_staff) == 1:
+            record = roster.get(file_id.group(1).lower()) or ParticipantRecord(file_id.group(1).upper(), speaker)
+        if record is None:
+            record = ParticipantRecord(speaker, speaker)
+        return self.participant(record)
+
+    # documents ------------------------------------------------------------------------------
+
+    def document(self, doc: ParsedDocument) -> None:
+        from pipelines.segment import segment
+
+        if doc.match_existing and doc.participant and self._attach_to_existing(doc):
+            return
+        segments = segment(doc.text, doc.turns, self.options.unit)
+        if not segments:
+            return
+        speakers = list(dict.fromkeys(s.speaker for s in segments if s.speaker))
+        non_staff = [s for s in speakers if not STAFF.match(s.strip())]
+        speaker_pid = {s: self._resolve_speaker(s, doc, non_staff) for s in speakers}
+        if doc.participant:
+            doc_pid = self.participant(ParticipantRecord(doc.participant))
+        else:
+            pids = {speaker_pid[s] for s in non_staff} - {None}
+            doc_pid = pids.pop() if len(pids) == 1 else None
+        (document_id,) = next_ids(self.con, "documents", "document_id")
+        self.con.execute(
+            "INSERT INTO documents (document_id, study_id, file_id, kind, title, source_path, sha256, text, metadata,"
+            " doc_date, participant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [document_id, self.study_id, self.file_id, doc.kind or "fieldnotes", doc.title, str(self.path), self.sha,
+             doc.text, json.dumps(doc.metadata, default=str, ensure_ascii=False), doc.date, doc_pid],
+        )
+        ids = next_ids(self.con, "segments", "segment_id", len(segments))
+        rows = []
+        for ordinal, (sid, seg) in enumerate(zip(ids, segments)):
+            body = doc.text[seg.start:seg.end]
+            pid = speaker_pid.get(seg.speaker) if seg.speaker else (doc_pid if doc.kind != "interview" else None)
+            rows.append(dict(segment_id=sid, document_id=document_id, ordinal=ordinal, start=seg.start, end=seg.end,
+                             speaker=seg.speaker, participant_id=pid, field=seg.field, start_ms=seg.start_ms,
+                             end_ms=seg.end_ms, unit=seg.unit, text=body, text_hash=text_hash(body)))
+        _insert_frame(self.con, "segments", rows)
+        self.result.documents += 1
+        self.result.segments += len(rows)
+        coding_rows = []
+        for coding in doc.codings:
+            for sid, seg in zip(ids, segments):
+                if seg.start < coding.end and coding.start < seg.end:
+                    a, b = max(seg.start, coding.start), min(seg.end, coding.end)
+                    whole = (a, b) == (seg.start, seg.end)
+                    coding_rows.append(self._coding_row(sid, coding.code, coding.coder, None if whole else a,
+                                                        None if whole else b, coding.created_at))
+        self._insert_codings(coding_rows)
+
+    def _attach_to_existing(self, doc: ParsedDocument) -> bool:
+        """Codings of a row already in the study (same respondent, same answers) go on its segments."""
+        pid_row = self.con.execute(
+            "SELECT participant_id FROM participants WHERE study_id = ? AND external_id = ?",
+            [self.study_id, doc.participant],
+        ).fetchone()
+        if not pid_row:
+            return False
+        existing = self.con.execute(
+            "SELECT s.segment_id, s.field, s.text, s.start, s.\"end\" FROM segments s JOIN documents d USING (document_id) "
+            "WHERE d.study_id = ? AND d.participant_id = ? AND d.file_id IS DISTINCT FROM ?",
+            [self.study_id, pid_row[0], self.file_id],
+        ).fetchall()
+        index = {(f, collapse_ws(t)): sid for sid, f, t, _, _ in existing}
+        matched = {}
+        for turn in doc.turns:
+            key = (turn.field, collapse_ws(doc.text[turn.start:turn.end]))
+            if key not in index:
+                return False
+            matched[(turn.start, turn.end)] = index[key]
+        rows = []
+        for coding in doc.codings:
+            sid = matched.get((coding.start, coding.end))
+            if sid is not None:
+                rows.append(self._coding_row(sid, coding.code, coding.coder, None, None, coding.created_at))
+        self._insert_codings(rows)
+        return True
+
+    def _coding_row(self, segment_id, code, coder, start, end, created_at):
+        return dict(segment_id=segment_id, code=code, coder=coder, method="human", status="accepted", score=None,
+                    start=start, end=end, explanation=f"imported from {self.path.name}", created_at=created_at)
+
+    def _insert_codings(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        import pandas as pd
+
+        ids = next_ids(self.con, "codings", "coding_id", len(rows))
+        for cid, row in zip(ids, rows):
+            row["coding_id"] = cid
+            if row["created_at"] is None:
+                row["created_at"] = pd.Timestamp.now()
+        _insert_frame(self.con, "codings", rows)
+        self.result.codings += len(rows)
+
+    def begin_file(self) -> None:
+        (self.file_id,) = next_ids(self.con, "files", "file_id")
+
+    def end_file(self, options: IngestOptions) -> None:
+        opts = {k: v for k, v in asdict(options).items() if k != "participants" and v not in (None, [], "")}
+        self.con.execute(
+            "INSERT INTO files (file_id, study_id, path, sha256, reader, encoding, documents, segments, codings, options)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [self.file_id, self.study_id, str(self.path), self.sha, self.reader, self.encoding,
+             self.result.documents, self.result.segments, self.result.codings, json.dumps(opts, default=str)],
+        )
+
+
+def ingest_file(con, study_id: int, path: Path, options: IngestOptions) -> FileResult:
+    """Read one file and write it in one transaction; never raises for a bad file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return FileResult(str(path), "failed", reason=f"{path}: cannot be read ({exc.strerror}).")
+    sha = hashlib.sha256(data).hexdigest()
+    seen = None
+    for seen_path, seen_opts in con.execute(
+        "SELECT path, options FROM files WHERE study_id = ? AND sha256 = ?", [study_id, sha]
+    ).fetchall():
+        # The same table again with another coder's code columns attaches that coder's codings.
+        if not options.code_cols or json.loads(seen_opts or "{}").get("coder") == options.coder:
+            seen = (seen_path,)
+            break
+    if seen:
+        note = "unchanged since it was ingested" if seen[0] == str(path) else f"same content as {seen[0]}"
+        return FileResult(str(path), "unchanged", reason=note)
+    changed = con.execute("SELECT count(*) FROM files WHERE study_id = ? AND path = ?", [study_id, str(path)]).fetchone()[0]
+    try:
+        reader = reader_for(path)
+        result: ReadResult = reader.read(path, data, options)
+    except InsightError as exc:
+        return FileResult(str(path), "failed", reason=str(exc))
+    except Exception as exc:  # a reader bug must not sink the batch; say so plainly
+        return FileResult(str(path), "failed",
+                          reason=f"{path}: unexpected {exc.__class__.__name__} while reading ({exc}). "
+                                 "This is a bug in Insight; please report it with the file if you can.")
+    writer = _Writer(con, study_id, options, path, sha, reader.name, result.encoding)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        writer.begin_file()
+        writer.participants(result.participants)
+        for doc in result.documents:
+            writer.document(doc)
+        writer.end_file(options)
+        if writer.result.codings:
+            from insight.codebook import collect_imported_codes
+
+            collect_imported_codes(con, study_id)
+        con.execute("COMMIT")
+    except InsightError as exc:
+        con.execute("ROLLBACK")
+        return FileResult(str(path), "failed", reason=str(exc))
+    except Exception as exc:
+        con.execute("ROLLBACK")
+        return FileResult(str(path), "failed", reason=f"{path}: could not be stored ({exc.__class__.__name__}: {exc}).")
+    out = writer.result
+    out.warnings = result.warnings
+    if out.documents == 0 and out.codings:
+        out.status = "attached"
+    if changed and out.status == "added":
+        out.status = "changed"
+        out.reason = "changed since it was last ingested: added as a new document; the earlier one keeps its codings"
+    return out
+
+
+def ingest(con, paths: list[str | Path], options: IngestOptions,
+           progress: Callable[[int, int, str], None] | None = None) -> IngestReport:
+    """Ingest files and folders into ``options.study``; see the module docstring."""
+    if options.kind and options.kind not in KINDS:
+        raise InsightError(f"Unknown kind {options.kind!r}.", hint="Use one of: " + ", ".join(KINDS) + ".")
+    from pipelines.segment import UNITS
+
+    if options.unit not in UNITS:
+        raise InsightError(f"Unknown unit {options.unit!r}.", hint="Use one of: " + ", ".join(UNITS) + ".")
+    study_id = ensure_study(con, options.study)
+    report = IngestReport(options.study)
+    planned = plan(paths, options)
+    for number, (path, opts) in enumerate(planned, start=1):
+        if progress:
+            progress(number, len(planned), str(path))
+        if isinstance(opts, ReaderError):
+            report.files.append(FileResult(str(path), "failed", reason=str(opts)))
+            continue
+        report.files.append(ingest_file(con, study_id, path, opts))
+    return report

@@ -1,0 +1,345 @@
+"""What every reader returns, and the helpers readers share.
+
+A reader turns one file into :class:`ReadResult`: documents (full text plus speaker turns as
+character spans into that text), participants with attributes, and codings that arrived with the
+data. It never touches the database; :mod:`insight.ingest` does that, one transaction per file.
+
+A new format is one module in this package that defines a class with ``suffixes`` and
+``read(path, data, options)`` and decorates it with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from insight.errors import ReaderError
+
+
+@dataclass
+class IngestOptions:
+    """How to read a file; the CLI flags of ``insight ingest`` one to one."""
+
+    study: str = "default"
+    kind: str | None = None
+    text_cols: list[str] = field(default_factory=list)
+    id_col: str | None = None
+    participant_col: str | None = None
+    speaker_col: str | None = None
+    time_col: str | None = None
+    date_col: str | None = None
+    attr_cols: list[str] = field(default_factory=list)
+    code_cols: list[str] = field(default_factory=list)
+    code_sep: str = ";"
+    coder: str | None = None
+    unit: str = "turn"
+    sheet: str | None = None
+    participants: dict[str, "ParticipantRecord"] = field(default_factory=dict)
+
+    def merged(self, overrides: dict[str, Any]) -> "IngestOptions":
+        """A copy with ``overrides`` (manifest keys, singular or plural) applied."""
+        import copy
+
+        new = copy.copy(self)
+        aliases = {"text_col": "text_cols", "attr_col": "attr_cols", "code_col": "code_cols"}
+        for key, value in overrides.items():
+            key = aliases.get(key, key)
+            if not hasattr(new, key) or key == "participants":
+                raise KeyError(key)
+            if key in ("text_cols", "attr_cols", "code_cols") and isinstance(value, str):
+                value = [value]
+            setattr(new, key, value)
+        return new
+
+
+@dataclass
+class Turn:
+    """A span of the document text said by one speaker (or one paragraph, or one answer)."""
+
+    start: int
+    end: int
+    speaker: str | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    field: str | None = None
+
+
+@dataclass
+class Coding:
+    """A code applied to ``text[start:end]`` of a document by ``coder``."""
+
+    start: int
+    end: int
+    code: str
+    coder: str
+    created_at: datetime | None = None
+
+
+@dataclass
+class ParticipantRecord:
+    external_id: str
+    name: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedDocument:
+    title: str
+    text: str
+    turns: list[Turn]
+    kind: str | None = None
+    date: date | None = None
+    participant: str | None = None
+    speakers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    codings: list[Coding] = field(default_factory=list)
+    # Survey rows: when a row with the same participant and answers already exists in the study,
+    # attach this row's codings to those segments instead of adding the row again.
+    match_existing: bool = False
+
+
+@dataclass
+class ReadResult:
+    documents: list[ParsedDocument] = field(default_factory=list)
+    participants: list[ParticipantRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    encoding: str | None = None
+
+
+class Reader(Protocol):
+    name: str
+    suffixes: tuple[str, ...]
+
+    def read(self, path: Path, data: bytes, options: IngestOptions) -> ReadResult: ...
+
+
+REGISTRY: dict[str, Reader] = {}
+
+
+def register(cls):
+    """Class decorator: make a reader available for its suffixes."""
+    instance = cls()
+    for suffix in cls.suffixes:
+        REGISTRY[suffix.lower()] = instance
+    return cls
+
+
+# ---------------------------------------------------------------------------------------------
+# Text decoding
+
+
+def decode(path: Path, data: bytes) -> tuple[str, str, str | None]:
+    """Bytes to text: UTF-8 (with or without BOM), else cp1252, else Latin-1 (reported).
+
+    Returns ``(text, encoding, warning)``. Binary content raises :class:`ReaderError`. Line endings
+    are normalised to ``\\n`` so that ``\\r\\n`` and ``\\n`` files give the same segments.
+    """
+    if not data.strip():
+        raise ReaderError(path, "the file is empty.", fix="Check that the export finished, then ingest it again.")
+    head = data[:8192]
+    if b"\x00" in head and not (head.startswith(b"\xff\xfe") or head.startswith(b"\xfe\xff")):
+        where = head.index(b"\x00")
+        raise ReaderError(
+            path,
+            f"this is not a text file (binary data at byte {where}).",
+            fix="Save or export it as plain text (UTF-8) and ingest that file.",
+        )
+    warning = None
+    if head.startswith(b"\xff\xfe") or head.startswith(b"\xfe\xff"):
+        text, encoding = data.decode("utf-16"), "utf-16"
+    else:
+        try:
+            text, encoding = data.decode("utf-8-sig"), "utf-8"
+            if data.startswith(b"\xef\xbb\xbf"):
+                encoding = "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            try:
+                text, encoding = data.decode("cp1252"), "cp1252"
+            except UnicodeDecodeError:
+                text, encoding = data.decode("latin-1"), "latin-1"
+            warning = (
+                f"{path}: not valid UTF-8 (first bad byte on line {line}); read as {encoding}. "
+                "Check accented characters and £ signs; re-save as UTF-8 to be sure."
+            )
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    controls = sum(1 for ch in text[:4096] if ord(ch) < 32 and ch not in "\n\t\f")
+    if controls > 0.05 * min(len(text), 4096) + 2:
+        raise ReaderError(
+            path,
+            "this does not look like text (too many control characters).",
+            fix="Save or export it as plain text (UTF-8) and ingest that file.",
+        )
+    return text, encoding, warning
+
+
+# ---------------------------------------------------------------------------------------------
+# Speaker turns
+
+_TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
+_NAME = r"(?:[A-Z][\w'’.\-]*(?:[ \t][A-Z][\w'’.\-]*){0,3}|[A-Z][A-Z'’.\- ]{0,38}[A-Z])"
+_LABEL_PATTERNS = [
+    # [00:01:23] Name:
+    re.compile(rf"^[ \t]*\[(?P<time>{_TIME})\][ \t]*\**(?P<name>{_NAME})\**[ \t]*:\**[ \t]*"),
+    # 00:01:23 Name:
+    re.compile(rf"^[ \t]*(?P<time>{_TIME})[ \t]+\**(?P<name>{_NAME})\**[ \t]*:\**[ \t]*"),
+    # Name (00:01:23):
+    re.compile(rf"^[ \t]*\**(?P<name>{_NAME})\**[ \t]*[(\[](?P<time>{_TIME})[)\]][ \t]*:\**[ \t]*"),
+    # [Name]: or **Name:** or Name:
+    re.compile(rf"^[ \t]*\[(?P<name>{_NAME})\][ \t]*:[ \t]*"),
+    re.compile(rf"^[ \t]*\**(?P<name>{_NAME})\**[ \t]*:\**[ \t]*"),
+]
+STAFF = re.compile(
+    r"^(interviewer|int|i|q|researcher|facilitator|moderator|host|note ?taker|observer)(\s*\d+)?$",
+    re.IGNORECASE,
+)
+# Words that end in a colon at the start of a line in ordinary prose and are not speakers.
+_NOT_SPEAKERS = {
+    "note", "notes", "update", "date", "time", "location", "present", "re", "subject", "summary",
+    "ps", "nb", "edit", "title", "source", "answer", "question", "tldr", "warning", "todo",
+}
+
+
+def parse_time_ms(value: str | None) -> int | None:
+    """``'01:02:03.5'``, ``'1:02:03'``, ``'02:03'`` -> milliseconds; ``None`` when not a time."""
+    if not value:
+        return None
+    value = value.strip().replace(",", ".")
+    match = re.fullmatch(r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:\.(\d{1,3}))?", value)
+    if not match:
+        return None
+    hours, minutes, seconds, frac = match.groups()
+    ms = (int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)) * 1000
+    if frac:
+        ms += int(frac.ljust(3, "0"))
+    return ms
+
+
+def format_time(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    seconds = ms // 1000
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _match_label(line: str):
+    for pattern in _LABEL_PATTERNS:
+        match = pattern.match(line)
+        if match:
+            name = match.group("name").strip().strip("*").strip()
+            if name.lower() in _NOT_SPEAKERS or len(name) > 40:
+                return None
+            return match, name
+    return None
+
+
+def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def paragraphs(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of the blank-line separated paragraphs in ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans = []
+    pos = start
+    for match in re.finditer(r"\n[ \t]*\n", text[start:end]):
+        cut = start + match.start()
+        spans.append((pos, cut))
+        pos = start + match.end()
+    spans.append((pos, end))
+    out = []
+    for a, b in spans:
+        a, b = _strip_span(text, a, b)
+        if b > a:
+            out.append((a, b))
+    return out
+
+
+def _is_heading(text: str, start: int, end: int) -> bool:
+    return text[start:end].lstrip().startswith("#")
+
+
+def find_turns(text: str) -> list[Turn]:
+    """Speaker turns in a transcript, or paragraphs when the text has no speakers.
+
+    A line that opens with a speaker label (``Interviewer:``, ``P3:``, ``JANE DOE:``,
+    ``[00:01:23] Name:``, ``00:01:23 Name:``, ``Name (00:01:23):``) starts a turn that runs to the
+    next label. The text is a transcript when labels open at least two lines and name at least two
+    speakers, or one speaker several times; otherwise it is prose and becomes paragraphs.
+    Markdown headings are never segments.
+    """
+    labels = []
+    offset = 0
+    for line in text.split("\n"):
+        hit = _match_label(line)
+        if hit:
+            match, name = hit
+            labels.append((offset, offset + match.end(), name, parse_time_ms(match.groupdict().get("time"))))
+        offset += len(line) + 1
+    names = {name.lower() for *_, name, _ in labels}
+    is_transcript = len(labels) >= 2 and (len(names) >= 2 or len(labels) >= 4)
+    if is_transcript:
+        # A lone label used once or twice among many real speakers is more likely prose ("Note:").
+        counts: dict[str, int] = {}
+        for *_, name, _ in labels:
+            counts[name.lower()] = counts.get(name.lower(), 0) + 1
+        total = len(labels)
+        if total >= 10:
+            labels = [lab for lab in labels if counts[lab[2].lower()] > 1 or STAFF.match(lab[2])]
+    if not is_transcript or not labels:
+        return [Turn(a, b) for a, b in paragraphs(text) if not _is_heading(text, a, b)]
+    turns: list[Turn] = []
+    first = labels[0][0]
+    for a, b in paragraphs(text, 0, first):
+        if not _is_heading(text, a, b):
+            turns.append(Turn(a, b))
+    for i, (_, body_start, name, ms) in enumerate(labels):
+        body_end = labels[i + 1][0] if i + 1 < len(labels) else len(text)
+        a, b = _strip_span(text, body_start, body_end)
+        if b > a:
+            turns.append(Turn(a, b, speaker=name, start_ms=ms))
+    return turns
+
+
+def render_turns(pieces: list[tuple[str | None, str, int | None, int | None]]) -> tuple[str, list[Turn]]:
+    """Build a readable document text from ``(speaker, text, start_ms, end_ms)`` turns.
+
+    Used by formats whose structure is not plain text (subtitles, spreadsheets): each turn becomes
+    ``[hh:mm:ss] Speaker: text`` and a blank line, and its span covers just the spoken text.
+    """
+    parts: list[str] = []
+    turns: list[Turn] = []
+    pos = 0
+    for speaker, body, start_ms, end_ms in pieces:
+        body = body.strip()
+        if not body:
+            continue
+        prefix = ""
+        if start_ms is not None:
+            prefix += f"[{format_time(start_ms)}] "
+        if speaker:
+            prefix += f"{speaker}: "
+        if parts:
+            parts.append("\n\n")
+            pos += 2
+        parts.append(prefix)
+        pos += len(prefix)
+        turns.append(Turn(pos, pos + len(body), speaker=speaker, start_ms=start_ms, end_ms=end_ms))
+        parts.append(body)
+        pos += len(body)
+    return "".join(parts) + ("\n" if parts else ""), turns
+
+
+def collapse_ws(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def title_from(path: Path) -> str:
+    return path.stem.replace("_", " ").strip() or path.name

@@ -1,0 +1,45 @@
+"""Starting the Streamlit app: localhost by default; another address only with a password."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from insight.errors import InsightError
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(db: str, *, host: str = "localhost", port: int = 8501) -> None:
+    """Run ``streamlit run app.py`` on ``host:port`` over the database ``db``."""
+    if not is_loopback(host):
+        from insight.access import password_configured
+
+        if not password_configured(db):
+            raise InsightError(
+                f"Refusing to serve on {host}: other machines could read participants' data without a password.",
+                hint="Set one first with `insight password set` (or configure Streamlit's OpenID Connect login), "
+                     "or serve on localhost.",
+            )
+    if not APP.exists():
+        raise InsightError(f"The app file {APP} is missing.", hint="Reinstall Insight from its source tree.")
+    env = dict(os.environ, INSIGHT_DB=str(Path(db).resolve()), HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    print(f"Insight is running at http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    try:
+        subprocess.run(cmd, env=env, check=False)
+    except KeyboardInterrupt:
+        pass

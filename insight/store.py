@@ -1,0 +1,253 @@
+"""The DuckDB store: connection, schema and migrations.
+
+One file holds a workspace. The schema is a list of migrations; ``schema_version`` records how
+many have run, so opening an older file upgrades it in place and opening a newer one fails with a
+clear message instead of guessing.
+
+Ids are plain integers assigned by :func:`next_ids` inside the writing transaction (DuckDB allows
+one writing process, so ``max(id) + 1`` is safe) which lets bulk inserts go through DataFrames.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from insight.errors import DatabaseLocked, InsightError, SchemaTooNew
+
+DEFAULT_DB = "insight.duckdb"
+
+MIGRATIONS: list[str] = [
+    # 1: the foundation
+    """
+    CREATE TABLE studies (
+        study_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+    CREATE TABLE files (
+        file_id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        reader TEXT,
+        encoding TEXT,
+        documents INTEGER,
+        segments INTEGER,
+        codings INTEGER,
+        options JSON,
+        ingested_at TIMESTAMP DEFAULT current_timestamp
+    );
+    CREATE TABLE participants (
+        participant_id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL,
+        external_id TEXT NOT NULL,
+        name TEXT,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        UNIQUE (study_id, external_id)
+    );
+    CREATE TABLE attributes (
+        participant_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL CHECK (type IN ('text', 'number', 'date', 'category')),
+        value TEXT,
+        value_number DOUBLE,
+        value_date DATE,
+        PRIMARY KEY (participant_id, name)
+    );
+    CREATE TABLE documents (
+        document_id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL,
+        file_id INTEGER,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        source_path TEXT,
+        sha256 TEXT,
+        text TEXT NOT NULL,
+        metadata JSON,
+        doc_date DATE,
+        participant_id INTEGER,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+    CREATE TABLE segments (
+        segment_id BIGINT PRIMARY KEY,
+        document_id INTEGER NOT NULL,
+        ordinal INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        speaker TEXT,
+        participant_id INTEGER,
+        field TEXT,
+        start_ms BIGINT,
+        end_ms BIGINT,
+        unit TEXT NOT NULL,
+        text TEXT NOT NULL,
+        text_hash TEXT NOT NULL
+    );
+    CREATE INDEX segments_document ON segments (document_id);
+    CREATE TABLE codebooks (
+        codebook_id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        study_id INTEGER,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+    CREATE TABLE codebook_versions (
+        codebook_id INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        title TEXT,
+        description TEXT,
+        author TEXT,
+        note TEXT,
+        source TEXT,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (codebook_id, version)
+    );
+    CREATE TABLE codes (
+        codebook_id INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        parent TEXT,
+        position INTEGER,
+        definition TEXT,
+        include TEXT,
+        exclude TEXT,
+        examples JSON,
+        counter_examples JSON,
+        keywords JSON,
+        colour TEXT,
+        PRIMARY KEY (codebook_id, version, name)
+    );
+    CREATE TABLE codings (
+        coding_id BIGINT PRIMARY KEY,
+        segment_id BIGINT NOT NULL,
+        code TEXT NOT NULL,
+        codebook_id INTEGER,
+        codebook_version INTEGER,
+        coder TEXT NOT NULL,
+        method TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('suggested', 'accepted', 'rejected')),
+        score DOUBLE,
+        start INTEGER,
+        "end" INTEGER,
+        explanation TEXT,
+        run_id INTEGER,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+    CREATE INDEX codings_segment ON codings (segment_id);
+    CREATE TABLE embeddings (
+        text_hash TEXT NOT NULL,
+        model TEXT NOT NULL,
+        vector FLOAT[] NOT NULL,
+        PRIMARY KEY (text_hash, model)
+    );
+    CREATE TABLE memos (
+        memo_id INTEGER PRIMARY KEY,
+        study_id INTEGER,
+        target_kind TEXT NOT NULL,
+        target_id TEXT,
+        author TEXT,
+        title TEXT,
+        text TEXT NOT NULL,
+        created_at TIMESTAMP DEFAULT current_timestamp
+    );
+    CREATE TABLE runs (
+        run_id INTEGER PRIMARY KEY,
+        study_id INTEGER,
+        step TEXT NOT NULL,
+        settings JSON,
+        summary JSON,
+        status TEXT,
+        started_at TIMESTAMP DEFAULT current_timestamp,
+        finished_at TIMESTAMP
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def resolve_path(path: str | os.PathLike | None) -> str:
+    """The database path: the argument, else ``$INSIGHT_DB``, else ``./insight.duckdb``."""
+    if path is not None:
+        return str(path)
+    return os.environ.get("INSIGHT_DB") or DEFAULT_DB
+
+
+def connect(path: str | os.PathLike | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (and create or upgrade) the database; a file held by another writer raises
+    :class:`DatabaseLocked`.
+
+    >>> con = connect(":memory:")
+    >>> con.execute("SELECT count(*) FROM studies").fetchone()
+    (0,)
+    """
+    target = resolve_path(path)
+    if target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not Path(target).exists():
+            raise InsightError(f"No database at {target}.", hint="Ingest something first: insight ingest PATH")
+    try:
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.IOException as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise DatabaseLocked(target, _lock_holder(text)) from None
+        raise InsightError(f"Could not open the database {target}: {text}") from None
+    if not read_only:
+        migrate(con)
+    else:
+        _check_version(con, target)
+    return con
+
+
+def _lock_holder(message: str) -> str:
+    # DuckDB names the holding process ("... (PID 1234)"); pass that on, it is the useful part.
+    marker = "PID"
+    if marker in message:
+        return "held by " + message[message.index(marker):].split(")")[0].strip()
+    return ""
+
+
+def _current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def _check_version(con: duckdb.DuckDBPyConnection, target: str) -> None:
+    version = _current_version(con)
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"{target} has schema version {version}; this Insight knows up to {SCHEMA_VERSION}.",
+            hint="Upgrade Insight (pip install -U insight) to open it.",
+        )
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Run the migrations this database has not seen; returns the schema version."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP)")
+    version = _current_version(con)
+    _check_version(con, "this database")
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(MIGRATIONS[number - 1])
+            con.execute("INSERT INTO schema_version VALUES (?, current_timestamp)", [number])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return SCHEMA_VERSION
+
+
+def next_ids(con: duckdb.DuckDBPyConnection, table: str, column: str, n: int = 1) -> range:
+    """``n`` fresh ids for ``table.column`` (call inside the writing transaction)."""
+    start = con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0]
+    return range(int(start), int(start) + n)
