@@ -157,5 +157,18 @@ def app(ctx, port, host):
     serve(ctx.obj["db"], host=host, port=port)
 
 
+def _register_commands() -> None:
+    """Each module in ``insight.commands`` adds its commands to ``main`` when imported."""
+    import importlib
+    import pkgutil
+
+    import insight.commands as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"insight.commands.{module.name}")
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -164,6 +164,45 @@ MIGRATIONS: list[str] = [
         finished_at TIMESTAMP
     );
     """,
+    # 2: themes (theme runs are rows of `runs` with step 'themes')
+    """
+    CREATE TABLE themes (
+        run_id INTEGER NOT NULL,
+        theme_id INTEGER NOT NULL,
+        label TEXT,
+        keywords JSON,
+        size INTEGER,
+        parent_id INTEGER,
+        quotes JSON,
+        PRIMARY KEY (run_id, theme_id)
+    );
+    CREATE TABLE segment_themes (
+        run_id INTEGER NOT NULL,
+        segment_id BIGINT NOT NULL,
+        theme_id INTEGER NOT NULL,
+        probability DOUBLE,
+        reassigned BOOLEAN DEFAULT false,
+        x DOUBLE,
+        y DOUBLE,
+        PRIMARY KEY (run_id, segment_id)
+    );
+    """,
+    # 3: the history of every change to a coding (who, what, when), for audit and undo
+    """
+    CREATE TABLE coding_history (
+        change_id BIGINT PRIMARY KEY,
+        coding_id BIGINT,
+        segment_id BIGINT,
+        code TEXT,
+        coder TEXT,
+        action TEXT NOT NULL,
+        old_status TEXT,
+        new_status TEXT,
+        actor TEXT,
+        changed_at TIMESTAMP DEFAULT current_timestamp,
+        batch TEXT
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -103,3 +103,9 @@ class Workspace:
             return people
         wide = attrs.pivot(index="participant_id", columns="name", values="value").reset_index()
         return people.merge(wide, on="participant_id", how="left")
+
+    # -- codebooks, coding and agreement (codebook.py, coding.py, reliability.py) ---------------
+
+    # -- themes and gaps (pipelines/themes.py, insight/themes.py) --------------------------------
+
+    # -- exports and REFI-QDA (export.py, reports.py, refi.py) -----------------------------------
