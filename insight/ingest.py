@@ -346,6 +346,20 @@ class _Writer:
                     coding_rows.append(self._coding_row(sid, coding.code, coding.coder, None if whole else a,
                                                         None if whole else b, coding.created_at))
         self._insert_codings(coding_rows)
+        if doc.coded_fields:
+            self._cover(self.options.coder, [sid for sid, seg in zip(ids, segments) if seg.field in doc.coded_fields])
+        elif doc.coded_fields is None:
+            for coder in {c.coder for c in doc.codings}:
+                self._cover(coder, list(ids))
+
+    def _cover(self, coder: str | None, segment_ids) -> None:
+        """Record that ``coder`` looked at these segments (even those left uncoded)."""
+        import pandas as pd
+
+        if not segment_ids or not coder:
+            return
+        _insight_cover = pd.DataFrame({"coder": coder, "segment_id": list(segment_ids)})  # noqa: F841
+        self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
 
     def _attach_to_existing(self, doc: ParsedDocument) -> bool:
         """Codings of a row already in the study (same respondent, same answers) go on its segments."""
@@ -373,6 +387,9 @@ class _Writer:
             if sid is not None:
                 rows.append(self._coding_row(sid, coding.code, coding.coder, None, None, coding.created_at))
         self._insert_codings(rows)
+        if doc.coded_fields:
+            fields_by_sid = {sid: f for (f, _), sid in index.items()}
+            self._cover(self.options.coder, [sid for sid in matched.values() if fields_by_sid.get(sid) in doc.coded_fields])
         return True
 
     def _coding_row(self, segment_id, code, coder, start, end, created_at):

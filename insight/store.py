@@ -200,7 +200,22 @@ MIGRATIONS: list[str] = [
         new_status TEXT,
         actor TEXT,
         changed_at TIMESTAMP DEFAULT current_timestamp,
-        batch TEXT
+        batch TEXT,
+        undone_by BIGINT
+    );
+    """,
+    # 4: which units each coder has looked at (agreement is measured on units both saw), and
+    # segment lemmas cached by text hash (rule matching after a codebook edit needs no spaCy)
+    """
+    CREATE TABLE coverage (
+        coder TEXT NOT NULL,
+        segment_id BIGINT NOT NULL,
+        PRIMARY KEY (coder, segment_id)
+    );
+    CREATE TABLE lemmas (
+        text_hash TEXT PRIMARY KEY,
+        pipeline TEXT,
+        lemmas TEXT NOT NULL
     );
     """,
 ]

@@ -106,6 +106,132 @@ class Workspace:
 
     # -- codebooks, coding and agreement (codebook.py, coding.py, reliability.py) ---------------
 
+    def load_codebook(self, path: str | Path, *, author: str | None = None, note: str | None = None,
+                      study: str | None = None) -> dict:
+        """Load a YAML (or .qdc) codebook file; a change makes a new numbered version."""
+        from insight import codebook as cb
+
+        book = cb.read_file(path)
+        version, created = cb.save(self.con, book, author=author or _user(), note=note, source=str(path),
+                                   study_id=self.study_id(study) if study else None)
+        return {"codebook": book.name, "version": version, "created": created, "codes": len(book.codes)}
+
+    def codebook(self, ref: str | None = None):
+        """A stored codebook version (``'name@3'``; default: the latest of the only codebook)."""
+        from insight import codebook as cb
+
+        return cb.get(self.con, ref or self._default_codebook())
+
+    def codebooks(self):
+        from insight import codebook as cb
+
+        return cb.list_codebooks(self.con)
+
+    def save_codebook(self, book, *, author: str | None = None, note: str | None = None) -> int:
+        """Store an edited codebook as a new version; returns the version number."""
+        from insight import codebook as cb
+
+        version, _ = cb.save(self.con, book, author=author or _user(), note=note)
+        return version
+
+    def diff_codebooks(self, ref_a: str, ref_b: str) -> dict:
+        from insight import codebook as cb
+
+        return cb.diff(cb.get(self.con, ref_a), cb.get(self.con, ref_b))
+
+    def _default_codebook(self) -> str:
+        from insight.errors import InsightError
+
+        names = [r[0] for r in self.con.execute(
+            "SELECT b.name FROM codebooks b WHERE b.name NOT IN (SELECT name FROM studies) ORDER BY codebook_id").fetchall()]
+        if not names:
+            names = [r[0] for r in self.con.execute("SELECT name FROM codebooks ORDER BY codebook_id").fetchall()]
+        if not names:
+            raise InsightError("There is no codebook yet.", hint="Load one: insight codebook load codebooks/FILE.yaml")
+        return names[0]
+
+    def embed(self, *, study: str | None = None, model: str | None = None, progress=None) -> dict:
+        """Embed every segment not yet cached for the model (each text once, across studies)."""
+        from pipelines.embed import embed_segments, get_embedder
+
+        return embed_segments(self.con, study_id=self.study_id(study), embedder=get_embedder(model), progress=progress)
+
+    def code(self, *, study: str | None = None, codebook: str | None = None, methods=("rules", "semantic"),
+             train_coder: str | None = None, model: str | None = None, progress=None) -> dict:
+        """Run auto-coders; they write suggestions, never touching human codings."""
+        from insight.coding import run_autocoders
+        from pipelines.embed import get_embedder
+
+        embedder = get_embedder(model) if ("semantic" in methods or "classifier" in methods) else None
+        return run_autocoders(self.con, self.study_id(study), self.codebook(codebook), methods=methods,
+                              train_coder=train_coder, embedder=embedder, progress=progress)
+
+    def test_codebook(self, *, study: str | None = None, codebook: str | None = None, gold: str | None = None,
+                      cv: int = 5, min_f1: float = 0.5, methods=("rules", "semantic"), model: str | None = None) -> dict:
+        """Test a codebook like code: examples, counter-examples and (with a gold coder) F1 per code."""
+        from insight.codetest import test_codebook
+        from pipelines.embed import get_embedder
+
+        return test_codebook(self.con, self.study_id(study), self.codebook(codebook), gold=gold, cv=cv, min_f1=min_f1,
+                             methods=methods, embedder=get_embedder(model))
+
+    def agreement(self, coder_a: str, coder_b: str, *, study: str | None = None, all_units: bool = False,
+                  bootstrap: int = 1000) -> dict:
+        """Kappa, alpha, percent agreement and P/R/F1 (B against A) per code and overall."""
+        from insight.reliability import agreement
+
+        return agreement(self.con, coder_a, coder_b, study_id=self.study_id(study), all_units=all_units,
+                         bootstrap=bootstrap)
+
+    def coders(self, study: str | None = None) -> list[str]:
+        from insight.reliability import coders
+
+        return coders(self.con, self.study_id(study))
+
+    def code_segment(self, segment_id: int, code: str, coder: str, **span) -> int:
+        from insight.coding import code_segment
+
+        return code_segment(self.con, segment_id, code, coder, **span)
+
+    def uncode_segment(self, segment_id: int, code: str, coder: str) -> int:
+        from insight.coding import uncode_segment
+
+        return uncode_segment(self.con, segment_id, code, coder)
+
+    def accept(self, coding_id: int, coder: str) -> int:
+        from insight.coding import accept
+
+        return accept(self.con, coding_id, coder)
+
+    def reject(self, coding_id: int, coder: str) -> None:
+        from insight.coding import reject
+
+        reject(self.con, coding_id, coder)
+
+    def review_queue(self, *, study: str | None = None, coder: str = "auto:best", limit: int = 50):
+        from insight.coding import review_queue
+
+        return review_queue(self.con, self.study_id(study), coder=coder, limit=limit)
+
+    def history(self, *, study: str | None = None, limit: int = 200):
+        from insight.coding import history
+
+        return history(self.con, study_id=self.study_id(study), limit=limit)
+
+    def undo(self, actor: str | None = None) -> dict:
+        from insight.coding import undo
+
+        return undo(self.con, actor)
+
     # -- themes and gaps (pipelines/themes.py, insight/themes.py) --------------------------------
 
     # -- exports and REFI-QDA (export.py, reports.py, refi.py) -----------------------------------
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

@@ -78,10 +78,59 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class HashingEmbedder:
+    """A tiny bag-of-words embedder (scikit-learn feature hashing of words and word pairs).
+
+    Needs no model and no torch: for tests, and for machines that cannot hold a transformer.
+    Select it with ``--model hashing``. It knows no synonyms, so semantic coding is weaker.
+    """
+
+    name = "hashing"
+
+    def __init__(self, dim: int = 512):
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        self.vectorizer = HashingVectorizer(n_features=dim, ngram_range=(1, 2), alternate_sign=False,
+                                            stop_words="english", norm="l2")
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.vectorizer.transform(texts).toarray().astype(np.float32)
+
+
 @lru_cache(maxsize=2)
-def get_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
+def get_embedder(model: str | None = None) -> Embedder:
     """The shared embedder for ``model`` (loaded once per process)."""
+    if model_name(model) == "hashing":
+        return HashingEmbedder()
     return SentenceTransformerEmbedder(model)
+
+
+def embed_texts(con, texts: list[str], embedder: Embedder | None = None) -> np.ndarray:
+    """Vectors for arbitrary texts (code definitions, examples) through the same cache."""
+    import pandas as pd
+
+    from insight.ingest import text_hash
+
+    embedder = embedder or get_embedder()
+    hashes = [text_hash(t) for t in texts]
+    _insight_hashes = pd.DataFrame({"text_hash": list(dict.fromkeys(hashes))})  # noqa: F841
+    cached = dict(con.execute(
+        "SELECT e.text_hash, e.vector FROM embeddings e JOIN _insight_hashes USING (text_hash) WHERE e.model = ?",
+        [embedder.name]).fetchall())
+    missing = [(h, t) for h, t in dict(zip(hashes, texts)).items() if h not in cached]
+    if missing:
+        vectors = embedder.encode([t for _, t in missing])
+        for (h, _), v in zip(missing, vectors):
+            cached[h] = v
+        try:
+            _insight_vectors = pd.DataFrame({"text_hash": [h for h, _ in missing], "model": embedder.name,  # noqa: F841
+                                             "vector": list(vectors.astype(np.float32))})
+            con.execute("INSERT OR IGNORE INTO embeddings SELECT text_hash, model, vector FROM _insight_vectors")
+        except Exception:  # a read-only workspace still gets its vectors, just not cached
+            pass
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([np.asarray(cached[h], dtype=np.float32) for h in hashes])
 
 
 def embed_segments(con, *, study_id: int | None = None, embedder: Embedder | None = None,

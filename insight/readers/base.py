@@ -99,6 +99,9 @@ class ParsedDocument:
     # Survey rows: when a row with the same participant and answers already exists in the study,
     # attach this row's codings to those segments instead of adding the row again.
     match_existing: bool = False
+    # Fields (survey columns) a coder went through: their segments count as seen by that coder
+    # even where no code was applied. ``None``: the whole document, for every coder it names.
+    coded_fields: list[str] | None = None
 
 
 @dataclass

@@ -289,6 +289,7 @@ class TabularReader:
                 metadata=metadata,
                 codings=codings,
                 match_existing=bool(pid),
+                coded_fields=[text_col for _, text_col in codes],
             ))
         if empty:
             result.warnings.append(f"{path}: {empty} row(s) with no answer in any text column.")

@@ -1,0 +1,273 @@
+"""Commands for codebooks, embeddings, auto-coding, codebook tests, agreement and the coding history."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from insight.cli import JSON_HELP, _emit, _workspace, main
+
+
+@main.group()
+def codebook():
+    """Load, list, show, export and compare codebook versions."""
+
+
+@codebook.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--author", help="Who made this version (default: your user name).")
+@click.option("--note", help="A note for this version, like a commit message.")
+@click.option("--study", help="Tie the codebook to a study.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def codebook_load(ctx, file, author, note, study, as_json):
+    """Load a YAML (or REFI-QDA .qdc) codebook; a changed file becomes a new version."""
+    with _workspace(ctx) as ws:
+        result = ws.load_codebook(file, author=author, note=note, study=study)
+    if as_json:
+        _emit(result)
+    elif result["created"]:
+        click.echo(f"Loaded {result['codebook']} version {result['version']} ({result['codes']} codes).")
+    else:
+        click.echo(f"{result['codebook']} is unchanged: still version {result['version']}.")
+
+
+@codebook.command("list")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def codebook_list(ctx, as_json):
+    """List codebooks with their latest version."""
+    with _workspace(ctx, read_only=True) as ws:
+        frame = ws.codebooks()
+    if as_json:
+        _emit({"codebooks": frame.to_dict("records")})
+        return
+    if frame.empty:
+        click.echo("No codebooks yet. Load one: insight codebook load codebooks/lived_experience.yaml")
+    for row in frame.itertuples():
+        click.echo(f"{row.name}@{row.version}  {row.codes} codes  {row.author or ''}  {row.created_at:%Y-%m-%d %H:%M}"
+                   + (f"  {row.note}" if row.note else ""))
+
+
+@codebook.command("show")
+@click.argument("ref", required=False)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def codebook_show(ctx, ref, as_json):
+    """Show a codebook version as YAML (REF is NAME or NAME@VERSION)."""
+    with _workspace(ctx, read_only=True) as ws:
+        book = ws.codebook(ref)
+    if as_json:
+        _emit({"codebook": book.name, "version": book.version, **book.to_dict()})
+    else:
+        click.echo(f"# {book.name} version {book.version}")
+        click.echo(book.to_yaml())
+
+
+@codebook.command("export")
+@click.argument("ref", required=False)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="File to write (.yaml, or .qdc).")
+@click.pass_context
+def codebook_export(ctx, ref, out):
+    """Write a codebook version to a YAML file (or REFI-QDA .qdc)."""
+    from pathlib import Path
+
+    with _workspace(ctx, read_only=True) as ws:
+        book = ws.codebook(ref)
+        if out.lower().endswith(".qdc"):
+            from insight.refi import write_qdc
+
+            write_qdc(book, Path(out))
+        else:
+            Path(out).write_text(book.to_yaml(), encoding="utf-8")
+    click.echo(f"Wrote {book.name}@{book.version} to {out}.")
+
+
+@codebook.command("diff")
+@click.argument("ref_a")
+@click.argument("ref_b")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def codebook_diff(ctx, ref_a, ref_b, as_json):
+    """What changed between two versions: codes added, removed, renamed, fields changed."""
+    with _workspace(ctx, read_only=True) as ws:
+        result = ws.diff_codebooks(ref_a, ref_b)
+    if as_json:
+        _emit(result)
+        return
+    click.echo(f"{result['from']} -> {result['to']}")
+    for name in result["added"]:
+        click.echo(f"  + added    {name}")
+    for name in result["removed"]:
+        click.echo(f"  - removed  {name}")
+    for pair in result["renamed"]:
+        click.echo(f"  ~ renamed  {pair['from']} -> {pair['to']}")
+    for name, fields in result["changed"].items():
+        for field, change in fields.items():
+            click.echo(f"  * changed  {name}: {field}")
+            click.echo(f"      - {change['from']}")
+            click.echo(f"      + {change['to']}")
+    if not any((result["added"], result["removed"], result["renamed"], result["changed"])):
+        click.echo("  no changes to codes")
+
+
+def _bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=desc, unit="text", file=sys.stderr, disable=None, leave=False)
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, progress
+
+
+@main.command()
+@click.option("--study", help="Only this study (default: all).")
+@click.option("--model", help="A sentence-transformers model name or path (default: all-MiniLM-L6-v2, packaged).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def embed(ctx, study, model, as_json):
+    """Embed segments with sentence-transformers, cached: no text is embedded twice."""
+    bar, progress = _bar("embedding")
+    with _workspace(ctx) as ws:
+        result = ws.embed(study=study, model=model, progress=progress)
+    bar.close()
+    if as_json:
+        _emit(result)
+    else:
+        click.echo(f"{result['embedded']} texts embedded with {result['model']}; {result['cached']} were cached "
+                   f"({result['segments']} segments, {result['unique_texts']} distinct texts).")
+
+
+def _say(message):
+    click.echo(f"... {message}", err=True)
+
+
+@main.command()
+@click.option("--study", help="Study to code (default: all).")
+@click.option("--codebook", "codebook_ref", metavar="NAME[@V]", help="Codebook version (default: the latest loaded).")
+@click.option("--methods", default="rules,semantic", show_default=True,
+              help="Comma-separated auto-coders: rules, semantic, classifier.")
+@click.option("--train-coder", metavar="NAME", help="Train the classifier on (and calibrate against) this coder's codings.")
+@click.option("--model", help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def code(ctx, study, codebook_ref, methods, train_coder, model, as_json):
+    """Auto-code segments: suggestions with scores and explanations; human codings are never changed."""
+    with _workspace(ctx) as ws:
+        result = ws.code(study=study, codebook=codebook_ref, methods=methods.split(","), train_coder=train_coder,
+                         model=model, progress=None if as_json else _say)
+    if as_json:
+        _emit(result)
+        return
+    click.echo(f"Coded {result['units']} segments with {result['codebook']}:")
+    for coder, count in result["suggestions"].items():
+        click.echo(f"  {coder:<18} {count} suggestions")
+    for code_name, reason in result["skipped"].items():
+        click.echo(f"  classifier skipped {code_name!r}: {reason}")
+    click.echo("Review them in the app (Code page) or accept/reject with the library.")
+
+
+@main.command("test-codebook")
+@click.option("--study", help="Study whose segments to test on (default: all).")
+@click.option("--codebook", "codebook_ref", metavar="NAME[@V]", help="Codebook version (default: the latest loaded).")
+@click.option("--gold", metavar="CODER", help="The reference coder: adds precision, recall, F1 and kappa per code.")
+@click.option("--cv", default=5, show_default=True, help="Folds for out-of-fold figures.")
+@click.option("--min-f1", default=0.5, show_default=True, help="With --gold, a code fails below this F1.")
+@click.option("--methods", default="rules,semantic", show_default=True,
+              help="Auto-coders to test (the classifier is added with --gold).")
+@click.option("--compare", "compare_ref", metavar="NAME@V", help="Also test this version and show the change per code.")
+@click.option("--model", help="Embedding model name or path.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_ref, model, as_json):
+    """Test a codebook like code: each example must be coded, each counter-example must not.
+
+    Prints a line per code (PASS/FAIL, and with --gold P/R/F1/kappa), the failing quotes, and a last
+    line like '12 passed, 3 failed'. Exits 1 when any code fails.
+    """
+    from insight.codetest import compare_reports, format_report
+
+    with _workspace(ctx) as ws:
+        report = ws.test_codebook(study=study, codebook=codebook_ref, gold=gold, cv=cv, min_f1=min_f1,
+                                  methods=methods.split(","), model=model)
+        if compare_ref:
+            old = ws.test_codebook(study=study, codebook=compare_ref, gold=gold, cv=cv, min_f1=min_f1,
+                                   methods=methods.split(","), model=model)
+            report["changes"] = compare_reports(old, report)
+            report["compared_with"] = old["codebook"]
+    if as_json:
+        _emit(report)
+    else:
+        click.echo(format_report(report))
+        if compare_ref:
+            click.echo(f"\nChange against {report['compared_with']}:")
+            for row in report["changes"]:
+                deltas = "  ".join(f"{k} {row[k + '_change']:+.2f}" for k in ("precision", "recall", "f1", "kappa")
+                                   if row.get(k + "_change") is not None)
+                click.echo(f"  {row['code']:<36} {deltas or 'no change in figures'}")
+    if report["failed"]:
+        ctx.exit(1)
+
+
+@main.command()
+@click.option("--coders", nargs=2, required=True, metavar="A B", help="Two coders; A is the gold for P/R/F1.")
+@click.option("--study", help="Only this study.")
+@click.option("--all-units", is_flag=True, help="Compare on every segment, not only those both coders saw.")
+@click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap resamples for the 95% intervals (0: none).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def agreement(ctx, coders, study, all_units, bootstrap, as_json):
+    """Agreement between two coders, human or automatic: kappa, alpha, % agreement, P/R/F1 per code."""
+    with _workspace(ctx, read_only=True) as ws:
+        result = ws.agreement(coders[0], coders[1], study=study, all_units=all_units, bootstrap=bootstrap)
+    if as_json:
+        _emit(result)
+        return
+
+    def fmt(x):
+        return "   -" if x is None else f"{x:5.2f}"
+
+    o = result["overall"]
+    click.echo(f"{coders[0]} vs {coders[1]} on {o['n_units']} units ({result['units']})")
+    click.echo(f"overall   kappa {fmt(o['kappa'])}  alpha {fmt(o['alpha'])}  agreement {fmt(o['percent_agreement'])}"
+               f"  F1 {fmt(o['f1'])}")
+    click.echo(f"{'code':<36} {'kappa':>5} {'alpha':>5} {'agree':>5} {'F1':>5}  {coders[0][:8]:>8} {coders[1][:8]:>8}")
+    for row in result["codes"]:
+        click.echo(f"{row['code'][:36]:<36} {fmt(row['kappa'])} {fmt(row['alpha'])} {fmt(row['percent_agreement'])} "
+                   f"{fmt(row['f1'])}  {row['a_count']:>8} {row['b_count']:>8}")
+
+
+@main.command()
+@click.option("--study", help="Only this study.")
+@click.option("--limit", default=50, show_default=True, help="How many changes to show.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def history(ctx, study, limit, as_json):
+    """Every change to codings (added, accepted, rejected, removed, undone): who, what and when."""
+    with _workspace(ctx, read_only=True) as ws:
+        frame = ws.history(study=study, limit=limit)
+    if as_json:
+        _emit({"changes": frame.to_dict("records")})
+        return
+    for row in frame.itertuples():
+        click.echo(f"{row.changed_at:%Y-%m-%d %H:%M:%S}  {row.actor or '':<12} {row.action:<9} {row.code or '':<30} "
+                   f"{row.coder or ''}" + (f"  segment {row.segment_id}" if row.segment_id == row.segment_id and row.segment_id is not None else ""))
+
+
+@main.command()
+@click.option("--coder", help="Undo this coder's last change (default: the last change by anyone).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def undo(ctx, coder, as_json):
+    """Undo the last change to a coding."""
+    with _workspace(ctx) as ws:
+        result = ws.undo(coder)
+    if as_json:
+        _emit(result)
+    else:
+        click.echo(f"Undid {result['undone']} of {result['code']!r} by {result['coder']}.")
