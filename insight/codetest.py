@@ -36,7 +36,8 @@ def _fold_thresholds(raw: np.ndarray, gold: np.ndarray, mask: np.ndarray, folds:
 
 
 def _example_scores(con, codebook: Codebook, codes: list[str], embedder, methods, classifier_extra, thresholds):
-    """Leave-one-out decisions of each method on each code's examples and counter-examples."""
+    """Each method's decisions (cases x codes) on every code's examples and counter-examples; a
+    case is scored against its own code leave-one-out, so it never matches itself."""
     from pipelines import autocode
     from pipelines.embed import embed_texts
 
@@ -48,29 +49,53 @@ def _example_scores(con, codebook: Codebook, codes: list[str], embedder, methods
         return cases, {}
     texts = [t for _, t, _ in cases]
     decisions: dict[str, np.ndarray] = {}
+    units = autocode.text_units(con, texts, need_vectors=False)
     if "rules" in methods:
-        units = autocode.text_units(con, texts, need_vectors=False)
-        rules = autocode.rules_scores(codebook, units, codes)
-        decisions["rules"] = np.array([rules.matrix[i, j] >= 0.5 for i, (j, _, _) in enumerate(cases)])
+        decisions["rules"] = autocode.rules_scores(codebook, units, codes).decisions()
     if "semantic" in methods or "classifier" in methods:
-        vectors = embed_texts(con, texts, embedder)
+        units.vectors = embed_texts(con, texts, embedder)
     if "semantic" in methods:
-        out = []
+        raw, _, _ = autocode.semantic_raw(con, codebook, units, codes, embedder)
         for i, (j, text, _) in enumerate(cases):
-            code = codebook.code(codes[j])
-            positives, pos, negatives, neg = autocode._prototypes(con, code, embedder)
+            positives, pos, negatives, neg = autocode._prototypes(con, codebook.code(codes[j]), embedder)
             keep_pos = [k for k, p in enumerate(positives) if p != text] or list(range(len(positives)))
             keep_neg = [k for k, n in enumerate(negatives) if n != text]
-            s = float((pos[keep_pos] @ vectors[i]).max())
+            score = float((pos[keep_pos] @ units.vectors[i]).max())
             if keep_neg:
-                s -= max(0.0, float((neg[keep_neg] @ vectors[i]).max()) - s)
-            out.append(s >= thresholds[j])
-        decisions["semantic"] = np.array(out)
+                score -= max(0.0, float((neg[keep_neg] @ units.vectors[i]).max()) - score)
+            raw[i, j] = score
+        decisions["semantic"] = raw >= thresholds[None, :]
     if classifier_extra is not None:
-        scores, th = classifier_extra
-        probs = scores(vectors)
-        decisions["classifier"] = np.array([probs[i, j] >= th[j] for i, (j, _, _) in enumerate(cases)])
+        predict, th = classifier_extra
+        decisions["classifier"] = predict(units.vectors) >= th[None, :]
     return cases, decisions
+
+
+def _rollup(codebook: Codebook, codes: list[str], matrix: np.ndarray) -> np.ndarray:
+    """A parent code applies wherever any of its descendants applies (coders code children)."""
+    out = matrix.copy()
+    index = {c: j for j, c in enumerate(codes)}
+    for j, name in enumerate(codes):
+        stack, seen = [name], set()
+        while stack:
+            for child in codebook.children(stack.pop()):
+                if child.name not in seen:
+                    seen.add(child.name)
+                    stack.append(child.name)
+        for child in seen:
+            out[:, j] |= matrix[:, index[child]]
+    return out
+
+
+def _decide(options: dict[str, np.ndarray], chosen: list[str]) -> np.ndarray:
+    """Apply each code's chosen rule ('semantic', 'rules|semantic', ...) column by column."""
+    any_matrix = next(iter(options.values()))
+    out = np.zeros(any_matrix.shape, dtype=bool)
+    for j, rule in enumerate(chosen):
+        for part in rule.split("|"):
+            if part in options:
+                out[:, j] |= options[part][:, j]
+    return out
 
 
 def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | None = None,
@@ -135,23 +160,23 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
                     continue
                 if f1[j] > best[j] + 1e-9:
                     best[j], chosen[j] = f1[j], name
-    final = np.zeros((len(units.texts), len(codes)), dtype=bool)
-    for j, rule in enumerate(chosen):
-        final[:, j] = options[rule][:, j]
+    final = _rollup(codebook, codes, _decide(unit_decisions, chosen))
+    if gold:
+        gold_labels = _rollup(codebook, codes, gold_labels.astype(bool)).astype(np.int8)
 
     sem_thresholds = scores["semantic"].thresholds if "semantic" in scores else None
     cases, example_decisions = _example_scores(con, codebook, codes, embedder, methods, classifier_extra,
                                                sem_thresholds)
+    example_final = _rollup(codebook, codes, _decide(example_decisions, chosen)) if cases else None
 
     rows = []
     for j, name in enumerate(codes):
         rule = chosen[j]
-        parts = rule.split("|")
         ex_fail, cx_fail, ex_total, cx_total = [], [], 0, 0
         for i, (cj, text, expected) in enumerate(cases):
             if cj != j:
                 continue
-            got = any(example_decisions[p][i] for p in parts if p in example_decisions)
+            got = bool(example_final[i, j])
             if expected:
                 ex_total += 1
                 if not got:

@@ -223,6 +223,42 @@ class Workspace:
 
         return undo(self.con, actor)
 
+    def add_memo(self, text: str, *, author: str, target_kind: str = "study", target_id=None,
+                 study: str | None = None, title: str | None = None) -> int:
+        """A note on a segment, code, document, participant or the study."""
+        from insight.coding import add_memo
+
+        return add_memo(self.con, text, author=author, target_kind=target_kind, target_id=target_id,
+                        study_id=self.study_id(study), title=title)
+
+    def memos(self, *, study: str | None = None, target_kind: str | None = None, target_id=None):
+        from insight.coding import memos
+
+        return memos(self.con, study_id=self.study_id(study), target_kind=target_kind,
+                     target_id=None if target_id is None else str(target_id))
+
+    def search(self, query: str, *, study: str | None = None, limit: int = 200):
+        """Segments whose text contains ``query`` (case-insensitive), with document and speaker."""
+        sid = self.study_id(study)
+        return self.con.execute(
+            "SELECT g.segment_id, d.document_id, d.title AS document, d.kind, g.speaker, g.text FROM segments g "
+            "JOIN documents d USING (document_id) WHERE (? IS NULL OR d.study_id = ?) AND g.text ILIKE ? "
+            "ORDER BY g.segment_id LIMIT ?", [sid, sid, f"%{query}%", limit]).df()
+
+    def codings(self, *, study: str | None = None, coder: str | None = None, document_id: int | None = None,
+                status: str | None = None):
+        """Codings with their segment text, newest last."""
+        sid = self.study_id(study)
+        return self.con.execute(
+            "SELECT c.coding_id, c.segment_id, g.document_id, c.code, c.coder, c.method, c.status, c.score, "
+            "c.explanation, c.codebook_version, c.start, c.\"end\", c.created_at, g.text FROM codings c "
+            "JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
+            "WHERE (? IS NULL OR d.study_id = ?) AND (? IS NULL OR c.coder = ?) AND (? IS NULL OR g.document_id = ?) "
+            "AND (? IS NULL OR c.status = ?) ORDER BY c.coding_id",
+            [sid, sid, coder, coder, document_id, document_id, status, status]).df()
+
+    # -- app helpers (app.py, pages/) -------------------------------------------------------------
+
     # -- themes and gaps (pipelines/themes.py, insight/themes.py) --------------------------------
 
     # -- exports and REFI-QDA (export.py, reports.py, refi.py) -----------------------------------
