@@ -133,6 +133,7 @@ def _loader():
     def construct_mapping(loader, node, deep=False):
         mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=True)
         mapping["__line__"] = node.start_mark.line + 1
+        mapping["__keylines__"] = {k.value: k.start_mark.line + 1 for k, _ in node.value if hasattr(k, "value")}
         keys = [k.value for k, _ in node.value if hasattr(k, "value")]
         dupes = {k for k in keys if keys.count(k) > 1}
         if dupes:
@@ -161,6 +162,7 @@ def parse_yaml(text: str, source: str = "<codebook>") -> Codebook:
         raise CodebookError(source, "a codebook is a mapping with 'name' and 'codes'", line=1,
                             fix="Start the file with `name: my-codebook` and a `codes:` list.")
     line = data.pop("__line__", 1)
+    data.pop("__keylines__", None)
     unknown = [k for k in data if k not in TOP_FIELDS]
     if unknown:
         raise CodebookError(source, f"unknown field {unknown[0]!r} at the top level", line=line,
@@ -172,6 +174,7 @@ def parse_yaml(text: str, source: str = "<codebook>") -> Codebook:
                             fix="Add `codes:` with at least one `- name: ...` entry.")
     codes: list[Code] = []
     lines: dict[str, int] = {}
+    parent_lines: dict[str, int] = {}
 
     def walk(entries, parent, parent_line):
         if not isinstance(entries, list):
@@ -182,10 +185,13 @@ def parse_yaml(text: str, source: str = "<codebook>") -> Codebook:
                 raise CodebookError(source, f"a code must be a mapping, not {entry!r}", line=parent_line,
                                     fix="Write each code as `- name: ...` with its fields indented below.")
             at = entry.pop("__line__", parent_line)
+            keylines = entry.pop("__keylines__", {})
+            keylines = {_ALIASES.get(k, k): v for k, v in keylines.items()}
             entry = {_ALIASES.get(k, k): v for k, v in entry.items()}
             unknown = [k for k in entry if k not in CODE_FIELDS and k != "children"]
             if unknown:
-                raise CodebookError(source, f"unknown field {unknown[0]!r} in code {entry.get('name')!r}", line=at,
+                raise CodebookError(source, f"unknown field {unknown[0]!r} in code {entry.get('name')!r}",
+                                    line=keylines.get(unknown[0], at),
                                     fix="Code fields: " + ", ".join(CODE_FIELDS) + ", children.")
             name = entry.get("name")
             if not isinstance(name, str) or not name.strip():
@@ -196,6 +202,8 @@ def parse_yaml(text: str, source: str = "<codebook>") -> Codebook:
                                     fix="Code names must be unique in a codebook: rename or merge one of them.")
             lines[name] = at
             code = Code(name=name, parent=entry.get("parent", parent))
+            if "parent" in entry:
+                parent_lines[name] = keylines.get("parent", at)
             for key in TEXT_FIELDS:
                 value = entry.get(key) or ""
                 if not isinstance(value, str):
@@ -213,9 +221,11 @@ def parse_yaml(text: str, source: str = "<codebook>") -> Codebook:
                 for item in value:
                     if isinstance(item, dict):
                         item.pop("__line__", None)
+                        item.pop("__keylines__", None)
                         for sub in item.get("pattern", []) if isinstance(item.get("pattern"), list) else []:
                             if isinstance(sub, dict):
                                 sub.pop("__line__", None)
+                                sub.pop("__keylines__", None)
                         if key != "keywords" or not isinstance(item.get("pattern"), list):
                             raise CodebookError(source, f"{key!r} of {name!r} holds a mapping", line=at,
                                                 fix="Keywords are words, phrases or {pattern: [...]} spaCy "
@@ -226,7 +236,8 @@ def parse_yaml(text: str, source: str = "<codebook>") -> Codebook:
                 setattr(code, key, clean)
             colour = entry.get("colour")
             if colour is not None and not re.fullmatch(r"#[0-9a-fA-F]{6}", str(colour)):
-                raise CodebookError(source, f"colour {colour!r} of {name!r} is not a hex colour", line=at,
+                raise CodebookError(source, f"colour {colour!r} of {name!r} is not a hex colour",
+                                    line=keylines.get("colour", at),
                                     fix="Write it like \"#1f77b4\" (quoted).")
             code.colour = colour
             codes.append(code)
@@ -237,7 +248,8 @@ def parse_yaml(text: str, source: str = "<codebook>") -> Codebook:
     for code in codes:
         if code.parent is not None and code.parent not in names:
             raise CodebookError(source, f"code {code.name!r} names parent {code.parent!r}, which is not in the codebook",
-                                line=lines[code.name], fix="Add the parent code, or fix the `parent:` name.")
+                                line=parent_lines.get(code.name, lines[code.name]),
+                                fix="Add the parent code, or fix the `parent:` name.")
     _check_cycles(codes, source, lines)
     return Codebook(name=str(name), title=str(data.get("title") or ""),
                     description=" ".join(str(data.get("description") or "").split()), codes=codes)

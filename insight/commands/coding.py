@@ -249,6 +249,8 @@ def agreement(ctx, coders, study, all_units, bootstrap, as_json):
 @click.pass_context
 def history(ctx, study, limit, as_json):
     """Every change to codings (added, accepted, rejected, removed, undone): who, what and when."""
+    import pandas as pd
+
     with _workspace(ctx, read_only=True) as ws:
         frame = ws.history(study=study, limit=limit)
     if as_json:
@@ -256,7 +258,7 @@ def history(ctx, study, limit, as_json):
         return
     for row in frame.itertuples():
         click.echo(f"{row.changed_at:%Y-%m-%d %H:%M:%S}  {row.actor or '':<12} {row.action:<9} {row.code or '':<30} "
-                   f"{row.coder or ''}" + (f"  segment {row.segment_id}" if row.segment_id == row.segment_id and row.segment_id is not None else ""))
+                   f"{row.coder or ''}" + ("" if pd.isna(row.segment_id) else f"  segment {int(row.segment_id)}"))
 
 
 @main.command()

@@ -105,11 +105,30 @@ class ParsedDocument:
 
 
 @dataclass
+class Memo:
+    """A note that came with the data (REFI-QDA notes and descriptions), about the study, a code
+    (``target`` its name), a participant (``target`` the external id), a document (``document``:
+    its index in ``ReadResult.documents``) or a span of one (``span``)."""
+
+    text: str
+    title: str | None = None
+    author: str | None = None
+    created_at: datetime | None = None
+    target_kind: str = "study"  # study | code | participant | document | segment
+    target: str | None = None
+    document: int | None = None
+    span: tuple[int, int] | None = None
+
+
+@dataclass
 class ReadResult:
     documents: list[ParsedDocument] = field(default_factory=list)
     participants: list[ParticipantRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     encoding: str | None = None
+    # REFI-QDA projects: the codebook (an insight.codebook.Codebook) and notes that came with them
+    codebook: Any = None
+    memos: list[Memo] = field(default_factory=list)
 
 
 class Reader(Protocol):

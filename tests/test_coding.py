@@ -1,0 +1,193 @@
+"""Auto-coders, human coding, codebook tests and the CLI around them (hashing embedder: fast, offline)."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from insight import codebook as cb
+from insight import codetest
+from insight.cli import main
+from insight.errors import InsightError
+
+BOOK = """\
+name: council
+codes:
+  - name: Home
+    definition: The home and its condition.
+    children:
+      - name: Damp
+        definition: Damp, mould or condensation in the home.
+        include: Any mention of damp or mould.
+        exclude: Other repairs.
+        examples: ["Black mould all over the bedroom wall", "The damp in the kids' room is back"]
+        counter_examples: ["The boiler broke again"]
+        keywords: [damp, mould]
+      - name: Repairs
+        definition: Getting things in the home fixed.
+        examples: ["Waited six weeks for the boiler repair", "Nobody came to fix the window"]
+        counter_examples: ["The mould came back"]
+        keywords: [repair, fix, boiler]
+  - name: Transport
+    definition: Buses and getting around.
+    examples: ["The bus never comes on Sundays", "Bring back the 42 bus"]
+    counter_examples: ["I walk the dog every day"]
+    keywords: [bus, train]
+"""
+
+ANSWERS = [
+    ("R1", "There is mould in every room and the damp smell never goes", "Damp"),
+    ("R2", "The buses stopped running after six", "Transport"),
+    ("R3", "They took months to repair the boiler", "Repairs"),
+    ("R4", "Mould again, black mould on the ceiling", "Damp"),
+    ("R5", "The library is lovely", ""),
+    ("R6", "Fix the boiler please, it has been broken since winter", "Repairs"),
+    ("R7", "No bus to the hospital at all", "Transport"),
+    ("R8", "Condensation and damp on the windows every morning", "Damp"),
+]
+
+
+@pytest.fixture
+def study(ws, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIGHT_MODEL", "hashing")
+    monkeypatch.setenv("INSIGHT_SPACY_MODEL", "blank")
+    from pipelines.embed import get_embedder
+    from pipelines.nlp import get_nlp
+
+    get_embedder.cache_clear()
+    get_nlp.cache_clear()
+    csv = tmp_path / "panel.csv"
+    csv.write_text("id,answer,codes\n" + "".join(f'{i},"{t}",{c}\n' for i, t, c in ANSWERS))
+    ws.ingest([csv], study="s", id_col="id", text_cols=["answer"], code_cols=["codes"], coder="Ann")
+    path = tmp_path / "book.yaml"
+    path.write_text(BOOK)
+    ws.load_codebook(path)
+    return ws
+
+
+def human_rows(ws):
+    return ws.con.execute("SELECT coding_id, segment_id, code, coder, status, start, \"end\", created_at FROM codings "
+                          "WHERE method = 'human' ORDER BY coding_id").fetchall()
+
+
+def test_rules_match_on_lemmas(study):
+    result = study.code(study="s", codebook="council", methods=["rules"])
+    rows = study.codings(coder="auto:rules")
+    got = {(t, c) for t, c in zip(rows["text"], rows["code"])}
+    assert ("The buses stopped running after six", "Transport") in got  # "buses" -> bus
+    assert ("They took months to repair the boiler", "Repairs") in got
+    assert ("The library is lovely", "Transport") not in got
+    damp = rows[rows["text"].str.startswith("There is mould")]
+    assert "matched: damp, mould" in set(damp["explanation"]) or "matched: mould, damp" in set(damp["explanation"])
+    assert result["suggestions"]["auto:rules"] == len(rows)
+
+
+def test_rerunning_code_never_touches_human_codings(study):
+    study.code(study="s", codebook="council", methods=["rules", "semantic"])
+    queue = study.review_queue(study="s", coder="auto:rules")
+    accept_id, reject_id = int(queue.coding_id[0]), int(queue.coding_id[1])
+    study.accept(accept_id, "Bea")
+    study.reject(reject_id, "Bea")
+    study.code_segment(int(queue.segment_id[2]), "Transport", "Bea")
+    before = human_rows(study)
+    decided = study.con.execute("SELECT coding_id, status FROM codings WHERE status <> 'suggested' AND coder LIKE "
+                                "'auto:%' ORDER BY 1").fetchall()
+    for _ in range(2):
+        study.code(study="s", codebook="council", methods=["rules", "semantic", "classifier"], train_coder="Ann")
+    assert human_rows(study) == before
+    assert study.con.execute("SELECT coding_id, status FROM codings WHERE status <> 'suggested' AND coder LIKE "
+                             "'auto:%' ORDER BY 1").fetchall() == decided
+    # the accepted suggestion gave Bea a coding; the re-run did not suggest the rejected one again
+    assert ("Bea",) in study.con.execute("SELECT coder FROM codings WHERE method = 'human'").fetchall()
+    seg, code = study.con.execute("SELECT segment_id, code FROM codings WHERE coding_id = ?", [reject_id]).fetchone()
+    assert study.con.execute("SELECT count(*) FROM codings WHERE segment_id = ? AND code = ? AND coder = 'auto:rules'",
+                             [seg, code]).fetchone()[0] == 1
+
+
+def test_accept_reject_undo_history(study):
+    study.code(study="s", codebook="council", methods=["rules"])
+    first = int(study.review_queue(study="s", coder="auto:rules").coding_id[0])
+    human = study.accept(first, "Bea")
+    assert study.con.execute("SELECT coder, method, status FROM codings WHERE coding_id = ?", [human]).fetchone() == (
+        "Bea", "human", "accepted")
+    actions = list(study.history(study="s")["action"])[:2]
+    assert actions == ["added", "accepted"]
+    study.undo("Bea")
+    assert study.con.execute("SELECT count(*) FROM codings WHERE coding_id = ?", [human]).fetchone()[0] == 0
+    assert study.con.execute("SELECT status FROM codings WHERE coding_id = ?", [first]).fetchone()[0] == "suggested"
+    with pytest.raises(InsightError, match="reserved"):
+        study.code_segment(1, "Damp", "auto:me")
+
+
+def test_classifier_skips_rare_codes_and_reports_them(study):
+    result = study.code(study="s", codebook="council", methods=["classifier"], train_coder="Ann")
+    assert set(result["skipped"]) >= {"Damp", "Repairs", "Transport", "Home"}
+    assert "needs at least 5" in result["skipped"]["Damp"]
+
+
+def test_semantic_scores_use_definitions_examples_and_counter_examples(study):
+    from pipelines import autocode
+    from pipelines.embed import get_embedder
+
+    book = study.codebook("council")
+    units = autocode.text_units(study.con, ["black mould on the bedroom wall", "the bus never comes"],
+                                embedder=get_embedder())
+    scores = autocode.semantic_scores(study.con, book, units, book.names(), get_embedder())
+    damp, transport = book.names().index("Damp"), book.names().index("Transport")
+    assert scores.matrix[0, damp] > scores.matrix[0, transport]
+    assert scores.matrix[1, transport] > scores.matrix[1, damp]
+    assert "nearest:" in scores.explain(0, damp)
+
+
+def test_codebook_test_report(study):
+    report = study.test_codebook(study="s", codebook="council", gold="Ann", cv=2, min_f1=0.5)
+    rows = {r["code"]: r for r in report["codes"]}
+    assert set(rows) == {"Home", "Damp", "Repairs", "Transport"}
+    assert rows["Damp"]["examples"] == "2/2" and rows["Damp"]["counter_examples"] == "1/1"
+    # Home is rolled up from its children for gold and predictions alike
+    assert rows["Home"]["gold_positives"] == 5
+    # an independent check of Transport's figures from the decisions
+    gold = {t for _, t, c in ANSWERS if c == "Transport"}
+    assert rows["Transport"]["gold_positives"] == len(gold)
+    text = codetest.format_report(report)
+    assert text.splitlines()[-1] == f"{report['passed']} passed, {report['failed']} failed"
+
+
+def test_cli_code_test_codebook_agreement(study, tmp_path):
+    db = study.path
+    study.close()
+    runner = CliRunner()
+    result = runner.invoke(main, ["--db", db, "code", "--codebook", "council", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["suggestions"]["auto:best"] > 0
+    result = runner.invoke(main, ["--db", db, "test-codebook", "--codebook", "council", "--json"])
+    data = json.loads(result.stdout)
+    assert {"code", "passed", "precision", "recall", "f1", "kappa"} <= set(data["codes"][0])
+    assert result.exit_code == (1 if data["failed"] else 0)
+    result = runner.invoke(main, ["--db", db, "agreement", "--coders", "Ann", "auto:rules", "--json"])
+    data = json.loads(result.stdout)
+    assert set(data["overall"]) >= {"kappa", "alpha", "percent_agreement"}
+    assert {"code", "kappa", "alpha", "percent_agreement", "n_units"} <= set(data["codes"][0])
+    result = runner.invoke(main, ["--db", db, "history"])
+    assert result.exit_code == 0
+
+
+@pytest.mark.slow
+def test_real_model_embeds_each_text_once(tmp_path, monkeypatch):
+    from insight import Workspace
+    from pipelines.embed import get_embedder
+
+    monkeypatch.delenv("INSIGHT_MODEL", raising=False)
+    get_embedder.cache_clear()
+    ws = Workspace(tmp_path / "m.duckdb")
+    (tmp_path / "a.txt").write_text("P1: The damp is back.\nP2: The damp is back.\nP1: Buses are late.\n")
+    ws.ingest([tmp_path / "a.txt"], study="s")
+    first = ws.embed(study="s")
+    assert first["embedded"] == 2 and first["model"] == "all-MiniLM-L6-v2"
+    (tmp_path / "b.txt").write_text("P3: Buses are late.\nP4: New text here.\n")
+    ws.ingest([tmp_path / "b.txt"], study="s2")
+    second = ws.embed()
+    assert second["embedded"] == 1 and second["cached"] == 2
+    vectors = np.stack(ws.con.execute("SELECT vector FROM embeddings").df()["vector"].to_numpy())
+    assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
