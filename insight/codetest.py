@@ -160,14 +160,15 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
                     continue
                 if f1[j] > best[j] + 1e-9:
                     best[j], chosen[j] = f1[j], name
-    final = _rollup(codebook, codes, _decide(unit_decisions, chosen))
+    parents = np.array([bool(codebook.children(c)) for c in codes])
+    final = _rollup(codebook, codes, _decide(unit_decisions, chosen) & ~parents[None, :])
     if gold:
         gold_labels = _rollup(codebook, codes, gold_labels.astype(bool)).astype(np.int8)
 
     sem_thresholds = scores["semantic"].thresholds if "semantic" in scores else None
     cases, example_decisions = _example_scores(con, codebook, codes, embedder, methods, classifier_extra,
                                                sem_thresholds)
-    example_final = _rollup(codebook, codes, _decide(example_decisions, chosen)) if cases else None
+    example_final = _rollup(codebook, codes, _decide(example_decisions, chosen) & ~parents[None, :]) if cases else None
 
     rows = []
     for j, name in enumerate(codes):
@@ -185,7 +186,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
                 cx_total += 1
                 if got:
                     cx_fail.append(text)
-        row = {"code": name, "parent": codebook.code(name).parent, "rule": rule,
+        row = {"code": name, "parent": codebook.code(name).parent, "rule": "children" if parents[j] else rule,
                "examples": f"{ex_total - len(ex_fail)}/{ex_total}",
                "counter_examples": f"{cx_total - len(cx_fail)}/{cx_total}",
                "failing_examples": ex_fail, "failing_counter_examples": cx_fail,

@@ -202,7 +202,9 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
                            hint="Use any of: " + ", ".join(autocode.METHODS) + ".")
     if "classifier" in methods and not train_coder:
         raise InsightError("The classifier needs codings to learn from.", hint="Name a coder with --train-coder.")
-    codes = codebook.names()
+    # Parent codes group their children (a parent applies wherever a child does), so only codes
+    # without children are auto-coded.
+    codes = [c.name for c in codebook.codes if not codebook.children(c.name)]
     need_vectors = "semantic" in methods or "classifier" in methods
     embedder = (embedder or get_embedder()) if need_vectors else None
 

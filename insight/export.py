@@ -267,7 +267,7 @@ def long_table(con, scope: Scope) -> "pa.Table":
         LEFT JOIN codebooks b ON b.codebook_id = c.codebook_id
         ORDER BY base.document_id, base.ordinal, c.coding_id
     """
-    return _plain_strings(con.execute(sql, seg_params + cod_params).to_arrow_table())
+    return _plain_strings(con.sql(sql, params=seg_params + cod_params).to_arrow_table())
 
 
 def wide_table(con, scope: Scope) -> tuple["pa.Table", list[str]]:
@@ -277,10 +277,10 @@ def wide_table(con, scope: Scope) -> tuple["pa.Table", list[str]]:
     import pyarrow as pa
 
     seg_sql, seg_params, attr_names = segments_sql(con, scope)
-    base = con.execute(f"SELECT * EXCLUDE (ordinal) FROM ({seg_sql}) ORDER BY document_id, ordinal",
-                       seg_params).to_arrow_table()
+    base = con.sql(f"SELECT * EXCLUDE (ordinal) FROM ({seg_sql}) ORDER BY document_id, ordinal",
+                   params=seg_params).to_arrow_table()
     cod_sql, cod_params = scope.codings_sql()
-    pairs = con.execute(f"SELECT DISTINCT segment_id, code FROM ({cod_sql})", cod_params).to_arrow_table()
+    pairs = con.sql(f"SELECT DISTINCT segment_id, code FROM ({cod_sql})", params=cod_params).to_arrow_table()
     codes = ordered_codes(scope, pairs.column("code").to_pylist() if pairs.num_rows else [])
     rows = pd.Index(base.column("segment_id").to_numpy()).get_indexer(pairs.column("segment_id").to_numpy())
     cols = pd.Index(codes).get_indexer(pairs.column("code").to_numpy(zero_copy_only=False))

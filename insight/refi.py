@@ -348,10 +348,10 @@ def read_qdc(path: str | os.PathLike) -> Codebook:
 # Writing
 
 
-def _sub(parent, ns: str, name: str, text: str | None = None, **attrs):
+def _sub(parent, ns: str, tag: str, text: str | None = None, **attrs):
     from lxml import etree
 
-    element = etree.SubElement(parent, f"{{{ns}}}{name}", {k: xml_text(v) for k, v in attrs.items() if v is not None})
+    element = etree.SubElement(parent, f"{{{ns}}}{tag}", {k: xml_text(v) for k, v in attrs.items() if v is not None})
     if text is not None:
         element.text = xml_text(text)
     return element
@@ -455,10 +455,14 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
         f"SELECT g.document_id, coalesce(c.start, g.start) AS s, coalesce(c.\"end\", g.\"end\") AS e, c.coder, c.code, "
         f"min(c.created_at) FROM ({cod_sql}) c JOIN segments g ON g.segment_id = c.segment_id "
         "GROUP BY ALL ORDER BY 1, 2, 3, 4, 5", params).fetchall()
+    # memos of the study, and memos kept outside any study about one of its documents or segments
     memos = con.execute(
         "SELECT m.memo_id, m.target_kind, m.target_id, m.author, m.title, m.text, m.created_at, g.document_id, g.start, "
         "g.\"end\" FROM memos m LEFT JOIN segments g ON m.target_kind = 'segment' "
-        "AND g.segment_id = TRY_CAST(m.target_id AS BIGINT) WHERE m.study_id = ? ORDER BY m.memo_id", [study_id]).fetchall()
+        "AND g.segment_id = TRY_CAST(m.target_id AS BIGINT) LEFT JOIN documents d ON d.document_id = "
+        "coalesce(g.document_id, CASE WHEN m.target_kind = 'document' THEN TRY_CAST(m.target_id AS INTEGER) END) "
+        "WHERE m.study_id = ? OR (m.study_id IS NULL AND d.study_id = ?) ORDER BY m.memo_id",
+        [study_id, study_id]).fetchall()
     people = con.execute("SELECT participant_id, external_id, name FROM participants WHERE study_id = ? "
                          "ORDER BY participant_id", [study_id]).fetchall()
     values = con.execute("SELECT a.participant_id, a.name, a.value, a.value_number, a.value_date FROM attributes a "
@@ -486,9 +490,13 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
         if created is not None and (sel["created"] is None or created < sel["created"]):
             sel["created"] = created
     code_names = {c.name for c in codes}
-    for memo_id, kind, target, author, _, _, created, seg_doc, seg_start, seg_end in memos:
+    case_of = {str(key): external for participant_id, external, _ in people for key in (participant_id, external)}
+    case_notes: dict[str, list[str]] = {}
+    for memo_id, kind, target, author, _, text, created, seg_doc, seg_start, seg_end in memos:
         note = guid("note", study, memo_id)
-        if kind == "code" and target in code_names:
+        if kind == "participant" and target in case_of:
+            case_notes.setdefault(case_of[target], []).append(text)  # a case has no NoteRef: its Description
+        elif kind == "code" and target in code_names:
             note_refs.setdefault(("code", target), []).append(note)
         elif kind == "document" and target and target.isdigit() and int(target) in doc_ids:
             note_refs.setdefault(("document", int(target)), []).append(note)
@@ -531,8 +539,9 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
         element = _sub(root, PROJECT_NS, "Cases")
         for participant_id, external_id, name in people:
             case = _sub(element, PROJECT_NS, "Case", guid=guid("case", study, external_id), name=external_id)
-            if name and name != external_id:
-                _sub(case, PROJECT_NS, "Description", f"Name: {name}")
+            described = ([f"Name: {name}"] if name and name != external_id else []) + case_notes.get(external_id, [])
+            if described:
+                _sub(case, PROJECT_NS, "Description", "\n\n".join(described))
             for _, attr, text, number, when in sorted(by_person.get(participant_id, []), key=lambda r: order[r[1]]):
                 value = _sub(case, PROJECT_NS, "VariableValue")
                 _sub(value, PROJECT_NS, "VariableRef", targetGUID=guid("variable", study, attr))
@@ -567,9 +576,10 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
                     _sub(selection, PROJECT_NS, "NoteRef", targetGUID=note)
             for note in note_refs.get(("document", document_id), []):
                 _sub(source, PROJECT_NS, "NoteRef", targetGUID=note)
-    if memos:
+    notes = [m for m in memos if not (m[1] == "participant" and m[2] in case_of)]
+    if notes:
         element = _sub(root, PROJECT_NS, "Notes")
-        for memo_id, _, _, author, title, text, created, *_ in memos:
+        for memo_id, _, _, author, title, text, created, *_ in notes:
             note = _sub(element, PROJECT_NS, "Note", guid=guid("note", study, memo_id), name=title,
                         creatingUser=user_guid.get(author), creationDateTime=format_datetime(created))
             _sub(note, PROJECT_NS, "PlainTextContent", text)
@@ -583,7 +593,7 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
                 archive.writestr(name, text.encode("utf-8"))
     return {"out": str(out), "format": "qdpx", **scope.settings(), "users": len(users), "codes": len(codes),
             "sources": len(docs), "selections": len(selections), "codings": len(codings), "cases": len(people),
-            "notes": len(memos)}
+            "notes": len(notes), "case_descriptions": len(case_notes)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -263,6 +263,41 @@ class Workspace:
 
     # -- exports and REFI-QDA (export.py, reports.py, refi.py) -----------------------------------
 
+    def export(self, out: str | Path, *, format: str | None = None, study: str | None = None, **options) -> dict:
+        """Write a coded dataset, report or REFI-QDA file; see :func:`insight.export.export`.
+
+        >>> ws = Workspace(":memory:")
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "n.txt").write_text("Interviewer: Hi.\\nP1: Hello.\\n")
+        >>> _ = ws.ingest([d / "n.txt"], study="s")
+        >>> ws.export(d / "s.qdpx")["sources"]
+        1
+        """
+        from insight.export import export
+
+        return export(self.con, format, out, study=study, **options)
+
+    def dataset(self, study: str | None = None, **options):
+        """The coded dataset as a DataFrame (``shape='long'`` or ``'wide'``); see
+        :func:`insight.export.coded_dataset`."""
+        from insight.export import coded_dataset
+
+        return coded_dataset(self.con, study=study, **options)
+
+    def crosstab(self, by: str, study: str | None = None, *, unit: str = "participants", **scope):
+        """Codes by the values of attribute ``by``: ``(counts, column percentages, base)``."""
+        from insight.export import resolve_scope
+        from insight.reports import crosstab
+
+        return crosstab(self.con, resolve_scope(self.con, study=study, codebook_default=True, **scope), by, unit)
+
+    def cooccurrence(self, study: str | None = None, **scope):
+        """Codes by codes: segments coded with both (accepted codings unless ``statuses`` says)."""
+        from insight.export import resolve_scope
+        from insight.reports import cooccurrence
+
+        return cooccurrence(self.con, resolve_scope(self.con, study=study, codebook_default=True, **scope))
+
 
 def _user() -> str:
     import getpass

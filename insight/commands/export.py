@@ -1,0 +1,61 @@
+"""``insight export``: coded datasets, reports and REFI-QDA files."""
+
+from __future__ import annotations
+
+import click
+
+from insight.cli import JSON_HELP, _emit, _workspace, main
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "xlsx", "report", "framework", "cooccurrence",
+                                                    "crosstab", "qdpx", "qdc"]),
+              help="What to write (default: from the --out suffix). csv/parquet/xlsx: the coded dataset; report: "
+                   "quotes per code or theme; framework: participants x codes with quotes (XLSX); cooccurrence: "
+                   "codes x codes; crosstab: codes by an attribute; qdpx/qdc: REFI-QDA project/codebook.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), metavar="PATH", help="The file to write.")
+@click.option("--study", help="The study to export (default: the only one).")
+@click.option("--coder", "coders", multiple=True, metavar="C",
+              help="Only this coder's codings (repeatable; default: every coder).")
+@click.option("--codebook", metavar="NAME[@V]",
+              help="Only codes of this codebook version, in its order (default: every code; the study's main "
+                   "codebook describes them).")
+@click.option("--shape", type=click.Choice(["long", "wide"]), default="long", show_default=True,
+              help="Dataset shape: one row per coding (long) or one row per segment with a 0/1 column per code (wide).")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(["accepted", "suggested", "rejected"]),
+              help="Coding statuses that count (repeatable; default: all for long, accepted for everything else).")
+@click.option("--by", metavar="ATTRIBUTE", help="crosstab: the participant attribute whose values are the columns.")
+@click.option("--unit", type=click.Choice(["participants", "segments"]), default="participants", show_default=True,
+              help="crosstab: count participants with the code, or coded segments.")
+@click.option("--per", type=click.Choice(["code", "theme"]), default="code", show_default=True,
+              help="report: one section per code, or per theme of the latest theme run.")
+@click.option("--report-format", type=click.Choice(["md", "html", "docx"]),
+              help="report: Markdown, HTML or Word (default: from the --out suffix, else md).")
+@click.option("--max-quotes", type=click.IntRange(min=0), metavar="N",
+              help="report/framework: quotes per section or cell (default 50 and 10; 0 for all).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def export(ctx, fmt, out, study, coders, codebook, shape, statuses, by, unit, per, report_format, max_quotes, as_json):
+    """Write a coded dataset, a report or a REFI-QDA file for one study.
+
+    \b
+    insight export --out coded.csv                       one row per coding
+    insight export --out matrix.parquet --shape wide     0/1 column per code
+    insight export --format report --out quotes.docx --per theme
+    insight export --format crosstab --by ward --out ward.xlsx
+    insight export --out project.qdpx                    for NVivo, ATLAS.ti, MAXQDA, QualCoder
+
+    CSV and XLSX cells that a spreadsheet would run as a formula are prefixed with '.
+    """
+    with _workspace(ctx, read_only=True) as ws:
+        summary = ws.export(out, format=fmt, study=study, coders=list(coders) or None, codebook=codebook,
+                            shape=shape, statuses=list(statuses) or None, by=by, unit=unit, per=per,
+                            report_format=report_format, max_quotes=max_quotes)
+    if as_json:
+        _emit(summary)
+        return
+    what = summary["format"] + (f" ({summary['shape']})" if summary.get("shape") else "")
+    counts = ", ".join(f"{summary[k]:,} {k}" for k in ("rows", "sections", "quotes", "participants", "codes",
+                                                        "sources", "codings", "cases", "notes")
+                       if isinstance(summary.get(k), int))
+    click.echo(f"Wrote {summary['out']}: {what}" + (f", {counts}" if counts else "") + ".")

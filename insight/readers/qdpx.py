@@ -1,0 +1,511 @@
+"""REFI-QDA projects (``.qdpx``) from NVivo, ATLAS.ti, MAXQDA, QualCoder or Insight.
+
+What comes in: text sources (inline ``PlainTextContent`` or ``sources/`` files, including the text
+of docx and PDF sources through ``plainTextPath``/``Representation``); every ``PlainTextSelection``
+with its codings, each by its user at its characters; cases with their variables as participants
+and attributes (a case's sources become its documents); notes and descriptions as memos; the
+codebook with its hierarchy, colours and descriptions. What cannot be represented (picture, audio
+and video sources and their selections, PDF area selections, graphs, links, sets) is skipped with a
+warning that names it.
+
+Positions are Unicode code points into the plain text by the standard, but tools differ: some
+count UTF-16 code units (a character outside the Basic Multilingual Plane, such as an emoji,
+counts twice) and they disagree about ``\\r\\n``. The reader tries each convention on the whole
+project and keeps the one whose selections start and end on word boundaries (and match the quoted
+text where the file gives it) most often, preferring the standard on a tie, and says which it
+chose whenever the choice mattered. Texts are stored with ``\\n`` line ends, as every other reader
+stores them, and positions are mapped onto that text.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from insight.codebook import Codebook
+from insight.errors import ReaderError
+from insight.readers.base import (
+    Coding,
+    IngestOptions,
+    Memo,
+    ParsedDocument,
+    ParticipantRecord,
+    ReadResult,
+    find_turns,
+    register,
+)
+
+UNITS = {"codepoints": "Unicode code points (the REFI-QDA standard)",
+         "utf16": "UTF-16 code units (characters such as emoji count twice)"}
+NEWLINES = {"stored": "over the text as stored", "lf": "with each line break counted as one character",
+            "crlf": "with each line break counted as two (\\r\\n)"}
+CONVENTIONS = [(u, n) for u in UNITS for n in NEWLINES]  # the standard first: it wins ties
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_VALUE_TAGS = ("TextValue", "BooleanValue", "IntegerValue", "FloatValue", "DateValue", "DateTimeValue")
+
+
+class Offsets:
+    """Positions of one text under one convention, mapped onto the text with ``\\n`` line ends.
+
+    >>> o = Offsets("a😀b\\r\\nc", "utf16", "stored")
+    >>> o.map(3), o.map(6)   # after the emoji (2 units); after the line break (2 characters)
+    ((2, True), (4, True))
+    """
+
+    def __init__(self, raw: str, unit: str, newline: str):
+        final = normalise(raw)
+        if newline == "stored":
+            counting = raw
+        elif newline == "lf":
+            counting = final
+        else:
+            counting = final.replace("\n", "\r\n")
+        self.dropped = [m.start() for m in re.finditer("\r\n", counting)]
+        self.wide = [m.start() + k for k, m in enumerate(_ASTRAL.finditer(counting))] if unit == "utf16" else []
+        self.length = len(counting) + len(self.wide)
+
+    def map(self, position: int) -> tuple[int | None, bool]:
+        """``(position in the normalised text, clean)``; ``None`` when out of range; not clean
+        when it falls inside a surrogate pair or between ``\\r`` and ``\\n``."""
+        if position < 0 or position > self.length:
+            return None, False
+        clean = True
+        if self.wide:
+            k = bisect_left(self.wide, position - 1)
+            if k < len(self.wide) and self.wide[k] == position - 1:
+                clean = False
+            position -= k
+        if self.dropped:
+            k = bisect_left(self.dropped, position)
+            if k > 0 and self.dropped[k - 1] == position - 1:
+                clean = False
+            position -= k
+        return position, clean
+
+
+def normalise(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _is_boundary(text: str, i: int) -> bool:
+    return i <= 0 or i >= len(text) or not (text[i - 1].isalnum() and text[i].isalnum())
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+@dataclass
+class _Selection:
+    element: object
+    start: int
+    end: int
+    label: str | None
+    span: tuple[int, int] | None = None
+
+
+@dataclass
+class _Source:
+    element: object
+    owner: object
+    guid: str
+    title: str
+    raw: str
+    selections: list[_Selection] = field(default_factory=list)
+    index: int | None = None  # its place in ReadResult.documents
+
+    @property
+    def text(self) -> str:
+        return normalise(self.raw)
+
+
+def _score(text: str, start: int | None, end: int | None, clean: bool, label: str | None) -> tuple[int, int]:
+    """``(score, selection ends on word boundaries)`` of one mapped selection."""
+    if start is None or end is None or end <= start or end > len(text):
+        return -5, 0
+    ends = _is_boundary(text, start) + _is_boundary(text, end)
+    score = ends - (0 if clean else 2)
+    if label:
+        quoted = _squash(label)
+        truncated = quoted.endswith(("…", "..."))
+        quoted = quoted.rstrip(".…").strip()
+        if len(quoted) >= 4:
+            actual = _squash(text[start:end])
+            if actual == quoted or (truncated and actual.startswith(quoted)):
+                score += 4
+    return score, ends
+
+
+def choose_convention(sources: list[_Source]) -> tuple[tuple[str, str], dict, str | None]:
+    """The convention that fits the selections best, their mapped spans, and a note saying which
+    was chosen (``None`` when every convention gives the same positions)."""
+    results = {}
+    for convention in CONVENTIONS:
+        spans, score, ends, total = {}, 0, 0, 0
+        for source in sources:
+            if not source.selections:
+                continue
+            offsets = Offsets(source.raw, *convention)
+            text = source.text
+            for number, sel in enumerate(source.selections):
+                (a, clean_a), (b, clean_b) = offsets.map(sel.start), offsets.map(sel.end)
+                spans[(source.guid, number)] = (a, b) if a is not None and b is not None and b > a else None
+                s, e = _score(text, a, b, clean_a and clean_b, sel.label)
+                score, ends, total = score + s, ends + e, total + 2
+        results[convention] = (score, ends, total, spans)
+    distinct = {}
+    for convention, result in results.items():
+        distinct.setdefault(tuple(sorted(result[3].items())), convention)
+    best = max(distinct.values(), key=lambda c: (results[c][0], -CONVENTIONS.index(c)))
+    note = None
+    if len(distinct) > 1:
+        score, ends, total, _ = results[best]
+        standard = results[CONVENTIONS[0]]
+        unit, newline = best
+        note = (f"selection positions were read as {UNITS[unit]} {NEWLINES[newline]}: that fits best, with {ends} "
+                f"of {total} selection ends on word boundaries")
+        if best != CONVENTIONS[0]:
+            note += f" (the standard convention puts {standard[1]} of {total} there)"
+        note += "."
+    return best, results[best][3], note
+
+
+@register
+class QdpxReader:
+    name = "qdpx"
+    suffixes = (".qdpx",)
+
+    def read(self, path: Path, data: bytes, options: IngestOptions) -> ReadResult:
+        from insight.refi import Package, local, parse_xml
+
+        package = Package(path, data)
+        member = package.project_member()
+        root = parse_xml(package.read(member), str(path), member=member)
+        if local(root.tag) != "Project":
+            raise ReaderError(path, f"{member} is not a REFI-QDA project (its root element is <{local(root.tag)}>).",
+                              fix="Export the project again as REFI-QDA (.qdpx).")
+        return _Project(path, package, root, options).read()
+
+
+class _Project:
+    """One project.qde being read; collects warnings as it goes."""
+
+    def __init__(self, path: Path, package, root, options: IngestOptions):
+        from insight.refi import children, child, norm_guid
+
+        self.path, self.package, self.root, self.options = path, package, root, options
+        self.warnings: list[str] = []
+        users = child(root, "Users")
+        self.users = {}
+        for user in children(users, "User") if users is not None else []:
+            key = norm_guid(user.get("guid"))
+            self.users[key] = (user.get("name") or user.get("id") or f"user {key[:8]}").strip()
+        fallback = norm_guid(root.get("creatingUserGUID"))
+        self.default_user = self.users.get(fallback) or (next(iter(self.users.values())) if len(self.users) == 1
+                                                          else "unknown")
+        self.note_targets: dict[str, tuple] = {}
+        self.memos: list[Memo] = []
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.path}: {message}")
+
+    def user(self, *elements) -> str:
+        from insight.refi import norm_guid
+
+        for element in elements:
+            key = norm_guid(element.get("creatingUser")) if element is not None else ""
+            if key:
+                return self.users.get(key) or f"user {key[:8]}"
+        return self.default_user
+
+    # -- the parts ------------------------------------------------------------------------------
+
+    def read(self) -> ReadResult:
+        from insight.refi import child, iter_names, text_of
+
+        codebook, codes = self._codebook()
+        variables = self._variables()
+        sources = self._sources()
+        participants, owners = self._cases(variables)
+        for name in ("Graphs", "Links", "Sets"):
+            element = child(self.root, name)
+            if element is not None and len(element):
+                labels = [item.get("name") or item.get("guid") for item in element]
+                self.warn(f"{len(labels)} {name.lower()[:-1]}(s) skipped ({iter_names(labels)}): Insight has no place "
+                          "for them.")
+        convention, spans, note = choose_convention(sources)
+        if note:
+            self.warn(note)
+        documents = []
+        for source in sources:
+            source.index = len(documents)
+            documents.append(self._document(source, spans, codes, owners, variables))
+        self._notes(sources)
+        description = text_of(self.root, "Description")
+        if description and description.strip():
+            self.memos.append(Memo(description.strip(), title="Project description"))
+        if not documents and not participants and not codebook.codes:
+            raise ReaderError(self.path, "the project has no text sources, cases or codes that Insight can read.",
+                              fix="Check that the project was exported with its sources.")
+        return ReadResult(documents=documents, participants=participants, warnings=self.warnings, encoding="utf-8",
+                          codebook=codebook, memos=self.memos)
+
+    def _codebook(self) -> tuple[Codebook, dict[str, str]]:
+        from insight.refi import child, children, codes_from_xml, local, norm_guid
+
+        name = (self.root.get("name") or "").strip() or self.path.stem
+        origin = self.root.get("origin")
+        book = Codebook(name=name, title=name,
+                        description=f"Imported from a REFI-QDA project made by {origin}." if origin else "")
+        element = child(self.root, "CodeBook")
+        codes_element = child(element, "Codes") if element is not None else None
+        if codes_element is None:
+            return book, {}
+        problems: list[str] = []
+        book.codes, by_guid = codes_from_xml(codes_element, problems)
+        for problem in problems:
+            self.warn(problem)
+        for item in codes_element.iter():
+            if local(item.tag) == "Code":
+                for ref in children(item, "NoteRef"):
+                    self.note_targets.setdefault(norm_guid(ref.get("targetGUID")),
+                                                 ("code", by_guid.get(norm_guid(item.get("guid")))))
+        return book, by_guid
+
+    def _variables(self) -> dict[str, str]:
+        from insight.refi import child, children, norm_guid
+
+        element = child(self.root, "Variables")
+        return {norm_guid(v.get("guid")): (v.get("name") or "").strip() or norm_guid(v.get("guid"))
+                for v in (children(element, "Variable") if element is not None else [])}
+
+    def _value(self, element, variables: dict[str, str]) -> tuple[str, str] | None:
+        from insight.refi import child, norm_guid, text_of
+
+        ref = child(element, "VariableRef")
+        name = variables.get(norm_guid(ref.get("targetGUID"))) if ref is not None else None
+        if not name:
+            return None
+        for tag in _VALUE_TAGS:
+            value = text_of(element, tag)
+            if value is not None and value.strip():
+                return name, value.strip()
+        return None
+
+    def _sources(self) -> list[_Source]:
+        from insight.refi import child, children, iter_names, local, norm_guid
+
+        element = child(self.root, "Sources")
+        sources: list[_Source] = []
+        skipped: list[str] = []
+        for item in element if element is not None else []:
+            kind = local(item.tag)
+            name = item.get("name") or norm_guid(item.get("guid"))
+            if kind == "TextSource":
+                source = self._text_source(item, item)
+            elif kind == "PDFSource":
+                representation = child(item, "Representation")
+                areas = len(children(item, "PDFSelection"))
+                if areas:
+                    skipped.append(f"{areas} area selection(s) in PDF {name!r}")
+                source = self._text_source(representation, item) if representation is not None else None
+                if representation is None:
+                    skipped.append(f"PDF {name!r} (no text representation)")
+            elif kind in ("PictureSource", "AudioSource", "VideoSource"):
+                selections = sum(1 for sub in item if local(sub.tag).endswith("Selection"))
+                label = kind.replace("Source", "").lower()
+                skipped.append(f"{label} {name!r}" + (f" with {selections} selection(s)" if selections else ""))
+                continue
+            else:
+                skipped.append(f"{kind} {name!r}")
+                continue
+            if source is not None:
+                sources.append(source)
+        if skipped:
+            self.warn(f"skipped what Insight cannot hold (only text is read): {iter_names(skipped, 8)}.")
+        return sources
+
+    def _source_text(self, element, name: str) -> str | None:
+        from insight.refi import text_of
+
+        content = text_of(element, "PlainTextContent")
+        if content is not None:
+            return content
+        location = (element.get("plainTextPath") or "").strip()
+        if not location:
+            rich = element.get("richTextPath")
+            self.warn(f"source {name!r} has no plain text" + (f" (only {rich})" if rich else "") + "; skipped.")
+            return None
+        if re.match(r"^(relative|absolute)://", location, re.IGNORECASE):
+            self.warn(f"source {name!r} points outside the project ({location}); external files are not read, "
+                      "so it was skipped. Export the project with its sources embedded.")
+            return None
+        member = self.package.find(location)
+        if member is None:
+            self.warn(f"source {name!r}: its text file {location} is not in the archive; skipped.")
+            return None
+        data = self.package.read(member)
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return data.decode("utf-16")
+        self.warn(f"source {name!r} is not UTF-8 as the standard requires; read as cp1252, check accented letters.")
+        return data.decode("cp1252", errors="replace")
+
+    def _text_source(self, element, owner) -> _Source | None:
+        from insight.refi import children, norm_guid
+
+        name = (owner.get("name") or element.get("name") or norm_guid(owner.get("guid"))).strip()
+        raw = self._source_text(element, name)
+        if raw is None:
+            return None
+        if not raw.strip():
+            self.warn(f"source {name!r} has no text; skipped.")
+            return None
+        source = _Source(element, owner, norm_guid(owner.get("guid")) or f"source-{id(owner)}", name, raw)
+        bad = 0
+        for item in children(element, "PlainTextSelection"):
+            try:
+                start, end = int(item.get("startPosition")), int(item.get("endPosition"))
+            except (TypeError, ValueError):
+                bad += 1
+                continue
+            if start > end:
+                start, end = end, start
+            source.selections.append(_Selection(item, start, end, item.get("name")))
+        if bad:
+            self.warn(f"{bad} selection(s) in {name!r} have no valid start/end position; skipped.")
+        return source
+
+    def _cases(self, variables: dict[str, str]) -> tuple[list[ParticipantRecord], dict[str, list[str]]]:
+        from insight.refi import child, children, norm_guid, text_of
+
+        element = child(self.root, "Cases")
+        people: list[ParticipantRecord] = []
+        owners: dict[str, list[str]] = {}
+        seen: set[str] = set()
+        unsupported = 0
+        for case in children(element, "Case") if element is not None else []:
+            key = norm_guid(case.get("guid"))
+            external = (case.get("name") or "").strip() or f"case {key[:8]}"
+            if external in seen:
+                new = f"{external} ({key[:8]})"
+                self.warn(f"two cases are named {external!r}; the second became {new!r}.")
+                external = new
+            seen.add(external)
+            record = ParticipantRecord(external)
+            description = normalise(text_of(case, "Description") or "").strip()
+            match = re.match(r"Name:[ \t]*(.+)(?:\n|$)", description)
+            if match:
+                record.name = match.group(1).strip()
+                description = description[match.end():].strip()
+            if description:
+                self.memos.append(Memo(description, title="Case description", target_kind="participant",
+                                       target=external))
+            for value in children(case, "VariableValue"):
+                pair = self._value(value, variables)
+                if pair:
+                    record.attributes.setdefault(*pair)
+            for ref in children(case, "SourceRef"):
+                owners.setdefault(norm_guid(ref.get("targetGUID")), []).append(external)
+            unsupported += len(children(case, "SelectionRef")) + len(children(case, "CodeRef"))
+            people.append(record)
+        if unsupported:
+            self.warn(f"{unsupported} case link(s) to single selections or codes skipped; cases are tied to whole "
+                      "sources in Insight.")
+        return people, owners
+
+    def _document(self, source: _Source, spans: dict, codes: dict[str, str], owners: dict[str, list[str]],
+                  variables: dict[str, str]) -> ParsedDocument:
+        from insight.refi import children, iter_names, norm_guid, parse_datetime, text_of
+
+        text = source.text
+        codings: list[Coding] = []
+        outside, blank, unknown = [], [], 0
+
+        def add(items, start: int, end: int, *owners_) -> None:
+            nonlocal unknown
+            for coding in items:
+                ref = next(iter(children(coding, "CodeRef")), None)
+                code = codes.get(norm_guid(ref.get("targetGUID"))) if ref is not None else None
+                if code is None:
+                    unknown += 1
+                    continue
+                created = parse_datetime(coding.get("creationDateTime"))
+                for owner in owners_:
+                    created = created or parse_datetime(owner.get("creationDateTime"))
+                codings.append(Coding(start, end, code, self.user(coding, *owners_), created))
+
+        for number, sel in enumerate(source.selections):
+            span = spans.get((source.guid, number))
+            label = sel.label or f"{sel.start}-{sel.end}"
+            if span is None:
+                outside.append(label)
+                continue
+            sel.span = span
+            if not text[span[0]:span[1]].strip():
+                blank.append(label)
+                continue
+            add(children(sel.element, "Coding"), *span, sel.element, source.element)
+            description = (text_of(sel.element, "Description") or "").strip()
+            if description:
+                self.memos.append(Memo(description, author=self.user(sel.element, source.element),
+                                       created_at=parse_datetime(sel.element.get("creationDateTime")),
+                                       target_kind="segment", document=source.index, span=span))
+            for ref in children(sel.element, "NoteRef") + [r for c in children(sel.element, "Coding")
+                                                            for r in children(c, "NoteRef")]:
+                self.note_targets.setdefault(norm_guid(ref.get("targetGUID")), ("segment", source, span))
+        add(children(source.element, "Coding"), 0, len(text), source.element)
+        if source.owner is not source.element:
+            add(children(source.owner, "Coding"), 0, len(text), source.owner)
+        for ref in children(source.element, "NoteRef") + (children(source.owner, "NoteRef")
+                                                          if source.owner is not source.element else []):
+            self.note_targets.setdefault(norm_guid(ref.get("targetGUID")), ("document", source))
+        description = (text_of(source.owner, "Description") or "").strip()
+        if description:
+            self.memos.append(Memo(description, title="Source description", author=self.user(source.owner),
+                                   target_kind="document", document=source.index))
+        if outside:
+            self.warn(f"{len(outside)} selection(s) in {source.title!r} fall outside its text and were skipped: "
+                      f"{iter_names(outside)}.")
+        if blank:
+            self.warn(f"{len(blank)} selection(s) in {source.title!r} cover only blank space and were skipped: "
+                      f"{iter_names(blank)}.")
+        if unknown:
+            self.warn(f"{unknown} coding(s) in {source.title!r} refer to codes missing from the codebook; skipped.")
+        metadata = {}
+        for value in children(source.owner, "VariableValue"):
+            pair = self._value(value, variables)
+            if pair:
+                metadata[pair[0]] = pair[1]
+        turns = find_turns(text)
+        kind = self.options.kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
+        cases = owners.get(source.guid, [])
+        return ParsedDocument(title=source.title, text=text, turns=turns, kind=kind,
+                              participant=cases[0] if len(cases) == 1 else None, metadata=metadata, codings=codings)
+
+    def _notes(self, sources: list[_Source]) -> None:
+        from insight.refi import child, children, norm_guid, parse_datetime
+
+        for ref in children(self.root, "NoteRef"):
+            self.note_targets.setdefault(norm_guid(ref.get("targetGUID")), ("study",))
+        element = child(self.root, "Notes")
+        for note in children(element, "Note") if element is not None else []:
+            name = (note.get("name") or "").strip() or None
+            text = self._source_text(note, name or "note")
+            if text is None or not text.strip():
+                continue
+            memo = Memo(normalise(text).strip(), title=name, author=self.user(note),
+                        created_at=parse_datetime(note.get("creationDateTime")))
+            target = self.note_targets.get(norm_guid(note.get("guid")), ("study",))
+            if target[0] == "code" and target[1]:
+                memo.target_kind, memo.target = "code", target[1]
+            elif target[0] in ("document", "segment") and target[1].index is not None:
+                memo.target_kind, memo.document = target[0], target[1].index
+                if target[0] == "segment":
+                    memo.span = target[2]
+            self.memos.append(memo)
