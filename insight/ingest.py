@@ -223,8 +223,24 @@ def _insert_frame(con, table: str, rows: list[dict]) -> None:
     con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _insight_rows")
 
 
+class _Ids:
+    """Fresh ids for one table, fetched once per file and handed out locally."""
+
+    def __init__(self, con, table: str, column: str):
+        self.next = next_ids(con, table, column).start
+
+    def take(self, n: int = 1) -> range:
+        out = range(self.next, self.next + n)
+        self.next += n
+        return out
+
+
 class _Writer:
-    """Writes one file's :class:`ReadResult` inside the caller's transaction."""
+    """Writes one file's :class:`ReadResult` inside the caller's transaction.
+
+    Rows are collected in lists and written with one bulk insert per table in :meth:`end_file`;
+    what the writer needs to look up (participants, earlier answers) is read once per file.
+    """
 
     def __init__(self, con, study_id: int, options: IngestOptions, path: Path, sha: str, reader: str,
                  encoding: str | None):
@@ -236,13 +252,21 @@ class _Writer:
         self.reader = reader
         self.encoding = encoding
         self.result = FileResult(str(path), "added")
-        self.participant_ids: dict[str, int] = {}
+        self.participant_ids: dict[str, int] = dict(con.execute(
+            "SELECT external_id, participant_id FROM participants WHERE study_id = ?", [study_id]).fetchall())
+        self.attr_names: dict[int, set[str]] = {}
+        for pid, name in con.execute("SELECT a.participant_id, a.name FROM attributes a JOIN participants p "
+                                     "USING (participant_id) WHERE p.study_id = ?", [study_id]).fetchall():
+            self.attr_names.setdefault(pid, set()).add(name)
         self.types: dict[str, str] = dict(
             con.execute(
                 "SELECT DISTINCT a.name, a.type FROM attributes a JOIN participants p USING (participant_id) "
                 "WHERE p.study_id = ?", [study_id]
             ).fetchall()
         )
+        self.rows: dict[str, list[dict]] = {t: [] for t in ("participants", "attributes", "documents", "segments",
+                                                             "codings", "coverage")}
+        self._existing: dict | None = None
 
     # participants ---------------------------------------------------------------------------
 
@@ -258,33 +282,25 @@ class _Writer:
 
     def participant(self, record: ParticipantRecord) -> int:
         key = record.external_id
-        if key in self.participant_ids:
-            return self.participant_ids[key]
-        row = self.con.execute(
-            "SELECT participant_id FROM participants WHERE study_id = ? AND external_id = ?", [self.study_id, key]
-        ).fetchone()
-        if row:
-            pid = row[0]
-        else:
-            (pid,) = next_ids(self.con, "participants", "participant_id")
-            self.con.execute(
-                "INSERT INTO participants (participant_id, study_id, external_id, name) VALUES (?, ?, ?, ?)",
-                [pid, self.study_id, key, record.name],
-            )
+        pid = self.participant_ids.get(key)
+        if pid is None:
+            (pid,) = self.ids["participants"].take()
+            self.rows["participants"].append(dict(participant_id=pid, study_id=self.study_id, external_id=key,
+                                                  name=record.name))
+            self.participant_ids[key] = pid
             self.result.participants += 1
-        existing = {r[0] for r in self.con.execute("SELECT name FROM attributes WHERE participant_id = ?", [pid]).fetchall()}
+        existing = self.attr_names.setdefault(pid, set())
         for name, value in record.attributes.items():
             if name in existing or not str(value).strip():
                 continue  # never overwrite what is there
             kind = self.types.get(name) or infer_type([value])
             self.types[name] = kind
             text = str(value).strip()
-            number = float(text.replace(",", "")) if kind == "number" else None
-            when = date.fromisoformat(text) if kind == "date" else None
-            self.con.execute(
-                "INSERT INTO attributes VALUES (?, ?, ?, ?, ?, ?)", [pid, name, kind, text, number, when]
-            )
-        self.participant_ids[key] = pid
+            self.rows["attributes"].append(dict(
+                participant_id=pid, name=name, type=kind, value=text,
+                value_number=float(text.replace(",", "")) if kind == "number" else None,
+                value_date=date.fromisoformat(text) if kind == "date" else None))
+            existing.add(name)
         return pid
 
     def _resolve_speaker(self, speaker: str, doc: ParsedDocument, non_staff: list[str]) -> int | None:
@@ -319,33 +335,29 @@ class _Writer:
         else:
             pids = {speaker_pid[s] for s in non_staff} - {None}
             doc_pid = pids.pop() if len(pids) == 1 else None
-        (document_id,) = next_ids(self.con, "documents", "document_id")
-        self.con.execute(
-            "INSERT INTO documents (document_id, study_id, file_id, kind, title, source_path, sha256, text, metadata,"
-            " doc_date, participant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [document_id, self.study_id, self.file_id, doc.kind or "fieldnotes", doc.title, str(self.path), self.sha,
-             doc.text, json.dumps(doc.metadata, default=str, ensure_ascii=False), doc.date, doc_pid],
-        )
-        ids = next_ids(self.con, "segments", "segment_id", len(segments))
-        rows = []
+        (document_id,) = self.ids["documents"].take()
+        self.rows["documents"].append(dict(
+            document_id=document_id, study_id=self.study_id, file_id=self.file_id, kind=doc.kind or "fieldnotes",
+            title=doc.title, source_path=str(self.path), sha256=self.sha, text=doc.text,
+            metadata=json.dumps(doc.metadata, default=str, ensure_ascii=False), doc_date=doc.date,
+            participant_id=doc_pid))
+        ids = self.ids["segments"].take(len(segments))
+        rows = self.rows["segments"]
         for ordinal, (sid, seg) in enumerate(zip(ids, segments)):
             body = doc.text[seg.start:seg.end]
             pid = speaker_pid.get(seg.speaker) if seg.speaker else (doc_pid if doc.kind != "interview" else None)
             rows.append(dict(segment_id=sid, document_id=document_id, ordinal=ordinal, start=seg.start, end=seg.end,
                              speaker=seg.speaker, participant_id=pid, field=seg.field, start_ms=seg.start_ms,
                              end_ms=seg.end_ms, unit=seg.unit, text=body, text_hash=text_hash(body)))
-        _insert_frame(self.con, "segments", rows)
         self.result.documents += 1
-        self.result.segments += len(rows)
-        coding_rows = []
+        self.result.segments += len(segments)
         for coding in doc.codings:
             for sid, seg in zip(ids, segments):
                 if seg.start < coding.end and coding.start < seg.end:
                     a, b = max(seg.start, coding.start), min(seg.end, coding.end)
                     whole = (a, b) == (seg.start, seg.end)
-                    coding_rows.append(self._coding_row(sid, coding.code, coding.coder, None if whole else a,
-                                                        None if whole else b, coding.created_at))
-        self._insert_codings(coding_rows)
+                    self._coding(sid, coding.code, coding.coder, None if whole else a, None if whole else b,
+                                 coding.created_at)
         if doc.coded_fields:
             self._cover(self.options.coder, [sid for sid, seg in zip(ids, segments) if seg.field in doc.coded_fields])
         elif doc.coded_fields is None:
@@ -354,65 +366,66 @@ class _Writer:
 
     def _cover(self, coder: str | None, segment_ids) -> None:
         """Record that ``coder`` looked at these segments (even those left uncoded)."""
-        import pandas as pd
+        if coder:
+            self.rows["coverage"].extend(dict(coder=coder, segment_id=sid) for sid in segment_ids)
 
-        if not segment_ids or not coder:
-            return
-        _insight_cover = pd.DataFrame({"coder": coder, "segment_id": list(segment_ids)})  # noqa: F841
-        self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
+    def _existing_answers(self) -> dict:
+        """``(participant_id, field, text) -> segment_id`` for the study's earlier files, read once."""
+        if self._existing is None:
+            rows = self.con.execute(
+                "SELECT d.participant_id, s.field, s.text, s.segment_id FROM segments s JOIN documents d "
+                "USING (document_id) WHERE d.study_id = ? AND d.participant_id IS NOT NULL AND s.field IS NOT NULL",
+                [self.study_id]).fetchall()
+            self._existing = {(pid, f, collapse_ws(t)): sid for pid, f, t, sid in rows}
+        return self._existing
 
     def _attach_to_existing(self, doc: ParsedDocument) -> bool:
         """Codings of a row already in the study (same respondent, same answers) go on its segments."""
-        pid_row = self.con.execute(
-            "SELECT participant_id FROM participants WHERE study_id = ? AND external_id = ?",
-            [self.study_id, doc.participant],
-        ).fetchone()
-        if not pid_row:
+        pid = self.participant_ids.get(doc.participant)
+        if pid is None:
             return False
-        existing = self.con.execute(
-            "SELECT s.segment_id, s.field, s.text, s.start, s.\"end\" FROM segments s JOIN documents d USING (document_id) "
-            "WHERE d.study_id = ? AND d.participant_id = ? AND d.file_id IS DISTINCT FROM ?",
-            [self.study_id, pid_row[0], self.file_id],
-        ).fetchall()
-        index = {(f, collapse_ws(t)): sid for sid, f, t, _, _ in existing}
+        index = self._existing_answers()
         matched = {}
         for turn in doc.turns:
-            key = (turn.field, collapse_ws(doc.text[turn.start:turn.end]))
+            key = (pid, turn.field, collapse_ws(doc.text[turn.start:turn.end]))
             if key not in index:
                 return False
-            matched[(turn.start, turn.end)] = index[key]
-        rows = []
+            matched[(turn.start, turn.end)] = (index[key], turn.field)
         for coding in doc.codings:
-            sid = matched.get((coding.start, coding.end))
-            if sid is not None:
-                rows.append(self._coding_row(sid, coding.code, coding.coder, None, None, coding.created_at))
-        self._insert_codings(rows)
+            hit = matched.get((coding.start, coding.end))
+            if hit is not None:
+                self._coding(hit[0], coding.code, coding.coder, None, None, coding.created_at)
         if doc.coded_fields:
-            fields_by_sid = {sid: f for (f, _), sid in index.items()}
-            self._cover(self.options.coder, [sid for sid in matched.values() if fields_by_sid.get(sid) in doc.coded_fields])
+            self._cover(self.options.coder, [sid for sid, field in matched.values() if field in doc.coded_fields])
         return True
 
-    def _coding_row(self, segment_id, code, coder, start, end, created_at):
-        return dict(segment_id=segment_id, code=code, coder=coder, method="human", status="accepted", score=None,
-                    start=start, end=end, explanation=f"imported from {self.path.name}", created_at=created_at)
-
-    def _insert_codings(self, rows: list[dict]) -> None:
-        if not rows:
-            return
-        import pandas as pd
-
-        ids = next_ids(self.con, "codings", "coding_id", len(rows))
-        for cid, row in zip(ids, rows):
-            row["coding_id"] = cid
-            if row["created_at"] is None:
-                row["created_at"] = pd.Timestamp.now()
-        _insert_frame(self.con, "codings", rows)
-        self.result.codings += len(rows)
+    def _coding(self, segment_id, code, coder, start, end, created_at) -> None:
+        self.rows["codings"].append(dict(
+            segment_id=segment_id, code=code, coder=coder, method="human", status="accepted", score=None,
+            start=start, end=end, explanation=f"imported from {self.path.name}", created_at=created_at))
 
     def begin_file(self) -> None:
-        (self.file_id,) = next_ids(self.con, "files", "file_id")
+        self.ids = {t: _Ids(self.con, t, c) for t, c in (
+            ("files", "file_id"), ("participants", "participant_id"), ("documents", "document_id"),
+            ("segments", "segment_id"), ("codings", "coding_id"))}
+        (self.file_id,) = self.ids["files"].take()
 
     def end_file(self, options: IngestOptions) -> None:
+        from datetime import datetime
+
+        codings = self.rows["codings"]
+        now = datetime.now()
+        for cid, row in zip(self.ids["codings"].take(len(codings)), codings):
+            row["coding_id"] = cid
+            row["created_at"] = row["created_at"] or now
+        self.result.codings += len(codings)
+        for table in ("participants", "attributes", "documents", "segments", "codings"):
+            _insert_frame(self.con, table, self.rows[table])
+        if self.rows["coverage"]:
+            import pandas as pd
+
+            _insight_cover = pd.DataFrame(self.rows["coverage"]).drop_duplicates()  # noqa: F841
+            self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
         opts = {k: v for k, v in asdict(options).items() if k != "participants" and v not in (None, [], "")}
         self.con.execute(
             "INSERT INTO files (file_id, study_id, path, sha256, reader, encoding, documents, segments, codings, options)"

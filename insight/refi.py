@@ -539,7 +539,7 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
         element = _sub(root, PROJECT_NS, "Cases")
         for participant_id, external_id, name in people:
             case = _sub(element, PROJECT_NS, "Case", guid=guid("case", study, external_id), name=external_id)
-            described = ([f"Name: {name}"] if name and name != external_id else []) + case_notes.get(external_id, [])
+            described = ([f"Name: {name}"] if name else []) + case_notes.get(external_id, [])
             if described:
                 _sub(case, PROJECT_NS, "Description", "\n\n".join(described))
             for _, attr, text, number, when in sorted(by_person.get(participant_id, []), key=lambda r: order[r[1]]):

@@ -10,11 +10,12 @@ warning that names it.
 
 Positions are Unicode code points into the plain text by the standard, but tools differ: some
 count UTF-16 code units (a character outside the Basic Multilingual Plane, such as an emoji,
-counts twice) and they disagree about ``\\r\\n``. The reader tries each convention on the whole
-project and keeps the one whose selections start and end on word boundaries (and match the quoted
-text where the file gives it) most often, preferring the standard on a tie, and says which it
-chose whenever the choice mattered. Texts are stored with ``\\n`` line ends, as every other reader
-stores them, and positions are mapped onto that text.
+counts twice) and they disagree about ``\\r\\n``. The reader tries each convention and keeps the
+one whose selections start and end on word boundaries (and match the quoted text where the file
+gives it) most often, preferring the standard on a tie: the counting unit for the whole project
+(it is the tool's), the line-break convention per source (inline text and text files differ). It
+says what it chose whenever the choice mattered. Texts are stored with ``\\n`` line ends, as every
+other reader stores them, and positions are mapped onto that text.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from insight.codebook import Codebook
 from insight.errors import ReaderError
 from insight.readers.base import (
+    STAFF,
     Coding,
     IngestOptions,
     Memo,
@@ -41,7 +43,6 @@ UNITS = {"codepoints": "Unicode code points (the REFI-QDA standard)",
          "utf16": "UTF-16 code units (characters such as emoji count twice)"}
 NEWLINES = {"stored": "over the text as stored", "lf": "with each line break counted as one character",
             "crlf": "with each line break counted as two (\\r\\n)"}
-CONVENTIONS = [(u, n) for u in UNITS for n in NEWLINES]  # the standard first: it wins ties
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
 _VALUE_TAGS = ("TextValue", "BooleanValue", "IntegerValue", "FloatValue", "DateValue", "DateTimeValue")
 
@@ -138,38 +139,64 @@ def _score(text: str, start: int | None, end: int | None, clean: bool, label: st
     return score, ends
 
 
-def choose_convention(sources: list[_Source]) -> tuple[tuple[str, str], dict, str | None]:
-    """The convention that fits the selections best, their mapped spans, and a note saying which
-    was chosen (``None`` when every convention gives the same positions)."""
+def _evaluate(source: _Source, unit: str, newline: str) -> tuple[int, int, dict]:
+    """``(score, ends on word boundaries, spans)`` of one source's selections under one convention."""
+    offsets = Offsets(source.raw, unit, newline)
+    text = source.text
+    score = ends = 0
+    spans = {}
+    for number, sel in enumerate(source.selections):
+        (a, clean_a), (b, clean_b) = offsets.map(sel.start), offsets.map(sel.end)
+        spans[(source.guid, number)] = (a, b) if a is not None and b is not None and b > a else None
+        s, e = _score(text, a, b, clean_a and clean_b, sel.label)
+        score, ends = score + s, ends + e
+    return score, ends, spans
+
+
+def choose_convention(sources: list[_Source]) -> tuple[str, dict, str | None]:
+    """The counting unit that fits the project's selections best (a property of the tool, so one
+    for the whole project), the line-break convention that fits each source best (inline text and
+    text files can differ), the mapped spans, and a note saying what was chosen (``None`` when
+    every convention gives the same positions). Ties go to the standard."""
     results = {}
-    for convention in CONVENTIONS:
-        spans, score, ends, total = {}, 0, 0, 0
+    ambiguous = False
+    for unit in UNITS:
+        score = ends = total = 0
+        spans: dict = {}
+        modes: dict[str, str] = {}
         for source in sources:
             if not source.selections:
                 continue
-            offsets = Offsets(source.raw, *convention)
-            text = source.text
-            for number, sel in enumerate(source.selections):
-                (a, clean_a), (b, clean_b) = offsets.map(sel.start), offsets.map(sel.end)
-                spans[(source.guid, number)] = (a, b) if a is not None and b is not None and b > a else None
-                s, e = _score(text, a, b, clean_a and clean_b, sel.label)
-                score, ends, total = score + s, ends + e, total + 2
-        results[convention] = (score, ends, total, spans)
-    distinct = {}
-    for convention, result in results.items():
-        distinct.setdefault(tuple(sorted(result[3].items())), convention)
-    best = max(distinct.values(), key=lambda c: (results[c][0], -CONVENTIONS.index(c)))
-    note = None
-    if len(distinct) > 1:
-        score, ends, total, _ = results[best]
-        standard = results[CONVENTIONS[0]]
-        unit, newline = best
-        note = (f"selection positions were read as {UNITS[unit]} {NEWLINES[newline]}: that fits best, with {ends} "
-                f"of {total} selection ends on word boundaries")
-        if best != CONVENTIONS[0]:
-            note += f" (the standard convention puts {standard[1]} of {total} there)"
-        note += "."
-    return best, results[best][3], note
+            tried = {newline: _evaluate(source, unit, newline) for newline in NEWLINES}
+            seen = {tuple(sorted(r[2].items())) for r in tried.values()}
+            ambiguous = ambiguous or len(seen) > 1
+            best = max(NEWLINES, key=lambda n: (tried[n][0], -list(NEWLINES).index(n)))
+            modes[source.title] = best
+            score, ends, total = score + tried[best][0], ends + tried[best][1], total + 2 * len(source.selections)
+            spans.update(tried[best][2])
+        results[unit] = (score, ends, total, spans, modes)
+    unit = max(UNITS, key=lambda u: (results[u][0], -list(UNITS).index(u)))
+    score, ends, total, spans, modes = results[unit]
+    ambiguous = ambiguous or len({tuple(sorted(r[3].items())) for r in results.values()}) > 1
+    if not ambiguous:
+        return unit, spans, None
+    note = f"selection positions were read as {UNITS[unit]}"
+    others = {}
+    for title, newline in modes.items():
+        if newline != "stored":
+            others.setdefault(newline, []).append(title)
+    if others:
+        from insight.refi import iter_names
+
+        note += ", " + "; ".join(f"{NEWLINES[n]} in {iter_names(titles)}" for n, titles in others.items())
+        note += ", and over the text as stored elsewhere" if len(modes) > sum(map(len, others.values())) else ""
+    else:
+        note += f" {NEWLINES['stored']}"
+    note += f": that fits best, with {ends} of {total} selection ends on word boundaries"
+    standard = results[next(iter(UNITS))]
+    if unit != next(iter(UNITS)):
+        note += f" (code points put {standard[1]} of {total} there)"
+    return unit, spans, note + "."
 
 
 @register
@@ -235,7 +262,7 @@ class _Project:
                 labels = [item.get("name") or item.get("guid") for item in element]
                 self.warn(f"{len(labels)} {name.lower()[:-1]}(s) skipped ({iter_names(labels)}): Insight has no place "
                           "for them.")
-        convention, spans, note = choose_convention(sources)
+        _, spans, note = choose_convention(sources)
         if note:
             self.warn(note)
         documents = []
@@ -485,7 +512,12 @@ class _Project:
         turns = find_turns(text)
         kind = self.options.kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
         cases = owners.get(source.guid, [])
-        return ParsedDocument(title=source.title, text=text, turns=turns, kind=kind,
+        speakers = {}
+        if len(cases) == 1:  # the case's source: its one participant speaker is that case
+            voices = {t.speaker for t in turns if t.speaker and not STAFF.match(t.speaker.strip())}
+            if len(voices) == 1:
+                speakers = {voices.pop(): cases[0]}
+        return ParsedDocument(title=source.title, text=text, turns=turns, kind=kind, speakers=speakers,
                               participant=cases[0] if len(cases) == 1 else None, metadata=metadata, codings=codings)
 
     def _notes(self, sources: list[_Source]) -> None:
