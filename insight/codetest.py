@@ -145,9 +145,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
             sem[gold_mask, j] = _fold_thresholds(scores["semantic"].matrix[:, j], gold_labels[:, j], gold_mask,
                                                  max(2, cv), seed, autocode.DEFAULT_SEMANTIC_THRESHOLD)[gold_mask]
         unit_decisions["semantic"] = sem
-    options = dict(unit_decisions)
-    if "rules" in options and "semantic" in options:
-        options["rules|semantic"] = options["rules"] | options["semantic"]
+    options = autocode.rule_options(unit_decisions)
     chosen = ["rules|semantic" if "rules|semantic" in options else next(iter(options))] * len(codes)
     if gold:
         y = gold_labels[gold_mask].astype(np.float64)
@@ -156,7 +154,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
             d = dec[gold_mask].astype(np.float64)
             f1 = np.nan_to_num(figures(len(y), y.sum(0), d.sum(0), (y * d).sum(0))["f1"], nan=0.0)
             for j in range(len(codes)):
-                if name == "classifier" and codes[j] in scores["classifier"].skipped:
+                if "classifier" in name.split("|") and codes[j] in scores["classifier"].skipped:
                     continue
                 if f1[j] > best[j] + 1e-9:
                     best[j], chosen[j] = f1[j], name

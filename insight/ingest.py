@@ -470,11 +470,11 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions) -> FileR
         writer.participants(result.participants)
         for doc in result.documents:
             writer.document(doc)
-        if result.codebook is not None or result.memos:
+        writer.end_file(options)
+        if result.codebook is not None or result.memos:  # REFI-QDA: after the documents are written
             from insight.refi import store_extras
 
             store_extras(con, study_id, writer.file_id, result)
-        writer.end_file(options)
         if writer.result.codings:
             from insight.codebook import collect_imported_codes
 

@@ -370,6 +370,16 @@ def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: 
 # Combination
 
 
+def rule_options(decisions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each method alone and every pair of them OR-ed together (``'rules|semantic'``)."""
+    options = dict(decisions)
+    names = [m for m in METHODS if m in decisions]
+    for a_i, a in enumerate(names):
+        for b in names[a_i + 1:]:
+            options[f"{a}|{b}"] = decisions[a] | decisions[b]
+    return options
+
+
 def combine(scores: dict[str, Scores], gold: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, list[str]]:
     """Per code, the decision rule that tests best: returns ``(units x codes decisions, rule per code)``.
 
@@ -380,9 +390,7 @@ def combine(scores: dict[str, Scores], gold: tuple[np.ndarray, np.ndarray] | Non
 
     any_scores = next(iter(scores.values()))
     n, k = any_scores.matrix.shape
-    options: dict[str, np.ndarray] = {m: s.decisions() for m, s in scores.items()}
-    if "rules" in options and "semantic" in options:
-        options["rules|semantic"] = options["rules"] | options["semantic"]
+    options = rule_options({m: s.decisions() for m, s in scores.items()})
     default = "rules|semantic" if "rules|semantic" in options else next(iter(options))
     chosen = [default] * k
     if gold is not None:
@@ -394,7 +402,7 @@ def combine(scores: dict[str, Scores], gold: tuple[np.ndarray, np.ndarray] | Non
             f1 = figures(len(y), y.sum(0), d.sum(0), (y * d).sum(0))["f1"]
             f1 = np.nan_to_num(f1, nan=0.0)
             for j in range(k):
-                if name in scores and scores[name].skipped.get(any_scores.codes[j]):
+                if any(scores[m].skipped.get(any_scores.codes[j]) for m in name.split("|") if m in scores):
                     continue
                 if f1[j] > best[j] + 1e-9:
                     best[j] = f1[j]

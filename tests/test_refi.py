@@ -127,17 +127,21 @@ def project_xml(sources: str, *, extra_sources: str = "", tail: str = "") -> str
 </Project>"""
 
 
-def sources_xml(unit: str, newline: str, *, inline_crlf: bool = False) -> tuple[str, dict[str, bytes]]:
+def sources_xml(unit: str, newline: str, *, counted_as: str | None = None,
+                inline_crlf: bool = False) -> tuple[str, dict[str, bytes]]:
     """Source A as a file under ``Sources/`` (upper case); source B as a file, or inline text whose
-    positions were counted over ``\\r\\n`` line ends (XML parsing hands back ``\\n``)."""
+    positions were counted over ``\\r\\n`` line ends (XML parsing hands back ``\\n``). Files are
+    stored with ``newline``; positions count line breaks as ``counted_as`` (default: as stored)."""
     files = {}
     amelie = newline.join(AMELIE)
     emile = newline.join(EMILE)
-    sel_a = "".join(selection_xml(amelie, *sel, unit, n) for n, sel in enumerate(SELECTIONS["amelie"]))
+    counted_as = counted_as or newline
+    sel_a = "".join(selection_xml(counted_as.join(AMELIE), *sel, unit, n)
+                    for n, sel in enumerate(SELECTIONS["amelie"]))
     files[f"Sources/{S_AMELIE.upper()}.TXT"] = amelie.encode("utf-8")
     text_a = (f'<TextSource guid="{S_AMELIE}" name="Amélie interview" plainTextPath="internal://{S_AMELIE}.txt" '
               f'richTextPath="internal://{S_AMELIE}.docx" creatingUser="{U_PRIYA}">{sel_a}</TextSource>')
-    counted = "\r\n".join(EMILE) if inline_crlf else emile
+    counted = "\r\n".join(EMILE) if inline_crlf else counted_as.join(EMILE)
     sel_b = "".join(selection_xml(counted, *sel, unit, 10 + n) for n, sel in enumerate(SELECTIONS["emile"]))
     if inline_crlf:
         body = f"<PlainTextContent>{counted}</PlainTextContent>{sel_b}"  # the parser hands back \n
@@ -159,8 +163,8 @@ def write_qdpx(path: Path, project: str, files: dict[str, bytes] | None = None, 
 
 
 def make_project(tmp_path: Path, unit: str = "codepoints", newline: str = "\r\n", *, inline_crlf: bool = False,
-                 **extra) -> Path:
-    sources, files = sources_xml(unit, newline, inline_crlf=inline_crlf)
+                 counted_as: str | None = None, **extra) -> Path:
+    sources, files = sources_xml(unit, newline, counted_as=counted_as, inline_crlf=inline_crlf)
     return write_qdpx(tmp_path / f"hand_{unit}_{len(newline)}.qdpx", project_xml(sources, **extra), files)
 
 
@@ -199,7 +203,16 @@ def test_hand_made_project_lands_on_the_right_characters(ws, tmp_path, unit, new
 def test_inline_text_counted_over_crlf(ws, tmp_path, unit):
     result = ingest_ok(ws, make_project(tmp_path, unit, "\n", inline_crlf=True), "s")
     assert landed(ws, "s") == EXPECTED
-    assert "two (\\r\\n)" in " ".join(result.warnings)
+    assert "two (\\r\\n) in 'Émile diary', and over the text as stored elsewhere" in " ".join(result.warnings)
+
+
+@pytest.mark.parametrize("stored,counted,said", [("\r\n", "\n", "as one character"), ("\n", "\r\n", "as two")],
+                         ids=["crlf-file-counted-as-lf", "lf-file-counted-as-crlf"])
+@pytest.mark.parametrize("unit", ["codepoints", "utf16"])
+def test_line_breaks_counted_unlike_the_file(ws, tmp_path, unit, stored, counted, said):
+    result = ingest_ok(ws, make_project(tmp_path, unit, stored, counted_as=counted), "s")
+    assert landed(ws, "s") == EXPECTED
+    assert said in " ".join(result.warnings)
 
 
 def test_selection_names_that_quote_the_text_decide_the_convention(ws, tmp_path):
@@ -249,14 +262,15 @@ def test_codes_cases_memos_and_skipped_media(ws, tmp_path):
     memos = {(kind, title): (target, author, text) for kind, target, author, title, text in ws.con.execute(
         "SELECT target_kind, target_id, author, title, text FROM memos").fetchall()}
     assert memos[("study", "Field diary")] == (None, "Priya", "Two visits this week.")
-    assert memos[("code", "On waiting")] == ("Waiting", "Sam", "Split waiting by service?")
+    assert memos[("code", "On waiting")] == ("Experience", "Sam", "Split waiting by service?")
     assert memos[("participant", "Case description")] == ("P-Emile", None, "Moved to the ward last spring.")
     doc_id, doc_title = ws.con.execute(
-        "SELECT d.document_id, d.title FROM memos m JOIN documents d ON d.document_id = m.target_id::INTEGER "
+        "SELECT d.document_id, d.title FROM memos m JOIN documents d ON d.document_id = TRY_CAST(m.target_id AS INTEGER) "
         "WHERE m.title = 'Diary note'").fetchone()
     assert doc_title == "Émile diary"
     on_segments = dict(ws.con.execute(
-        "SELECT m.text, g.text FROM memos m JOIN segments g ON g.segment_id = m.target_id::BIGINT").fetchall())
+        "SELECT m.text, g.text FROM memos m JOIN segments g ON g.segment_id = TRY_CAST(m.target_id AS BIGINT) "
+        "WHERE m.target_kind = 'segment'").fetchall())
     assert on_segments == {"Ask about the café.": "We waited 😀 three weeks for the boiler.",
                            "Diary opens with a title.": "Émile's diary 🙂: the bus never came."}
 
@@ -370,7 +384,8 @@ def snapshot(ws, study: str) -> dict:
         "case_columns": sorted(people.columns),
         "owners": sorted(q("SELECT d.title, p.external_id FROM documents d JOIN participants p USING (participant_id) "
                            "WHERE d.study_id = ?", [sid]).fetchall()),
-        "memos": sorted(memos, key=str),
+        # a case's memo travels as its Description, which has no author or time
+        "memos": sorted((m if m[0] != "participant" else m[:-1] + (None,) for m in memos), key=str),
     }
 
 

@@ -1,0 +1,81 @@
+"""The sample study in corpora/: counts that match what was written, exact offsets, idempotent ingest."""
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT, check_offsets
+from insight.cli import main
+
+CORPORA = ROOT / "corpora"
+
+
+def expected_counts():
+    panel = list(csv.DictReader(open(CORPORA / "panel" / "citizens_panel_spring_2026.csv", encoding="utf-8")))
+    answered = [r for r in panel if any(r[q].strip() for q in ("q1_recent_contact", "q2_one_change", "q3_neighbourhood"))]
+    diary = list(csv.DictReader(open(CORPORA / "diary" / "diary_entries.csv", encoding="utf-8")))
+    extra = json.loads((CORPORA / "diary" / "diary_extra.json").read_text(encoding="utf-8"))
+    interviews = [p for p in (CORPORA / "interviews").iterdir() if p.suffix in (".txt", ".md", ".docx", ".vtt", ".srt")]
+    fieldnotes = list((CORPORA / "fieldnotes").iterdir())
+    people = {r["respondent_id"] for r in panel} | {r["participant_id"] for r in diary} | \
+        {e["participant_id"] for e in extra} | {p.name.split("_")[0] for p in interviews}
+    return {
+        "documents": len(answered) + len(diary) + len(extra) + len(interviews) + len(fieldnotes),
+        "participants": len(people),
+        "documents_by_kind": {"diary": len(diary) + len(extra), "fieldnotes": len(fieldnotes),
+                              "interview": len(interviews), "panel": len(answered)},
+        "priya_q2": sum(len([c for c in r["codes_q2"].split(";") if c.strip()]) for r in panel),
+    }
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    db = str(tmp_path_factory.mktemp("sample") / "sample.duckdb")
+    runner = CliRunner()
+    result = runner.invoke(main, ["--db", db, "ingest", str(CORPORA), "--study", "Living with local services", "--json"])
+    assert result.exit_code == 0, result.output
+    return db, json.loads(result.stdout)
+
+
+def test_sample_study_sizes():
+    counts = expected_counts()
+    assert counts["documents_by_kind"]["interview"] >= 6
+    assert counts["documents_by_kind"]["diary"] >= 40
+    assert counts["documents_by_kind"]["panel"] >= 300
+
+
+def test_stats_match_the_sample_study(sample):
+    db, report = sample
+    expected = expected_counts()
+    stats = json.loads(CliRunner().invoke(main, ["--db", db, "stats", "--json"]).stdout)
+    assert stats["documents"] == expected["documents"]
+    assert stats["documents_by_kind"] == expected["documents_by_kind"]
+    assert stats["participants"] == expected["participants"]
+    word_comments = 5  # the P04 docx carries five Word comments by Priya Shah
+    assert stats["codings"]["Priya Shah"] == expected["priya_q2"] + word_comments
+    second = list(csv.DictReader(open(CORPORA / "panel" / "second_coder_q2.csv", encoding="utf-8")))
+    assert stats["codings"]["Tom Reid"] == sum(len([c for c in r["codes_q2"].split(";") if c.strip()])
+                                               for r in second if r["q2_one_change"].strip())
+    assert stats["codes"] > 0  # imported codes are collected into a codebook named after the study
+
+
+def test_every_sample_segment_is_its_exact_span(sample):
+    from insight import Workspace
+
+    db, _ = sample
+    with Workspace(db, read_only=True) as ws:
+        assert check_offsets(ws) > 1000
+        speakers = {r[0] for r in ws.con.execute("SELECT DISTINCT speaker FROM segments").fetchall()}
+        assert {"Interviewer", "Margaret", "DAVE OKAFOR", "Aisha Begum", "Gareth", "Tomasz", "Jordan"} <= speakers
+
+
+def test_ingesting_again_adds_nothing(sample):
+    db, _ = sample
+    result = CliRunner().invoke(main, ["--db", db, "ingest", str(CORPORA), "--study", "Living with local services",
+                                       "--json"])
+    data = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert data["added"] == {"documents": 0, "segments": 0, "codings": 0, "participants": 0}
+    assert set(data["by_status"]) == {"unchanged"}
