@@ -256,15 +256,16 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
         (run_id,) = next_ids(con, "runs", "run_id")
         con.execute("INSERT INTO runs (run_id, study_id, step, settings, status) VALUES (?, ?, 'code', ?, 'running')",
                     [run_id, study_id, json.dumps(settings)])
+        confidence = {m: _confidence(m, sc) for m, sc in scores.items()}
         for method, sc in scores.items():
             dec = sc.decisions()
-            written[AUTO + method] = _write(con, AUTO + method, method, units, codes, dec, sc.matrix, sc.explain,
-                                            cb_id, version, run_id)
+            written[AUTO + method] = _write(con, AUTO + method, method, units, codes, dec, confidence[method],
+                                            sc.explain, cb_id, version, run_id)
         if combined is not None:
             def best_score(i, j):
                 rule = chosen[j]
                 parts = [m for m in rule.split("|") if scores[m].decisions()[i, j]] or rule.split("|")
-                return max(float(scores[m].matrix[i, j]) for m in parts), parts
+                return max(float(confidence[m][i, j]) for m in parts), parts
 
             def explain_best(i, j):
                 _, parts = best_score(i, j)
@@ -285,6 +286,19 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
                     [json.dumps(summary, default=str), run_id])
         _log(con, "auto-run", actor="insight", batch=str(run_id))
     return summary
+
+
+# How far past its threshold a raw score must be to count as sure, per method (raw scales differ:
+# rules count keywords, semantic is a cosine, the classifier a probability).
+_SPREAD = {"rules": 0.25, "semantic": 0.05, "classifier": 0.15}
+
+
+def _confidence(method: str, scores) -> np.ndarray:
+    """Raw scores mapped to a 0-1 confidence that is 0.5 exactly at each code's threshold, so
+    suggestions from every auto-coder can be ranked by how sure they are."""
+    with np.errstate(invalid="ignore"):
+        margin = (scores.matrix - scores.thresholds[None, :]) / _SPREAD.get(method, 0.1)
+    return np.nan_to_num(0.5 + 0.5 * np.tanh(margin), nan=0.0).astype(np.float32)
 
 
 def _write(con, coder, method, units, codes, decisions, matrix, explain, cb_id, version, run_id) -> int:
@@ -319,12 +333,13 @@ def _write(con, coder, method, units, codes, decisions, matrix, explain, cb_id, 
 
 
 def review_queue(con, study_id: int | None, *, coder: str = "auto:best", limit: int = 50):
-    """Open suggestions, most uncertain first (score nearest the code's threshold, so each decision
-    teaches the classifier most)."""
+    """Open suggestions, most uncertain first: a suggestion's score is a confidence that is 0.5 at
+    its code's threshold, so the nearest to 0.5 come first (each decision there teaches the
+    classifier most)."""
     return con.execute(
         """
         SELECT c.coding_id, c.segment_id, c.code, c.coder, c.score, c.explanation, g.text, g.speaker, d.title AS document,
-               abs(c.score - coalesce(min(c.score) OVER (PARTITION BY c.code), 0)) AS margin
+               abs(c.score - 0.5) AS margin
         FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id)
         WHERE c.status = 'suggested' AND c.coder = ? AND (? IS NULL OR d.study_id = ?)
         ORDER BY margin, c.coding_id LIMIT ?

@@ -292,8 +292,7 @@ def framework_matrix(con, scope: Scope, out: str | os.PathLike, *, max_quotes: i
 
     widths = {"framework": {get_column_letter(i + 1): 60 for i in range(len(left.columns) + 1, matrix.shape[1])}}
     write_xlsx(Path(out), {"framework": matrix, "counts": number_sheet, "settings": settings_frame(settings)},
-               widths=widths)
-    _wrap(Path(out), "framework")
+               widths=widths, wrap=("framework",))
     return {"out": str(out), "format": "framework", "participants": len(people), "codes": len(codes),
             "quotes": len(frame), **scope.settings()}
 
@@ -311,21 +310,6 @@ def _participants(con, scope: Scope):
         wide.columns = [c if c not in ("id", "participant") else f"attr_{c}" for c in wide.columns]
         people = people.merge(wide.reset_index(), on="participant_id", how="left")
     return people.drop(columns="participant_id")
-
-
-def _wrap(path: Path, sheet_name: str) -> None:
-    """Wrap text and align to the top in one sheet, so cells of quotes read as lists."""
-    import openpyxl
-    from openpyxl.styles import Alignment
-
-    book = openpyxl.load_workbook(path)
-    sheet = book[sheet_name]
-    style = Alignment(wrap_text=True, vertical="top")
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = style
-    with atomic(path) as tmp:
-        book.save(tmp)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -259,6 +259,178 @@ class Workspace:
 
     # -- app helpers (app.py, pages/) -------------------------------------------------------------
 
+    def edit_code(self, name: str, *, codebook: str | None = None, author: str | None = None,
+                  note: str | None = None, **fields) -> int:
+        """Change fields of one code and save a new codebook version; returns the version.
+
+        ``new_name`` renames the code (its children follow), ``parent`` moves it; the other fields
+        are those of :class:`insight.codebook.Code`. The result is validated like a YAML file.
+
+        >>> ws = Workspace(":memory:")
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "b.yaml"; _ = p.write_text("name: b\\ncodes:\\n  - name: Damp\\n")
+        >>> ws.load_codebook(p)["version"], ws.edit_code("Damp", definition="Damp or mould at home.")
+        (1, 2)
+        """
+        from dataclasses import replace
+
+        book = self.codebook(codebook)
+        old = book.code(name)
+        new_name = (fields.pop("new_name", None) or name).strip()
+        if "parent" in fields and not fields["parent"]:
+            fields["parent"] = None
+        self._check_code_fields(book, fields)
+        if new_name != name and new_name in book.names():
+            from insight.errors import CodebookError
+
+            raise CodebookError(book.ref, f"there is already a code named {new_name!r}",
+                                fix="Choose another name, or merge the two codes.")
+        if fields.get("parent"):
+            book.code(fields["parent"])
+            if fields["parent"] == name or self._is_ancestor(book, name, fields["parent"]):
+                from insight.errors import CodebookError
+
+                raise CodebookError(book.ref, f"{name!r} cannot move under {fields['parent']!r}, which is inside it",
+                                    fix="Choose a parent outside this code's branch.")
+        edited = replace(old, name=new_name, **fields)
+        codes = [edited if c.name == name else (replace(c, parent=new_name) if c.parent == name else c)
+                 for c in book.codes]
+        change = f"renamed {name} to {new_name}" if new_name != name else f"edited {name}"
+        return self._save_edit(book, codes, author, note or change)
+
+    def add_code(self, name: str, *, parent: str | None = None, codebook: str | None = None,
+                 author: str | None = None, note: str | None = None, **fields) -> int:
+        """Add a code (under ``parent``) and save a new codebook version; returns the version."""
+        from insight.codebook import Code
+        from insight.errors import CodebookError
+
+        book = self.codebook(codebook)
+        name = (name or "").strip()
+        if not name:
+            raise CodebookError(book.ref, "a new code needs a name", fix="Type a name for it.")
+        if name in book.names():
+            raise CodebookError(book.ref, f"there is already a code named {name!r}", fix="Choose another name.")
+        if parent:
+            book.code(parent)
+        self._check_code_fields(book, fields)
+        return self._save_edit(book, book.codes + [Code(name=name, parent=parent or None, **fields)], author,
+                               note or f"added {name}")
+
+    def delete_code(self, name: str, *, codebook: str | None = None, author: str | None = None,
+                    note: str | None = None) -> int:
+        """Remove a code from a new codebook version (its children move up to its parent); returns
+        the version. Codings of the code are kept: older versions still describe them."""
+        from dataclasses import replace
+
+        book = self.codebook(codebook)
+        gone = book.code(name)
+        codes = [replace(c, parent=gone.parent) if c.parent == name else c for c in book.codes if c.name != name]
+        return self._save_edit(book, codes, author, note or f"deleted {name}")
+
+    def merge_codes(self, source: str, target: str, *, codebook: str | None = None, author: str | None = None,
+                    note: str | None = None) -> int:
+        """Merge code ``source`` into ``target`` in a new codebook version: ``target`` gains its
+        examples, counter-examples, keywords and children, and ``source`` goes; returns the version.
+        Codings keep their code names (relabelling them is a separate, logged step)."""
+        from dataclasses import replace
+
+        from insight.errors import CodebookError
+
+        book = self.codebook(codebook)
+        src, dst = book.code(source), book.code(target)
+        if source == target:
+            raise CodebookError(book.ref, "a code cannot be merged into itself", fix="Pick two different codes.")
+        if self._is_ancestor(book, source, target):
+            raise CodebookError(book.ref, f"{target!r} is inside {source!r}",
+                                fix=f"Merge {target!r} into {source!r} instead, or move it out first.")
+
+        def union(a: list, b: list) -> list:
+            return a + [x for x in b if x not in a]
+
+        merged = replace(dst, examples=union(dst.examples, src.examples),
+                         counter_examples=union(dst.counter_examples, src.counter_examples),
+                         keywords=union(dst.keywords, src.keywords))
+        codes = [merged if c.name == target else (replace(c, parent=target) if c.parent == source else c)
+                 for c in book.codes if c.name != source]
+        return self._save_edit(book, codes, author, note or f"merged {source} into {target}")
+
+    @staticmethod
+    def _check_code_fields(book, fields: dict) -> None:
+        from insight.codebook import CODE_FIELDS
+        from insight.errors import CodebookError
+
+        unknown = [k for k in fields if k not in CODE_FIELDS or k == "name"]
+        if unknown:
+            raise CodebookError(book.ref, f"unknown code field {unknown[0]!r}",
+                                fix="Code fields: new_name, " + ", ".join(CODE_FIELDS[1:]) + ".")
+        colour = fields.get("colour")
+        if colour and not (len(colour) == 7 and colour[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in colour[1:])):
+            raise CodebookError(book.ref, f"colour {colour!r} is not a hex colour", fix="Write it like #1f77b4.")
+
+    @staticmethod
+    def _is_ancestor(book, ancestor: str, name: str | None) -> bool:
+        seen = set()
+        while name is not None and name not in seen:
+            seen.add(name)
+            name = next((c.parent for c in book.codes if c.name == name), None)
+            if name == ancestor:
+                return True
+        return False
+
+    def _save_edit(self, book, codes: list, author: str | None, note: str) -> int:
+        """Validate an edited code list exactly as a YAML file would be, then store it."""
+        from dataclasses import replace
+
+        from insight import codebook as cb
+
+        edited = replace(book, codes=codes, version=None)
+        checked = cb.parse_yaml(edited.to_yaml(), f"{book.name} (edited in the app)")
+        checked.name = book.name
+        return self.save_codebook(checked, author=author, note=note)
+
+    def disagreements(self, coder_a: str, coder_b: str, code: str, *, study: str | None = None,
+                      all_units: bool = False):
+        """The units where two coders differ on ``code``: segment id, who coded it, document, speaker, text."""
+        from insight.reliability import disagreements
+
+        return disagreements(self.con, coder_a, coder_b, code, study_id=self.study_id(study), all_units=all_units)
+
+    def runs(self, *, step: str | None = None, study: str | None = None, limit: int = 20):
+        """The latest pipeline runs (``step``: 'code', 'themes', ...), newest first, with their
+        settings and summary as JSON text."""
+        sid = self.study_id(study)
+        return self.con.execute(
+            "SELECT run_id, study_id, step, status, started_at, finished_at, settings, summary FROM runs "
+            "WHERE (? IS NULL OR step = ?) AND (? IS NULL OR study_id IS NULL OR study_id = ?) "
+            "ORDER BY run_id DESC LIMIT ?", [step, step, sid, sid, limit]).df()
+
+    def codebook_versions(self, name: str | None = None):
+        """Every version of a codebook: version, title, author, note, time, number of codes."""
+        from insight.codebook import parse_ref
+
+        name = parse_ref(name or self._default_codebook())[0]
+        return self.con.execute(
+            "SELECT v.version, v.title, v.author, v.note, v.created_at, (SELECT count(*) FROM codes c WHERE "
+            "c.codebook_id = v.codebook_id AND c.version = v.version) AS codes FROM codebook_versions v "
+            "JOIN codebooks b USING (codebook_id) WHERE b.name = ? ORDER BY v.version DESC", [name]).df()
+
+    def code_counts(self, *, study: str | None = None):
+        """Codings per code, coder and status, with the number of distinct segments."""
+        sid = self.study_id(study)
+        return self.con.execute(
+            "SELECT c.code, c.coder, c.status, count(*) AS codings, count(DISTINCT c.segment_id) AS segments "
+            "FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
+            "WHERE ? IS NULL OR d.study_id = ? GROUP BY ALL ORDER BY codings DESC", [sid, sid]).df()
+
+    @staticmethod
+    def preview_table(path: str | Path, *, sheet: str | None = None, rows: int = 20):
+        """The first ``rows`` rows of a CSV/XLSX file as strings, to choose columns before ingest."""
+        from insight.readers.tabular import load_frame
+
+        path = Path(path)
+        frame, _, _ = load_frame(path, path.read_bytes(), IngestOptions(sheet=sheet))
+        return frame.head(rows)
+
     # -- themes and gaps (pipelines/themes.py, insight/themes.py) --------------------------------
 
     # -- exports and REFI-QDA (export.py, reports.py, refi.py) -----------------------------------

@@ -191,3 +191,12 @@ def test_real_model_embeds_each_text_once(tmp_path, monkeypatch):
     assert second["embedded"] == 1 and second["cached"] == 2
     vectors = np.stack(ws.con.execute("SELECT vector FROM embeddings").df()["vector"].to_numpy())
     assert vectors.shape == (3, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+
+
+def test_review_queue_puts_the_least_certain_first(study):
+    study.code(study="s", codebook="council", methods=["rules", "semantic"])
+    queue = study.review_queue(study="s", coder="auto:semantic", limit=100)
+    assert len(queue) > 1
+    assert (queue["score"] >= 0.5).all() and (queue["score"] <= 1).all()
+    margins = (queue["score"] - 0.5).abs().tolist()
+    assert margins == sorted(margins)

@@ -1,0 +1,122 @@
+"""Overview: the study at a glance (render functions; they draw what they are given)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from insight.ui.shell import PALETTE, fmt
+
+
+def metrics(stats: dict) -> None:
+    cols = st.columns(6)
+    for col, key in zip(cols, ("documents", "participants", "segments", "words", "speakers", "codes")):
+        col.metric(key.title(), f"{stats.get(key, 0):,}")
+
+
+def documents_by_kind(stats: dict, *, key: str) -> None:
+    import plotly.express as px
+
+    kinds = stats.get("documents_by_kind") or {}
+    if not kinds:
+        st.caption("No documents yet.")
+        return
+    frame = pd.DataFrame({"kind": list(kinds), "documents": list(kinds.values())})
+    fig = px.bar(frame, x="kind", y="documents", text="documents", color="kind",
+                 color_discrete_sequence=PALETTE, title="Documents by kind")
+    fig.update_layout(showlegend=False, height=300, margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(fig, key=key)
+
+
+def codings_by_coder(counts: pd.DataFrame, *, key: str) -> None:
+    import plotly.express as px
+
+    if counts.empty:
+        st.caption("No codings yet: load a codebook and code on the Code page, or run the auto-coders.")
+        return
+    frame = counts.groupby(["coder", "status"], as_index=False)["codings"].sum()
+    fig = px.bar(frame, y="coder", x="codings", color="status", orientation="h", title="Codings by coder",
+                 color_discrete_map={"accepted": "#2ca02c", "suggested": "#1f77b4", "rejected": "#d62728"})
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None, legend_title=None)
+    st.plotly_chart(fig, key=key)
+
+
+def code_frequencies(counts: pd.DataFrame, colours: dict[str, str], *, key: str, top: int = 20) -> None:
+    """Segments per code, human codings and open suggestions side by side."""
+    import plotly.express as px
+
+    if counts.empty:
+        return
+    frame = counts[counts["status"] != "rejected"].copy()
+    frame["who"] = frame["coder"].map(lambda c: "auto-coder suggestions" if c.startswith("auto:") else "human codings")
+    frame = frame.groupby(["code", "who"], as_index=False)["segments"].sum()
+    order = frame.groupby("code")["segments"].sum().sort_values(ascending=False).head(top).index.tolist()
+    frame = frame[frame["code"].isin(order)]
+    fig = px.bar(frame, y="code", x="segments", color="who", orientation="h", barmode="group",
+                 category_orders={"code": order}, title=f"Most used codes (top {min(top, len(order))})",
+                 color_discrete_sequence=["#2ca02c", "#9ecae1"])
+    fig.update_layout(height=max(300, 26 * len(order) + 80), margin=dict(l=10, r=10, t=40, b=10),
+                      yaxis_title=None, legend_title=None)
+    st.plotly_chart(fig, key=key)
+
+
+def agreement_card(result: dict | None, *, note: str | None = None) -> None:
+    """Overall kappa, alpha and percent agreement of one pair of coders."""
+    if result is None:
+        st.caption(note or "No two coders have coded the same segments yet.")
+        return
+    a, b = result["coders"]
+    o = result["overall"]
+    st.markdown(f"**{a}** vs **{b}** on {o['n_units']:,} segments")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Mean kappa", fmt(o.get("mean_kappa")), help="Cohen's kappa per code, averaged over codes.")
+    c2.metric("Pooled kappa", fmt(o.get("kappa")), help="Every segment x code decision pooled.")
+    c3.metric("Alpha", fmt(o.get("alpha")), help="Krippendorff's alpha (nominal), pooled.")
+    c4.metric("Agreement", fmt(o.get("percent_agreement")), help="Share of segment x code decisions that agree.")
+
+
+def latest_runs(runs: pd.DataFrame) -> None:
+    """The latest auto-coding and theme runs, in words."""
+    if runs.empty:
+        st.caption("No pipeline runs yet.")
+        return
+    for step, label in (("code", "Auto-coding"), ("themes", "Themes")):
+        rows = runs[runs["step"] == step]
+        if rows.empty:
+            st.markdown(f"**{label}**: not run yet.")
+            continue
+        row = rows.iloc[0]
+        summary = _json(row["summary"])
+        when = row["finished_at"] if pd.notna(row["finished_at"]) else row["started_at"]
+        detail = ""
+        if step == "code":
+            made = summary.get("suggestions") or {}
+            detail = ", ".join(f"{c} {n:,}" for c, n in made.items())
+            detail = f"{summary.get('codebook', '')}: {detail} suggestions" if detail else summary.get("codebook", "")
+        else:
+            themes = summary.get("themes") or summary.get("n_themes")
+            detail = f"{themes} themes" if themes is not None else ""
+            if summary.get("segments"):
+                detail += f" over {summary['segments']:,} segments"
+        st.markdown(f"**{label}**: run {row['run_id']} ({row['status']}), {when:%Y-%m-%d %H:%M}. {detail}")
+
+
+def codebook_line(versions: pd.DataFrame, name: str) -> None:
+    if versions.empty:
+        return
+    row = versions.iloc[0]
+    st.markdown(f"**Codebook** {name}@{row['version']}: {row['codes']} codes, last changed "
+                f"{row['created_at']:%Y-%m-%d %H:%M} by {row['author'] or 'unknown'}"
+                + (f" ({row['note']})" if row["note"] else "") + ".")
+
+
+def _json(value) -> dict:
+    if isinstance(value, dict):
+        return value
+    try:
+        return json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}
+

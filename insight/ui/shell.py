@@ -1,0 +1,192 @@
+"""What every page shares: the sidebar (study, coder), error display, colours and small widgets."""
+
+from __future__ import annotations
+
+import html
+import logging
+import sys
+import traceback
+from contextlib import contextmanager
+
+import streamlit as st
+
+from insight.errors import DatabaseLocked, InsightError
+from insight.ui import db
+
+ALL_STUDIES = "All studies"
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
+UNEXPECTED = "Unexpected error"
+
+log = logging.getLogger("insight.app")
+
+
+# -- the sidebar -------------------------------------------------------------------------------
+
+
+def sidebar() -> None:
+    """Database, study and coder: drawn by ``app.py`` on every page."""
+    with st.sidebar:
+        st.caption(f"Database: `{db.db_path()}`")
+        studies: list[str] = []
+        if db.gate().exists():
+            with guard():
+                studies = db.read("studies")
+        if len(studies) > 1:
+            st.selectbox("Study", [ALL_STUDIES, *studies], key="shell.study")
+        else:
+            st.session_state["shell.study_only"] = studies[0] if studies else None
+        if "shell.coder" not in st.session_state:
+            st.session_state["shell.coder"] = st.query_params.get("coder", "")
+        st.text_input("Your name (recorded on every coding)", key="shell.coder", placeholder="e.g. Priya Shah",
+                      on_change=_remember_coder)
+        if not coder():
+            st.caption("Type your name once: the Code, Codebook and Test & refine pages record it.")
+        message = db.locked()
+        if message:
+            st.warning("Read-only for now: " + message)
+            st.button("Try again", key="shell.retry", on_click=db.release)
+
+
+def _remember_coder() -> None:
+    # Keep the name in the address too, so a reload of the page does not forget it.
+    name = st.session_state.get("shell.coder", "").strip()
+    if name:
+        st.query_params["coder"] = name
+    elif "coder" in st.query_params:
+        del st.query_params["coder"]
+
+
+def study() -> str | None:
+    """The study the pages show (``None``: every study)."""
+    chosen = st.session_state.get("shell.study")
+    if chosen and chosen != ALL_STUDIES:
+        return chosen
+    if chosen == ALL_STUDIES:
+        return None
+    return st.session_state.get("shell.study_only")
+
+
+def coder() -> str:
+    return (st.session_state.get("shell.coder") or "").strip()
+
+
+def require_coder() -> str | None:
+    """The coder's name, or a warning saying where to type it."""
+    name = coder()
+    if not name:
+        st.warning("Type your name in the sidebar first: every coding and edit records who made it.")
+        return None
+    return name
+
+
+def require_database() -> bool:
+    """False (with a pointer to the Upload page) when there is no database file yet."""
+    if db.gate().exists():
+        return True
+    st.info(f"There is no database at `{db.db_path()}` yet. Start on the Upload page: the first import creates it.")
+    st.page_link("pages/upload.py", label="Upload files", icon=":material/upload:")
+    return False
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def guard(action: str | None = None):
+    """Show library errors as ``st.error`` (never a traceback) and go on with the page."""
+    try:
+        yield
+    except DatabaseLocked as exc:
+        st.error(str(exc) + " The app keeps showing what it read before; try again when the other process is done.")
+    except InsightError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # a bug: say so plainly, keep the details for the terminal
+        traceback.print_exc(file=sys.stderr)
+        what = f" while trying to {action}" if action else ""
+        st.error(f"{UNEXPECTED}{what}: {exc.__class__.__name__}: {exc}. This is a bug in Insight; the details "
+                 "are in the terminal that runs the app.")
+
+
+def run_action(label: str, verb: str, *args, spinner: str | None = None, **kwargs):
+    """``db.act`` with a spinner and errors shown in place; returns the result or ``None``."""
+    with guard(label):
+        with st.spinner(spinner or f"{label.capitalize()} ..."):
+            return db.act(verb, *args, **kwargs)
+    return None
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """A message that survives the rerun that follows an action."""
+    st.session_state.setdefault("shell.flash", []).append((kind, message))
+
+
+def show_flash() -> None:
+    for kind, message in st.session_state.pop("shell.flash", []):
+        getattr(st, kind)(message)
+
+
+# -- colours and text --------------------------------------------------------------------------
+
+
+def code_colours(book) -> dict[str, str]:
+    """A colour per code: its own, else its parent's, else one from the palette."""
+    if book is None:
+        return {}
+    own = {c.name: c.colour for c in book.codes}
+    parents = {c.name: c.parent for c in book.codes}
+    out = {}
+    for i, code in enumerate(book.codes):
+        name, colour = code.name, None
+        while name is not None and colour is None:
+            colour = own.get(name)
+            name = parents.get(name)
+        out[code.name] = colour or PALETTE[i % len(PALETTE)]
+    return out
+
+
+def colour_for(code: str, colours: dict[str, str]) -> str:
+    return colours.get(code) or PALETTE[sum(map(ord, code)) % len(PALETTE)]
+
+
+def chip(code: str, colours: dict[str, str]) -> str:
+    """A code as a small coloured label (HTML, escaped)."""
+    colour = colour_for(code, colours)
+    return (f"<span style='border-left:4px solid {colour};background:{colour}22;padding:1px 6px;"
+            f"border-radius:3px;margin-right:4px;font-size:0.85em;white-space:nowrap'>{html.escape(code)}</span>")
+
+
+def quote(text: str, caption: str | None = None) -> None:
+    """A quotation from the data, with where it comes from."""
+    body = html.escape(" ".join(str(text).split()))
+    cap = f"<div style='color:#666;font-size:0.8em;margin-top:2px'>{html.escape(caption)}</div>" if caption else ""
+    st.markdown(f"<blockquote style='margin:0 0 8px 0;padding:4px 10px;border-left:3px solid #bbb'>"
+                f"{body}{cap}</blockquote>", unsafe_allow_html=True)
+
+
+def short(text: str, n: int = 90) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+def fmt(x, digits: int = 2) -> str:
+    return "\u2013" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def current_codebook():
+    """The latest version of the default codebook, or ``None`` when there is none."""
+    books = db.read("codebooks")
+    if books.empty:
+        return None
+    try:
+        return db.read("codebook")
+    except InsightError:
+        return None
+
+
+def page(title: str, caption: str | None = None) -> None:
+    """The page title, its one-line purpose and any message left by the last action."""
+    st.title(title)
+    if caption:
+        st.caption(caption)
+    show_flash()

@@ -1,0 +1,5 @@
+"""Agreement."""
+
+from insight.ui import shell
+
+shell.page("Agreement")

@@ -1,0 +1,5 @@
+"""Browse."""
+
+from insight.ui import shell
+
+shell.page("Browse")

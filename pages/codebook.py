@@ -1,0 +1,5 @@
+"""Codebook."""
+
+from insight.ui import shell
+
+shell.page("Codebook")

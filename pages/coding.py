@@ -1,0 +1,5 @@
+"""Code."""
+
+from insight.ui import shell
+
+shell.page("Code")

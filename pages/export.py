@@ -1,0 +1,5 @@
+"""Export."""
+
+from insight.ui import shell
+
+shell.page("Export")

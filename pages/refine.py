@@ -1,0 +1,5 @@
+"""Test & refine."""
+
+from insight.ui import shell
+
+shell.page("Test & refine")

@@ -1,0 +1,5 @@
+"""Themes."""
+
+from insight.ui import shell
+
+shell.page("Themes")

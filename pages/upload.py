@@ -1,0 +1,5 @@
+"""Upload."""
+
+from insight.ui import shell
+
+shell.page("Upload")

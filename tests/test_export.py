@@ -1,0 +1,330 @@
+"""Coded datasets and reports, each read back with an independent reader and checked against
+figures computed here from the store with pandas."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT
+
+PANEL = (
+    "respondent_id,ward,age,q1,q2,codes_a,codes_b\n"
+    "R1,Eastgate,34,\"The bins, again, were missed\",More buses please,Transport,Transport\n"
+    "R2,Riverside,67,\"=HYPERLINK(\"\"http://evil\"\")\",Answer the phone! I waited an hour,Phone; Trust,Phone\n"
+    "R3,Eastgate,45,@SUM(1+1),-2 stars from me,Phone,=cmd\n"
+    "R4,Northfield,29,\"+44 7700 900123 never answers\",Tabs\tinside,,\n"
+)
+INTERVIEW = "[00:01:05] Interviewer: How was the repair?\n\n[00:01:20] P9: Slow. Three weeks with no heating.\n"
+CODEBOOK = """
+name: lived
+title: Lived experience
+codes:
+  - name: Services
+    definition: Contact with council services.
+    children:
+      - name: Phone
+        definition: Getting through by phone.
+        include: Calls, hold times.
+        exclude: Letters.
+        examples: ["I waited an hour on the phone"]
+        counter_examples: ["I wrote a letter"]
+        keywords: [phone, {pattern: [{LEMMA: ring}]}]
+        colour: "#1f77b4"
+      - name: Transport
+        definition: Buses and roads.
+  - name: Trust
+    definition: Whether people believe the council.
+  - name: Repairs
+    definition: Housing repairs.
+"""
+
+
+@pytest.fixture
+def study(ws, tmp_path):
+    """A panel coded by A and B, an interview, a partial span, a suggestion, a rejection, two theme runs."""
+    from insight.codebook import parse_yaml, save
+
+    save(ws.con, parse_yaml(CODEBOOK), author="test")
+    (tmp_path / "panel.csv").write_text(PANEL, encoding="utf-8")
+    (tmp_path / "P9_repairs.txt").write_text(INTERVIEW, encoding="utf-8")
+    common = dict(study="s", id_col="respondent_id", text_cols=["q1", "q2"], attr_cols=["ward", "age"])
+    for column, coder in (("codes_a=q2", "A"), ("codes_b=q2", "B")):
+        report = ws.ingest([tmp_path / "panel.csv"], code_cols=[column], coder=coder, **common)
+        assert not report.failed, report.failed[0].reason
+    assert not ws.ingest([tmp_path / "P9_repairs.txt"], study="s").failed
+    q = ws.con.execute
+    bins = q("SELECT segment_id, start FROM segments WHERE text LIKE 'The bins%'").fetchone()
+    heating = q("SELECT segment_id FROM segments WHERE text LIKE 'Slow.%'").fetchone()[0]
+    phone = q("SELECT segment_id FROM segments WHERE text LIKE 'Answer the phone%'").fetchone()[0]
+    q("""INSERT INTO codings (coding_id, segment_id, code, codebook_id, codebook_version, coder, method, status, score,
+                              start, "end", created_at) VALUES
+         (1000, ?, 'Repairs', 1, 1, 'A', 'human', 'accepted', NULL, ?, ?, TIMESTAMP '2024-01-02 10:00:00'),
+         (1001, ?, 'Repairs', 1, 1, 'auto', 'rules', 'suggested', 0.8, NULL, NULL, TIMESTAMP '2024-01-02 10:00:00'),
+         (1002, ?, 'Trust', 1, 1, 'auto', 'semantic', 'rejected', 0.4, NULL, NULL, TIMESTAMP '2024-01-02 10:00:00'),
+         (1003, ?, 'Repairs', 1, 1, 'B', 'human', 'accepted', NULL, NULL, NULL, TIMESTAMP '2024-01-02 10:00:00')""",
+      [bins[0], bins[1] + 4, bins[1] + 8, heating, heating, heating])
+    # two theme runs: the later one is the one exported
+    q("INSERT INTO runs (run_id, study_id, step, status) VALUES (1, 1, 'themes', 'done'), (2, 1, 'themes', 'done')")
+    q("INSERT INTO themes (run_id, theme_id, label, keywords, size) VALUES (1, 0, 'old', '[]', 1), "
+      "(2, 0, 'Waiting for the council', '[\"wait\", \"phone\"]', 2), (2, 1, 'Getting about', '[\"bus\"]', 1)")
+    q("INSERT INTO segment_themes (run_id, segment_id, theme_id, probability) VALUES (1, ?, 0, 1), "
+      "(2, ?, 0, 0.9), (2, ?, 0, 0.7), (2, ?, 1, 0.8)",
+      [phone, phone, heating, q("SELECT segment_id FROM segments WHERE text = 'More buses please'").fetchone()[0]])
+    return ws
+
+
+def store_codings(ws, statuses=("accepted",), coders=None) -> pd.DataFrame:
+    """The codings as the store holds them, joined to their participant (computed independently)."""
+    frame = ws.con.execute(
+        'SELECT c.segment_id, c.code, c.coder, c.status, c.start, c."end", g.text AS segment_text, '
+        "coalesce(g.participant_id, d.participant_id) AS pid FROM codings c JOIN segments g USING (segment_id) "
+        "JOIN documents d USING (document_id)").df()
+    frame = frame[frame["status"].isin(statuses)]
+    return frame[frame["coder"].isin(coders)] if coders else frame
+
+
+def test_long_csv(study, tmp_path):
+    out = tmp_path / "long.csv"
+    summary = study.export(out, format="csv")
+    data = pd.read_csv(out, dtype=str, keep_default_na=False)
+    codings = store_codings(study, statuses=("accepted", "suggested", "rejected"))
+    segments = study.con.execute("SELECT count(*) FROM segments").fetchone()[0]
+    assert len(data) == summary["rows"] == len(codings) + segments - codings["segment_id"].nunique()
+    for column in ("document", "kind", "participant", "ward", "age", "speaker", "start_time", "char_start",
+                   "char_end", "text", "theme_id", "theme", "code", "coder", "method", "status", "score",
+                   "coded_text", "codebook"):
+        assert column in data.columns, column
+    partial = data[data["coded_text"] != ""]
+    assert partial[["code", "coder", "coded_text"]].values.tolist() == [["Repairs", "A", "bins"]]
+    assert set(data["status"]) == {"accepted", "suggested", "rejected", ""}
+    r2 = data[data["participant"] == "R2"].iloc[0]
+    assert (r2["ward"], r2["age"]) == ("Riverside", "67.0") or (r2["ward"], r2["age"]) == ("Riverside", "67")
+    p9 = data[data["speaker"] == "P9"].iloc[0]
+    assert p9["start_time"] == "00:01:20" and p9["participant"] == "P9" and p9["kind"] == "interview"
+    assert p9["theme"] == "Waiting for the council"  # the latest run, not run 1's "old"
+    assert "old" not in set(data["theme"])
+    assert set(data.loc[data["code"] != "", "codebook"]) == {"lived@1", "s@1"}  # s: codes collected at ingest
+    assert set(data.loc[data["codebook"] == "s@1", "code"]) == {"'=cmd"}
+    # formula neutralisation: every risky cell starts with a quote, nothing else gained one
+    texts = set(data["text"])
+    for risky in ('=HYPERLINK("http://evil")', "@SUM(1+1)", "-2 stars from me", "+44 7700 900123 never answers"):
+        assert "'" + risky in texts and risky not in texts
+    assert "The bins, again, were missed" in texts and "'=cmd" in set(data["code"])
+    for column in data.columns:
+        assert not re.match(r"^[=+\-@\t\r]", str(column))
+        assert not data[column].str.match(r"^[=+\-@\t\r]").any(), column
+
+
+def test_neutralisers_cover_tab_and_carriage_return():
+    """Segment text is trimmed at ingest, so leading tabs and CRs are tested on the writers' helper."""
+    import pyarrow as pa
+
+    from insight.export import neutralise_arrow, neutralise_frame
+
+    values = ["\tx", "\rx", "=1", "+1", "-1", "@x", "safe = 1", None, ""]
+    expected = ["'\tx", "'\rx", "'=1", "'+1", "'-1", "'@x", "safe = 1", None, ""]
+    table = neutralise_arrow(pa.table({"=h": values, "n": list(range(9))}))
+    assert table.column_names == ["'=h", "n"] and table.column("'=h").to_pylist() == expected
+    frame = neutralise_frame(pd.DataFrame({"+h": values}))
+    assert list(frame.columns) == ["'+h"] and [None if pd.isna(v) else v for v in frame["'+h"]] == expected
+
+
+def test_wide_parquet_matches_the_store(study, tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "wide.parquet"
+    study.export(out, shape="wide", coders=["B"])
+    table = pq.read_table(out)
+    data = table.to_pandas()
+    settings = json.loads(table.schema.metadata[b"insight"])
+    assert settings["coders"] == "B" and settings["statuses"] == "accepted" and settings["shape"] == "wide"
+    assert len(data) == study.con.execute("SELECT count(*) FROM segments").fetchone()[0]
+    codings = store_codings(study, coders=["B"])
+    expected = {(s, c) for s, c in zip(codings["segment_id"], codings["code"])}
+    codes = ["Services", "Phone", "Transport", "Trust", "Repairs", "=cmd"]  # codebook order, then others
+    assert [c for c in data.columns if c in codes] == codes
+    got = {(s, c) for c in codes for s in data.loc[data[c] == 1, "segment_id"]}
+    assert got == expected
+    assert set(data[codes].to_numpy().ravel()) <= {0, 1}
+    assert data.loc[data["text"].str.startswith("=HYPERLINK"), "text"].size == 1  # Parquet keeps text as it is
+    assert data["age"].dtype.kind == "f"  # a number attribute stays a number
+
+
+def test_xlsx_sheets_and_neutralised_cells(study, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "coded.xlsx"
+    study.export(out, shape="wide", codebook="lived@1")
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["data", "codebook", "settings"]
+    rows = list(book["data"].values)
+    header, body = rows[0], rows[1:]
+    assert "Phone" in header and "=cmd" not in header and "'=cmd" not in header  # not in codebook lived
+    cells = [cell for row in book["data"].iter_rows(min_row=2) for cell in row]
+    assert not [c.value for c in cells if c.data_type == "f"]
+    texts = [r[header.index("text")] for r in body]
+    assert "'=HYPERLINK(\"http://evil\")" in texts and "'@SUM(1+1)" in texts
+    codebook = pd.DataFrame(list(book["codebook"].values)[1:], columns=list(book["codebook"].values)[0])
+    phone = codebook.set_index("name").loc["Phone"]
+    assert phone["parent"] == "Services" and phone["include"] == "Calls, hold times." and phone["colour"] == "#1f77b4"
+    assert phone["examples"] == "I waited an hour on the phone" and phone["counter_examples"] == "I wrote a letter"
+    assert '{"pattern"' in phone["keywords"]
+    settings = dict(list(book["settings"].values)[1:])
+    assert settings["statuses"] == "accepted" and settings["codebook"] == "lived@1"
+    assert "statuses" in settings["code columns"]
+
+
+def test_quotes_reports_in_three_formats(study, tmp_path):
+    import docx
+    from lxml import html
+
+    for suffix in ("md", "html", "docx"):
+        summary = study.export(tmp_path / f"quotes.{suffix}", format="report")
+        assert summary["report_format"] == suffix
+    md = (tmp_path / "quotes.md").read_text(encoding="utf-8")
+    assert "## Phone" in md and "**Definition:** Getting through by phone." in md
+    assert "> Answer the phone! I waited an hour" in md and "— R2, R2; coded by A, B" in md
+    assert "> bins" in md  # a partial span quotes exactly its characters
+    assert "\\=HYPERLINK" not in md and "=HYPERLINK" not in md  # q1 of R2 is coded by nobody
+    page = html.fromstring((tmp_path / "quotes.html").read_bytes())
+    quotes = page.xpath("//blockquote")
+    accepted = store_codings(study).drop_duplicates(["segment_id", "code", "start", "end"])
+    assert len(quotes) == len(accepted)
+    assert [h.text for h in page.xpath("//h2")] == ["Services", "Phone", "Transport", "Trust", "Repairs", "=cmd"]
+    assert any("— P9, P9 repairs; coded by B" in q.text_content() for q in quotes)
+    document = docx.Document(tmp_path / "quotes.docx")
+    styled = [p.text for p in document.paragraphs if p.style.name == "Quote"]
+    assert len(styled) == len(accepted) and "Slow. Three weeks with no heating." in styled
+    themes = study.export(tmp_path / "themes.md", format="report", per="theme")
+    text = (tmp_path / "themes.md").read_text(encoding="utf-8")
+    assert themes["sections"] == 2 and text.index("## Waiting for the council") < text.index("## Getting about")
+    assert "**Keywords:** wait, phone" in text and "> More buses please" in text
+
+
+def test_framework_matrix(study, tmp_path):
+    import openpyxl
+
+    out = tmp_path / "framework.xlsx"
+    study.export(out, format="framework", max_quotes=1)
+    book = openpyxl.load_workbook(out)
+    counts = pd.DataFrame(list(book["counts"].values)[1:], columns=list(book["counts"].values)[0]).set_index("id")
+    codings = store_codings(study).drop_duplicates(["segment_id", "code", "start", "end"])
+    ids = dict(study.con.execute("SELECT participant_id, external_id FROM participants").fetchall())
+    expected = codings.assign(id=codings["pid"].map(ids)).groupby(["id", "code"]).size()
+    for (pid, code), n in expected.items():
+        assert counts.at[pid, "'" + code if code.startswith("=") else code] == n
+    assert counts.drop(columns=["participant", "ward", "age"]).to_numpy().sum() == expected.sum()
+    assert set(counts.index) == set(ids.values())  # every participant has a row, coded or not
+    frame = list(book["framework"].values)
+    header = frame[0]
+    r2 = next(r for r in frame if r[0] == "R2")
+    assert r2[header.index("Phone")].startswith("n = 1\n• Answer the phone! I waited an hour (R2)")
+    assert book["framework"].cell(row=2, column=header.index("Phone") + 1).alignment.wrap_text
+
+
+def test_cooccurrence(study, tmp_path):
+    study.export(tmp_path / "co.csv", format="cooccurrence")
+    data = pd.read_csv(tmp_path / "co.csv", index_col="code")
+    codings = store_codings(study)[["segment_id", "code"]].drop_duplicates()
+    pairs = codings.merge(codings, on="segment_id")
+    expected = pairs.groupby(["code_x", "code_y"]).size()
+    data.index = [i.lstrip("'") for i in data.index]
+    data.columns = [c.lstrip("'") for c in data.columns]
+    for (a, b), n in expected.items():
+        assert data.at[a, b] == n
+    assert data.to_numpy().sum() == expected.sum()
+    assert data.at["Phone", "Trust"] == 1 and data.at["Phone", "Phone"] == 2
+    study.export(tmp_path / "co.xlsx", format="cooccurrence")
+    import openpyxl
+
+    assert openpyxl.load_workbook(tmp_path / "co.xlsx").sheetnames == ["co-occurrence", "jaccard", "settings"]
+
+
+def test_crosstab_counts_and_column_percentages(study, tmp_path):
+    study.export(tmp_path / "ward.csv", format="crosstab", by="ward")
+    data = pd.read_csv(tmp_path / "ward.csv", index_col="code")
+    people = study.participants("s")[["participant_id", "ward"]].fillna({"ward": "(missing)"})
+    units = study.con.execute("SELECT DISTINCT coalesce(g.participant_id, d.participant_id) AS participant_id "
+                              "FROM segments g JOIN documents d USING (document_id)").df().merge(people)
+    coded = store_codings(study)[["pid", "code"]].drop_duplicates().rename(columns={"pid": "participant_id"})
+    coded = coded.merge(people)
+    base = units.groupby("ward").size()
+    counts = coded.groupby(["code", "ward"]).size()
+    assert list(data.columns[::2]) == ["Eastgate n", "Northfield n", "Riverside n", "(missing) n", "All n"]
+    for ward, n in base.items():
+        assert data.at["base (participants)", f"{ward} n"] == n
+    for (code, ward), n in counts.items():
+        code = "'" + code if code.startswith("=") else code
+        assert data.at[code, f"{ward} n"] == n
+        assert data.at[code, f"{ward} %"] == pytest.approx(round(100 * n / base[ward], 1))
+    assert data.at["Phone", "All n"] == 2 and data.at["Phone", "All %"] == pytest.approx(40.0)
+    counts_ws, percents, base_ws = study.crosstab("ward", unit="segments")
+    assert base_ws["All"] == study.con.execute("SELECT count(*) FROM segments WHERE participant_id IS NOT NULL "
+                                               "OR document_id IN (SELECT document_id FROM documents WHERE "
+                                               "participant_id IS NOT NULL)").fetchone()[0]
+
+
+def test_cli_export_and_errors(study, tmp_path):
+    from insight.cli import main
+
+    db = study.path
+    study.close()
+    runner = CliRunner()
+    result = runner.invoke(main, ["--db", db, "export", "--out", str(tmp_path / "x.parquet"), "--shape", "wide",
+                                  "--coder", "A", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["coders"] == "A"
+    result = runner.invoke(main, ["--db", db, "export", "--out", str(tmp_path / "x.csv"), "--coder", "Nobody"])
+    assert result.exit_code == 1 and "No coder named 'Nobody'" in result.output and "'A'" in result.output
+    result = runner.invoke(main, ["--db", db, "export", "--format", "crosstab", "--out", str(tmp_path / "c.csv")])
+    assert result.exit_code == 1 and "--by" in result.output and "ward" in result.output
+    result = runner.invoke(main, ["--db", db, "export", "--out", str(tmp_path / "x.weird")])
+    assert result.exit_code == 1 and "Cannot tell the format" in result.output
+    result = runner.invoke(main, ["--db", db, "export", "--out", str(tmp_path / "no" / "such" / "x.csv")])
+    assert result.exit_code == 1 and "does not exist" in result.output
+    result = runner.invoke(main, ["--db", db, "export", "--out", str(tmp_path / "q.docx"), "--format", "report"])
+    assert result.exit_code == 0 and "quotes" in result.output
+    assert not list(tmp_path.glob(".*.tmp"))  # no half-written files left behind
+
+
+def test_several_studies_need_a_name(ws, tmp_path):
+    from insight.errors import InsightError
+
+    (tmp_path / "a.txt").write_text("Interviewer: Hi.\nP1: Hello.\n")
+    ws.ingest([tmp_path / "a.txt"], study="one")
+    ws.ingest([tmp_path / "a.txt"], study="two")
+    with pytest.raises(InsightError, match="say which one"):
+        ws.export(tmp_path / "x.csv")
+    assert ws.export(tmp_path / "x.csv", study="two")["rows"] == 2
+
+
+def test_the_sample_study_exports_every_format(ws, tmp_path):
+    """The project's own corpus, through every export format, read back by an independent reader."""
+    import docx
+    import openpyxl
+    import pyarrow.parquet as pq
+
+    corpus = ROOT / "corpora"
+    if not corpus.exists():
+        pytest.skip("no sample corpus")
+    report = ws.ingest([corpus], study="sample")
+    assert report.totals()["segments"] > 0
+    formats = {"csv": "d.csv", "parquet": "d.parquet", "xlsx": "d.xlsx", "report": "r.docx",
+               "framework": "f.xlsx", "cooccurrence": "c.csv", "qdpx": "p.qdpx"}
+    for fmt, name in formats.items():
+        ws.export(tmp_path / name, format=fmt, study="sample")
+    segments = ws.con.execute("SELECT count(*) FROM segments g JOIN documents d USING (document_id) "
+                              "JOIN studies s USING (study_id) WHERE s.name = 'sample'").fetchone()[0]
+    assert len(pd.read_csv(tmp_path / "d.csv")) >= segments
+    assert pq.read_table(tmp_path / "d.parquet").num_rows >= segments
+    assert openpyxl.load_workbook(tmp_path / "d.xlsx", read_only=True).sheetnames == ["data", "codebook", "settings"]
+    assert docx.Document(tmp_path / "r.docx").paragraphs[0].text == "Quotes by code: sample"
+    attrs = ws.participants("sample").columns
+    if len(attrs) > 4:
+        ws.export(tmp_path / "x.xlsx", format="crosstab", by=attrs[4], study="sample")
+        assert "column %" in openpyxl.load_workbook(tmp_path / "x.xlsx").sheetnames
