@@ -189,9 +189,10 @@ def _structured(text: str) -> list[Mention]:
 _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*\.?")
 _CUE_STRONG = re.compile(
     r"(?:\b(?:my|his|her|their|our|your|the)\s+(?:first\s+|real\s+|sur|last\s+|full\s+)?name(?:'s|’s|\s+is|\s+was)?"
-    r"|\b(?:called|named|known\s+as|call\s+me|calls\s+me|call\s+him|call\s+her|introduced\s+(?:him|her)self\s+as"
-    r"|goes\s+by|ask\s+for|asked\s+for|spoke\s+to|speak\s+to|talked\s+to|spoken\s+to|first\s+name|surname)"
-    r"|\b(?:my|his|her|their|our|your)\s+(?:(?:eldest|youngest|little|older|younger|big|late|ex|step|best|old)[\s-]+)?"
+    r"|\b(?:called|named|known\s+as|calls?\s+(?:me|you|him|her|them)|introduced\s+(?:him|her)self\s+as"
+    r"|goes\s+by|ask\s+for|asked\s+for|spoke\s+to|speak\s+to|talked\s+to|spoken\s+to|first\s+name|surname"
+    r"|(?:^|[\s,.])me\s+and)"
+    r"|(?:\b(?:my|his|her|their|our|your|the|a)|\b\w+['’]s|\b\w+s['’])\s+(?:(?:eldest|youngest|little|older|younger|big|late|ex|step|best|old)[\s-]+)?"
     r"(?:son|daughter|husband|wife|partner|boyfriend|girlfriend|fianc[ée]e?|mum|mom|mother|dad|father|brother|sister|"
     r"nan|gran|grandson|granddaughter|grandma|grandad|aunt|auntie|uncle|cousin|niece|nephew|friend|mate|pal|"
     r"neighbour|neighbor|carer|lad|girl|boy|eldest|youngest|housemate|flatmate|landlord|landlady|ex|ex-wife|"
@@ -278,6 +279,8 @@ def _person_rules(text: str) -> list[Mention]:
         title = False
         greeting = False
         # leading titles and sentence openers ("Mrs", "And", "Hi") are not part of the name
+        if any(w.rstrip(".") in ("st", "saint") for w in low[:-1]):
+            continue  # St Anne's: a place
         while start_idx < len(run):
             w = low[start_idx]
             bare = w.rstrip(".")
@@ -285,7 +288,9 @@ def _person_rules(text: str) -> list[Mention]:
                 title = True
                 start_idx += 1
                 continue
-            if start_idx + 1 < len(run) and (bare in _OPENERS or bare in never) and not title:
+            if start_idx + 1 < len(run) and not title and (
+                    bare in _OPENERS or bare in never
+                    or (start_idx == 0 and _sentence_start(text, run[0][0]) and bare not in given and bare not in surname)):
                 greeting = greeting or bool(_CUE_GREETING.search(text[:run[start_idx][1]]))
                 start_idx += 1
                 continue
@@ -507,4 +512,13 @@ def detect(text: str, *, known: re.Pattern | None = None, known_weak: re.Pattern
                 if m.source not in ("known", "ner", "title", "cue") and any(a <= m.start and m.end <= b for a, b in places):
                     people[i] = Mention(m.start, m.end, m.kind, m.text, m.source, min(m.score, 0.35))
         found += people
+        found = _resolve(found)
+        # a name found once is a name everywhere in this text ("Grace was seventeen" after "me and Grace")
+        sure = {m.text for m in found if m.kind == "PERSON" and m.replace and m.source != "known"}
+        never = lexicon()["not"]
+        sure |= {part for name in list(sure) if " " in name for part in name.split()
+                 if len(part) > 2 and part.lower() not in never and _is_cap(part)}
+        again = known_pattern(sure)
+        if again is not None:
+            found += [Mention(m.start(), m.end(), "PERSON", m.group(), "same text", 0.75) for m in again.finditer(text)]
     return _resolve(found)

@@ -195,7 +195,7 @@ def test_real_model_embeds_each_text_once(tmp_path, monkeypatch):
 
 def test_review_queue_puts_the_least_certain_first(study):
     study.code(study="s", codebook="council", methods=["rules", "semantic"])
-    queue = study.review_queue(study="s", coder="auto:semantic", limit=100)
+    queue = study.review_queue(study="s", coder="auto:rules", limit=100)
     assert len(queue) > 1
     assert (queue["score"] >= 0.5).all() and (queue["score"] <= 1).all()
     margins = (queue["score"] - 0.5).abs().tolist()
