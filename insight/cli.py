@@ -71,6 +71,9 @@ def main(ctx, db):
 @click.option("--sheet", metavar="NAME", help="XLSX: the sheet to read (default: the first).")
 @click.option("--unit", type=click.Choice(["turn", "paragraph", "sentence"]), default="turn", show_default=True,
               help="Segment unit: whole speaker turns, paragraphs, or sentences.")
+@click.option("--pseudonymise", is_flag=True,
+              help="Replace names, emails, phones, postcodes, addresses, dates of birth and NHS numbers as files go "
+                   "in (review them with `insight pseudonyms`).")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
 def ingest(ctx, paths, study, as_json, **options):

@@ -338,7 +338,9 @@ def export_dataset(con, *, study: str | None = None, fmt: str = "csv", out: str 
     else:
         table, codes = wide_table(con, scope)
     if codes is None:
-        codes = sorted({c for c in table.column("code").to_pylist() if c is not None})
+        import pyarrow.compute as pc
+
+        codes = sorted(c for c in pc.unique(table.column("code")).to_pylist() if c is not None)
     out = Path(out)
     settings = {
         "exported": datetime.now().isoformat(timespec="seconds"),
@@ -436,9 +438,9 @@ def neutralise_arrow(table: "pa.Table") -> "pa.Table":
 
     columns = []
     for column in table.columns:
-        if pa.types.is_string(column.type):
-            risky = pc.match_substring_regex(column, _FORMULA)
-            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        if pa.types.is_string(column.type) and pc.any(pc.match_substring_regex(column, _FORMULA)).as_py():
+            column = pc.replace_substring_regex(column, pattern="(" + _FORMULA + ")", replacement=r"'\1",
+                                                max_replacements=1)
         columns.append(column)
     return pa.table(columns, names=[neutralise_name(n) for n in table.column_names])
 
@@ -492,6 +494,8 @@ def write_xlsx(out: Path, sheets: dict, *, widths: dict | None = None, wrap: Ite
     frozen; ``widths`` per sheet ``{column letter: width}``; sheets in ``wrap`` wrap their text.
 
     Written in openpyxl's streaming mode (about three times faster than ``DataFrame.to_excel``)."""
+    from copy import copy
+
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
@@ -512,10 +516,12 @@ def write_xlsx(out: Path, sheets: dict, *, widths: dict | None = None, wrap: Ite
         sheet.append(header)
         values = frame.astype(object).where(frame.notna(), None)
         if name in wrap:
+            style = WriteOnlyCell(sheet)
+            style.alignment = wrapped
             for row in values.itertuples(index=False, name=None):
                 cells = [WriteOnlyCell(sheet, value=v) for v in row]
                 for cell in cells:
-                    cell.alignment = wrapped
+                    cell._style = copy(style._style)  # one style for all: setting it per cell is slow
                 sheet.append(cells)
         else:
             for row in values.itertuples(index=False, name=None):

@@ -479,6 +479,14 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions) -> FileR
             from insight.codebook import collect_imported_codes
 
             collect_imported_codes(con, study_id)
+        if options.pseudonymise and writer.result.documents:
+            from insight.privacy import pseudonymise
+
+            done = pseudonymise(con, study_id, document_ids=[r[0] for r in con.execute(
+                "SELECT document_id FROM documents WHERE file_id = ?", [writer.file_id]).fetchall()], transaction=False)
+            result.warnings.append(f"{path}: pseudonymised: {done['replaced']} replacement(s)"
+                                   + (f", {done['candidates']} possible name(s) to review" if done["candidates"] else "")
+                                   + " (insight pseudonyms).")
         con.execute("COMMIT")
     except InsightError as exc:
         con.execute("ROLLBACK")

@@ -24,6 +24,7 @@ import os
 import re
 import uuid
 import zipfile
+import zlib
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -304,7 +305,7 @@ class Package:
         try:
             with self.zip.open(info) as handle:
                 data = handle.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error) as exc:
             raise ReaderError(self.path, f"{info.filename} cannot be read from the archive ({exc}).",
                               fix="The file is damaged: export the project again.") from None
         if len(data) > info.file_size:
@@ -439,161 +440,219 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
     Users are the coders and memo authors; the codebook is the scope's (plus any code used but not
     in it); each document is a text source; codings in scope (default: accepted) become
     ``PlainTextSelection``s (code-point offsets, one per span and coder) holding a ``Coding`` per
-    code with its coder and time; participants become cases with their attributes as variables
-    and their documents as source references; memos become notes referenced from the code,
-    source, selection or project they are about.
+    code with its coder and time; participants become cases with their attributes as variables,
+    their documents as source references and their memos as the case description; other memos
+    become notes referenced from the code, source, selection or project they are about.
+
+    The sources are streamed into the archive one document at a time, so memory stays flat for
+    large studies.
     """
     from lxml import etree
 
-    from insight.export import _version, atomic
+    from insight.export import _version, atomic, attribute_names
 
     study_id, study = scope.study_id, scope.study
-    docs = con.execute("SELECT document_id, title, text, participant_id, created_at FROM documents "
-                       "WHERE study_id = ? ORDER BY document_id", [study_id]).fetchall()
+    q = con.execute
+    docs = q("SELECT document_id, title, participant_id, created_at FROM documents WHERE study_id = ? "
+             "ORDER BY document_id", [study_id]).fetchall()
     cod_sql, params = scope.codings_sql()
-    codings = con.execute(
-        f"SELECT g.document_id, coalesce(c.start, g.start) AS s, coalesce(c.\"end\", g.\"end\") AS e, c.coder, c.code, "
-        f"min(c.created_at) FROM ({cod_sql}) c JOIN segments g ON g.segment_id = c.segment_id "
-        "GROUP BY ALL ORDER BY 1, 2, 3, 4, 5", params).fetchall()
+    pairs = q(f"SELECT DISTINCT coder, code FROM ({cod_sql})", params).fetchall()
+    coders, used = {p[0] for p in pairs}, {p[1] for p in pairs}
     # memos of the study, and memos kept outside any study about one of its documents or segments
-    memos = con.execute(
+    memos = q(
         "SELECT m.memo_id, m.target_kind, m.target_id, m.author, m.title, m.text, m.created_at, g.document_id, g.start, "
         "g.\"end\" FROM memos m LEFT JOIN segments g ON m.target_kind = 'segment' "
         "AND g.segment_id = TRY_CAST(m.target_id AS BIGINT) LEFT JOIN documents d ON d.document_id = "
         "coalesce(g.document_id, CASE WHEN m.target_kind = 'document' THEN TRY_CAST(m.target_id AS INTEGER) END) "
         "WHERE m.study_id = ? OR (m.study_id IS NULL AND d.study_id = ?) ORDER BY m.memo_id",
         [study_id, study_id]).fetchall()
-    people = con.execute("SELECT participant_id, external_id, name FROM participants WHERE study_id = ? "
-                         "ORDER BY participant_id", [study_id]).fetchall()
-    values = con.execute("SELECT a.participant_id, a.name, a.value, a.value_number, a.value_date FROM attributes a "
-                         "JOIN participants p USING (participant_id) WHERE p.study_id = ?", [study_id]).fetchall()
+    people = q("SELECT participant_id, external_id, name FROM participants WHERE study_id = ? "
+               "ORDER BY participant_id", [study_id]).fetchall()
+    values = q("SELECT a.participant_id, a.name, a.value, a.value_number, a.value_date FROM attributes a "
+               "JOIN participants p USING (participant_id) WHERE p.study_id = ?", [study_id]).fetchall()
+    attrs = attribute_names(con, study_id)
 
     book = scope.codebook
     codes = list(book.codes) if book is not None else []
-    known = {c.name for c in codes}
-    codes += [Code(name) for name in sorted({row[4] for row in codings} - known)]
+    codes += [Code(name) for name in sorted(used - {c.name for c in codes})]
     book_name = book.name if book is not None else study
-
-    def code_guid(name: str) -> str:
-        return guid("code", book_name, name)
-
-    users = sorted({row[3] for row in codings} | {row[3] for row in memos if row[3]})
+    code_guids = {c.name: guid("code", book_name, c.name) for c in codes}
+    users = sorted(coders | {row[3] for row in memos if row[3]})
     user_guid = {name: guid("user", name) for name in users}
     doc_ids = {row[0] for row in docs}
 
-    # memos: each becomes a note, referenced from what it is about
-    note_refs: dict[tuple, list[str]] = {}
-    selections: dict[tuple, dict] = {}
-    for document_id, s, e, coder, code, created in codings:
-        sel = selections.setdefault((document_id, s, e, coder), {"codings": [], "notes": [], "created": created})
-        sel["codings"].append((code, created))
-        if created is not None and (sel["created"] is None or created < sel["created"]):
-            sel["created"] = created
-    code_names = {c.name for c in codes}
+    # where each memo goes: a case's description, or a note referenced from what it is about
     case_of = {str(key): external for participant_id, external, _ in people for key in (participant_id, external)}
     case_notes: dict[str, list[str]] = {}
-    for memo_id, kind, target, author, _, text, created, seg_doc, seg_start, seg_end in memos:
+    refs: dict[tuple, list[str]] = {}
+    memo_selections: dict[int, dict[tuple, list[str]]] = {}
+    notes = []
+    for memo in memos:
+        memo_id, kind, target, author, _, text, _, seg_doc, seg_start, seg_end = memo
         note = guid("note", study, memo_id)
         if kind == "participant" and target in case_of:
-            case_notes.setdefault(case_of[target], []).append(text)  # a case has no NoteRef: its Description
-        elif kind == "code" and target in code_names:
-            note_refs.setdefault(("code", target), []).append(note)
+            case_notes.setdefault(case_of[target], []).append(text)  # a case has no NoteRef
+            continue
+        notes.append(memo)
+        if kind == "code" and target in code_guids:
+            refs.setdefault(("code", target), []).append(note)
         elif kind == "document" and target and target.isdigit() and int(target) in doc_ids:
-            note_refs.setdefault(("document", int(target)), []).append(note)
+            refs.setdefault(("document", int(target)), []).append(note)
         elif kind == "segment" and seg_doc is not None:
-            sel = selections.setdefault((seg_doc, seg_start, seg_end, author), {"codings": [], "notes": [],
-                                                                               "created": created})
-            sel["notes"].append(note)
+            memo_selections.setdefault(seg_doc, {}).setdefault((seg_start, seg_end, author), []).append(note)
         else:
-            note_refs.setdefault(("project",), []).append(note)
+            refs.setdefault(("project",), []).append(note)
 
-    root = etree.Element(f"{{{PROJECT_NS}}}Project", nsmap={None: PROJECT_NS}, name=xml_text(study),
-                         origin=f"Insight {_version()}", creationDateTime=datetime.now().replace(microsecond=0).isoformat())
+    def element(tag: str, **attrs):
+        return etree.Element(f"{{{PROJECT_NS}}}{tag}", {k: xml_text(v) for k, v in attrs.items() if v is not None},
+                             nsmap={None: PROJECT_NS})
+
+    head = []
     if users:
-        element = _sub(root, PROJECT_NS, "Users")
+        head.append(element("Users"))
         for name in users:
-            _sub(element, PROJECT_NS, "User", guid=user_guid[name], name=name)
+            _sub(head[-1], PROJECT_NS, "User", guid=user_guid[name], name=name)
     if codes:
-        element = _sub(_sub(root, PROJECT_NS, "CodeBook"), PROJECT_NS, "Codes")
-        code_notes = {key[1]: refs for key, refs in note_refs.items() if key[0] == "code"}
-        _add_codes(element, PROJECT_NS, codes, code_guid, code_notes)
-
-    from insight.export import attribute_names
-
-    attrs = attribute_names(con, study_id)
+        head.append(element("CodeBook"))
+        code_notes = {key[1]: ids for key, ids in refs.items() if key[0] == "code"}
+        _add_codes(_sub(head[-1], PROJECT_NS, "Codes"), PROJECT_NS, codes, code_guids.__getitem__, code_notes)
     kinds = {name: _variable_type(kind, [v[3] for v in values if v[1] == name]) for name, kind in attrs}
     if attrs:
-        element = _sub(root, PROJECT_NS, "Variables")
+        head.append(element("Variables"))
         for name, _ in attrs:
-            _sub(element, PROJECT_NS, "Variable", guid=guid("variable", study, name), name=name,
+            _sub(head[-1], PROJECT_NS, "Variable", guid=guid("variable", study, name), name=name,
                  typeOfVariable=kinds[name])
+    if people:
+        head.append(_cases_element(study, people, values, attrs, kinds, docs, case_notes))
+
+    with atomic(Path(out)) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            big = len(docs) * 10_000 + len(memos) * 1_000 > 2**30  # a rough guess of the XML's size
+            with archive.open("project.qde", "w", force_zip64=big) as raw, etree.xmlfile(raw, encoding="utf-8") as xf:
+                xf.write_declaration(standalone=True)
+                attrib = {"name": xml_text(study), "origin": f"Insight {_version()}",
+                          "creationDateTime": datetime.now().replace(microsecond=0).isoformat()}
+                with xf.element(f"{{{PROJECT_NS}}}Project", attrib, nsmap={None: PROJECT_NS}):
+                    for part in head:
+                        xf.write(part, pretty_print=True)
+                    selections = 0
+                    if docs:
+                        cursor = con.execute(
+                            f"SELECT g.document_id, coalesce(c.start, g.start), coalesce(c.\"end\", g.\"end\"), "
+                            f"c.coder, c.code, min(c.created_at) FROM ({cod_sql}) c JOIN segments g "
+                            "ON g.segment_id = c.segment_id GROUP BY ALL ORDER BY 1, 2, 3, 4, 5", params)
+                        stream = _by_document(cursor)
+                        pending = next(stream, None)
+                        with xf.element(f"{{{PROJECT_NS}}}Sources"):
+                            for document_id, title, _, created in docs:
+                                rows = []
+                                if pending is not None and pending[0] == document_id:
+                                    rows = pending[1]
+                                    pending = next(stream, None)
+                                source, n = _source_element(study, document_id, title, created, rows,
+                                                            memo_selections.get(document_id, {}), code_guids,
+                                                            user_guid, refs.get(("document", document_id), []))
+                                selections += n
+                                xf.write(source, pretty_print=True)
+                    if notes:
+                        part = element("Notes")
+                        for memo_id, _, _, author, title, text, created, *_ in notes:
+                            note = _sub(part, PROJECT_NS, "Note", guid=guid("note", study, memo_id), name=title,
+                                        creatingUser=user_guid.get(author), creationDateTime=format_datetime(created))
+                            _sub(note, PROJECT_NS, "PlainTextContent", text)
+                        xf.write(part, pretty_print=True)
+                    for note in refs.get(("project",), []):
+                        xf.write(element("NoteRef", targetGUID=note), pretty_print=True)
+            texts = con.execute("SELECT document_id, text FROM documents WHERE study_id = ? ORDER BY document_id",
+                                [study_id])
+            while batch := texts.fetchmany(1000):
+                for document_id, text in batch:
+                    archive.writestr(f"sources/{guid('source', study, document_id)}.txt", text.encode("utf-8"))
+    codings = con.execute(f"SELECT count(*) FROM ({cod_sql})", params).fetchone()[0]
+    return {"out": str(out), "format": "qdpx", **scope.settings(), "users": len(users), "codes": len(codes),
+            "sources": len(docs), "selections": selections, "codings": codings, "cases": len(people),
+            "notes": len(notes), "case_descriptions": len(case_notes)}
+
+
+def _by_document(cursor, size: int = 10_000):
+    """``(document_id, rows)`` from a cursor ordered by document, one document at a time."""
+    current, rows = None, []
+    while batch := cursor.fetchmany(size):
+        for row in batch:
+            if row[0] != current and rows:
+                yield current, rows
+                rows = []
+            current = row[0]
+            rows.append(row)
+    if rows:
+        yield current, rows
+
+
+def _source_element(study: str, document_id: int, title: str, created, rows: list, memo_spans: dict,
+                    code_guids: dict, user_guid: dict, notes: list[str]):
+    """One ``TextSource``: a selection per (span, coder) holding a ``Coding`` per code, then notes."""
+    from lxml import etree
+
+    tag = f"{{{PROJECT_NS}}}"
+    source_guid = guid("source", study, document_id)
+    source = etree.Element(tag + "TextSource", guid=source_guid, name=xml_text(title),
+                           plainTextPath=f"internal://{source_guid}.txt", nsmap={None: PROJECT_NS})
+    if created is not None:
+        source.set("creationDateTime", format_datetime(created))
+    spans: dict[tuple, list] = {}
+    for _, start, end, coder, code, when in rows:
+        spans.setdefault((start, end, coder), []).append((code, when))
+    for key in memo_spans:
+        spans.setdefault(key, [])
+    for start, end, who in sorted(spans, key=lambda k: (k[0], k[1], k[2] or "")):
+        codings = spans[(start, end, who)]
+        first = min((w for _, w in codings if w is not None), default=None)
+        selection = etree.SubElement(source, tag + "PlainTextSelection",
+                                     guid=guid("selection", study, document_id, start, end, who),
+                                     startPosition=str(start), endPosition=str(end))
+        if who in user_guid:
+            selection.set("creatingUser", user_guid[who])
+        if first is not None:
+            selection.set("creationDateTime", format_datetime(first))
+        for code, when in codings:
+            coding = etree.SubElement(selection, tag + "Coding",
+                                      guid=guid("coding", study, document_id, start, end, who, code),
+                                      creatingUser=user_guid[who])
+            if when is not None:
+                coding.set("creationDateTime", format_datetime(when))
+            etree.SubElement(coding, tag + "CodeRef", targetGUID=code_guids[code])
+        for note in memo_spans.get((start, end, who), []):
+            etree.SubElement(selection, tag + "NoteRef", targetGUID=note)
+    for note in notes:
+        etree.SubElement(source, tag + "NoteRef", targetGUID=note)
+    return source, len(spans)
+
+
+def _cases_element(study: str, people, values, attrs, kinds, docs, case_notes):
+    """``Cases``: one per participant with its variables, sources and description."""
     by_person: dict[int, list] = {}
     for row in values:
         by_person.setdefault(row[0], []).append(row)
     docs_of: dict[int, list[int]] = {}
-    for document_id, _, _, participant_id, _ in docs:
+    for document_id, _, participant_id, _ in docs:
         if participant_id is not None:
             docs_of.setdefault(participant_id, []).append(document_id)
     order = {name: i for i, (name, _) in enumerate(attrs)}
-    if people:
-        element = _sub(root, PROJECT_NS, "Cases")
-        for participant_id, external_id, name in people:
-            case = _sub(element, PROJECT_NS, "Case", guid=guid("case", study, external_id), name=external_id)
-            described = ([f"Name: {name}"] if name else []) + case_notes.get(external_id, [])
-            if described:
-                _sub(case, PROJECT_NS, "Description", "\n\n".join(described))
-            for _, attr, text, number, when in sorted(by_person.get(participant_id, []), key=lambda r: order[r[1]]):
-                value = _sub(case, PROJECT_NS, "VariableValue")
-                _sub(value, PROJECT_NS, "VariableRef", targetGUID=guid("variable", study, attr))
-                _value_element(value, kinds[attr], text, number, when)
-            for document_id in docs_of.get(participant_id, []):
-                _sub(case, PROJECT_NS, "SourceRef", targetGUID=guid("source", study, document_id))
+    from lxml import etree
 
-    files: dict[str, str] = {}
-    by_doc: dict[int, list] = {}
-    for key in sorted(selections, key=lambda k: (k[0], k[1], k[2], k[3] or "")):
-        by_doc.setdefault(key[0], []).append(key)
-    if docs:
-        element = _sub(root, PROJECT_NS, "Sources")
-        for document_id, title, text, _, created in docs:
-            source_guid = guid("source", study, document_id)
-            files[f"sources/{source_guid}.txt"] = text
-            source = _sub(element, PROJECT_NS, "TextSource", guid=source_guid, name=title,
-                          plainTextPath=f"internal://{source_guid}.txt", creationDateTime=format_datetime(created))
-            for key in by_doc.get(document_id, []):
-                _, start, end, who = key
-                sel = selections[key]
-                selection = _sub(source, PROJECT_NS, "PlainTextSelection",
-                                 guid=guid("selection", study, document_id, start, end, who),
-                                 startPosition=str(start), endPosition=str(end),
-                                 creatingUser=user_guid.get(who), creationDateTime=format_datetime(sel["created"]))
-                for code, created_at in sel["codings"]:
-                    coding = _sub(selection, PROJECT_NS, "Coding",
-                                  guid=guid("coding", study, document_id, start, end, who, code),
-                                  creatingUser=user_guid.get(who), creationDateTime=format_datetime(created_at))
-                    _sub(coding, PROJECT_NS, "CodeRef", targetGUID=code_guid(code))
-                for note in sel["notes"]:
-                    _sub(selection, PROJECT_NS, "NoteRef", targetGUID=note)
-            for note in note_refs.get(("document", document_id), []):
-                _sub(source, PROJECT_NS, "NoteRef", targetGUID=note)
-    notes = [m for m in memos if not (m[1] == "participant" and m[2] in case_of)]
-    if notes:
-        element = _sub(root, PROJECT_NS, "Notes")
-        for memo_id, _, _, author, title, text, created, *_ in notes:
-            note = _sub(element, PROJECT_NS, "Note", guid=guid("note", study, memo_id), name=title,
-                        creatingUser=user_guid.get(author), creationDateTime=format_datetime(created))
-            _sub(note, PROJECT_NS, "PlainTextContent", text)
-    for note in note_refs.get(("project",), []):
-        _sub(root, PROJECT_NS, "NoteRef", targetGUID=note)
-
-    with atomic(Path(out)) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("project.qde", _serialise(root))
-            for name, text in files.items():
-                archive.writestr(name, text.encode("utf-8"))
-    return {"out": str(out), "format": "qdpx", **scope.settings(), "users": len(users), "codes": len(codes),
-            "sources": len(docs), "selections": len(selections), "codings": len(codings), "cases": len(people),
-            "notes": len(notes), "case_descriptions": len(case_notes)}
+    cases = etree.Element(f"{{{PROJECT_NS}}}Cases", nsmap={None: PROJECT_NS})
+    for participant_id, external_id, name in people:
+        case = _sub(cases, PROJECT_NS, "Case", guid=guid("case", study, external_id), name=external_id)
+        described = ([f"Name: {name}"] if name else []) + case_notes.get(external_id, [])
+        if described:
+            _sub(case, PROJECT_NS, "Description", "\n\n".join(described))
+        for _, attr, text, number, when in sorted(by_person.get(participant_id, []), key=lambda r: order[r[1]]):
+            value = _sub(case, PROJECT_NS, "VariableValue")
+            _sub(value, PROJECT_NS, "VariableRef", targetGUID=guid("variable", study, attr))
+            _value_element(value, kinds[attr], text, number, when)
+        for document_id in docs_of.get(participant_id, []):
+            _sub(case, PROJECT_NS, "SourceRef", targetGUID=guid("source", study, document_id))
+    return cases
 
 
 # ---------------------------------------------------------------------------------------------

@@ -47,65 +47,93 @@ NO_PARTICIPANT = "(no participant)"
 # Quotes
 
 
-def quotes(con, scope: Scope, per: str = "code"):
-    """Every quote in scope as a DataFrame: ``group`` (code or theme), ``quote``, ``participant``,
-    ``participant_id``, ``document``, ``speaker``, ``coders`` (codes) or ``probability`` (themes).
-
-    A code applied to part of a segment quotes exactly that part; the same span coded by several
-    coders is one quote naming them all.
-    """
-    label = participant_label_sql(con)
+def _keys_sql(con, scope: Scope, per: str) -> tuple[str, list, list[str], str]:
+    """The quotes in scope without their text (cheap to count, rank and cut): a query with
+    ``group``, ``segment_id``, ``document_id``, ``pid``, ``quote_start``, ``quote_end``, ``c_start``,
+    ``c_end`` and ``coders`` or ``theme_id``/``probability``; its parameters; the order to read
+    quotes in; the extra columns to show."""
     if per == "code":
         cod_sql, params = scope.codings_sql()
         sql = f"""
-            SELECT c.code AS "group", {label} AS participant, p.external_id AS participant_id,
-                   d.title AS document, d.document_id, g.segment_id, g.speaker,
+            SELECT c.code AS "group", c.segment_id, g.document_id, coalesce(g.participant_id, d.participant_id) AS pid,
                    coalesce(c.start, g.start) AS quote_start, coalesce(c."end", g."end") AS quote_end,
-                   CASE WHEN c.start IS NULL THEN g.text
-                        ELSE substring(g.text, c.start - g.start + 1, c."end" - c.start) END AS quote,
-                   string_agg(DISTINCT c.coder, ', ' ORDER BY c.coder) AS coders
-            FROM ({cod_sql}) c JOIN segments g ON g.segment_id = c.segment_id
-            JOIN documents d ON d.document_id = g.document_id
-            LEFT JOIN participants p ON p.participant_id = coalesce(g.participant_id, d.participant_id)
-            GROUP BY ALL ORDER BY d.document_id, quote_start, quote_end
+                   c.start AS c_start, c."end" AS c_end, c.coders
+            FROM (SELECT code, segment_id, start, "end", string_agg(DISTINCT coder, ', ' ORDER BY coder) AS coders
+                  FROM ({cod_sql}) GROUP BY code, segment_id, start, "end") c
+            JOIN segments g ON g.segment_id = c.segment_id JOIN documents d ON d.document_id = g.document_id
         """
-        return con.execute(sql, params).df()
+        return sql, params, ["document_id", "quote_start", "quote_end"], "k.coders"
     if per == "theme":
         run = latest_theme_run(con, scope.study_id)
         if run is None:
             raise InsightError(f"Study {scope.study!r} has no theme run yet, so there are no themes to report.",
                                hint="Run theme discovery first (insight themes), or use --per code.")
-        sql = f"""
-            SELECT coalesce(nullif(th.label, ''), 'Theme ' || st.theme_id) AS "group", st.theme_id,
-                   {label} AS participant, p.external_id AS participant_id, d.title AS document, d.document_id,
-                   g.segment_id, g.speaker, g.start AS quote_start, g."end" AS quote_end, g.text AS quote,
-                   st.probability
+        sql = """
+            SELECT coalesce(nullif(th.label, ''), 'Theme ' || st.theme_id) AS "group", st.segment_id, g.document_id,
+                   coalesce(g.participant_id, d.participant_id) AS pid, g.start AS quote_start, g."end" AS quote_end,
+                   NULL::INTEGER AS c_start, NULL::INTEGER AS c_end, st.theme_id, st.probability
             FROM segment_themes st JOIN segments g ON g.segment_id = st.segment_id
             JOIN documents d ON d.document_id = g.document_id
             LEFT JOIN themes th ON th.run_id = st.run_id AND th.theme_id = st.theme_id
-            LEFT JOIN participants p ON p.participant_id = coalesce(g.participant_id, d.participant_id)
             WHERE st.run_id = ? AND d.study_id = ?
-            ORDER BY (st.theme_id < 0), st.theme_id, st.probability DESC NULLS LAST, d.document_id, g.start
         """
-        return con.execute(sql, [run, scope.study_id]).df()
+        return sql, [run, scope.study_id], ["probability DESC NULLS LAST", "document_id", "quote_start"], \
+            "k.theme_id, k.probability"
     raise InsightError(f"Unknown report grouping {per!r}.", hint="Use --per code or --per theme.")
+
+
+def quotes(con, scope: Scope, per: str = "code", *, limit: int | None = None, within: tuple[str, ...] = ("group",)):
+    """The quotes in scope as a DataFrame: ``group`` (code or theme), ``quote``, ``participant``
+    (label), ``participant_id``, ``document``, ``speaker``, and ``coders`` (codes) or
+    ``theme_id``/``probability`` (themes); at most ``limit`` per value of the ``within`` columns
+    (``group``, ``pid``: the participant).
+
+    A code applied to part of a segment quotes exactly that part; the same span coded by several
+    coders is one quote naming them all. Themes list their most probable segments first.
+    """
+    sql, params, order, extra = _keys_sql(con, scope, per)
+    keys = ", ".join(f'"{c}"' for c in within)
+    keep = (f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join(order)}) <= {int(limit)}"
+            if limit else "")
+    return con.execute(f"""
+        SELECT k."group", {participant_label_sql(con)} AS participant, p.external_id AS participant_id,
+               d.title AS document, k.document_id, k.segment_id, g.speaker, k.quote_start, k.quote_end,
+               CASE WHEN k.c_start IS NULL THEN g.text
+                    ELSE substring(g.text, k.c_start - g.start + 1, k.c_end - k.c_start) END AS quote, {extra}
+        FROM (SELECT * FROM ({sql}) {keep}) k JOIN segments g ON g.segment_id = k.segment_id
+        JOIN documents d ON d.document_id = k.document_id LEFT JOIN participants p ON p.participant_id = k.pid
+        ORDER BY {", ".join([f'k."{c}"' for c in within] + [f"k.{term}" for term in order])}""", params).df()
+
+
+def quote_counts(con, scope: Scope, per: str = "code", by: tuple[str, ...] = ("group",)):
+    """Per value of ``by`` (``group``, ``pid``): ``quotes``, distinct ``participants`` and
+    ``documents``; with ``pid``, also the participant's ``participant_id`` (external id)."""
+    sql, params, _, _ = _keys_sql(con, scope, per)
+    keys = ", ".join(f'k."{c}"' for c in by)
+    external = ", p.external_id AS participant_id" if "pid" in by else ""
+    join = "LEFT JOIN participants p ON p.participant_id = k.pid" if "pid" in by else ""
+    return con.execute(f"SELECT {keys}{external}, count(*) AS quotes, count(DISTINCT k.pid) AS participants, "
+                       f"count(DISTINCT k.document_id) AS documents FROM ({sql}) k {join} "
+                       f"GROUP BY ALL", params).df()
 
 
 def _groups(con, scope: Scope, per: str, limit: int | None) -> list[dict]:
     """Sections of a quotes report: name, notes to show under the heading, counts and quotes."""
-    frame = quotes(con, scope, per)
-    sections = []
+    frame = quotes(con, scope, per, limit=limit)
+    counts = quote_counts(con, scope, per).set_index("group")
     if per == "code":
         codes = {c.name: c for c in (scope.codebook.codes if scope.codebook is not None else [])}
-        order = ordered_codes(scope, frame["group"].unique())
+        order = ordered_codes(scope, counts.index)
     else:
-        order = list(dict.fromkeys(frame["group"]))
+        ids = frame.drop_duplicates("group").set_index("group")["theme_id"]
+        order = sorted(counts.index, key=lambda g: (ids[g] < 0, ids[g]))
         themes = {r[0]: r[1:] for r in con.execute(
             "SELECT theme_id, keywords, size FROM themes WHERE run_id = ?",
             [latest_theme_run(con, scope.study_id)]).fetchall()}
     grouped = dict(tuple(frame.groupby("group", sort=False)))
+    sections = []
     for name in order:
-        rows = grouped.get(name)
+        rows = grouped.get(name, frame.iloc[0:0])
         notes = []
         if per == "code" and name in codes:
             code = codes[name]
@@ -114,20 +142,17 @@ def _groups(con, scope: Scope, per: str, limit: int | None) -> list[dict]:
             for key in ("definition", "include", "exclude"):
                 if getattr(code, key):
                     notes.append((key.capitalize(), getattr(code, key)))
-        elif per == "theme" and rows is not None:
-            keywords, size = themes.get(int(rows["theme_id"].iloc[0]), (None, None))
+        elif per == "theme":
+            keywords, size = themes.get(int(ids[name]), (None, None))
             if keywords:
                 words = keywords if isinstance(keywords, str) else ", ".join(keywords)
                 notes.append(("Keywords", _keywords(words)))
             if size is not None:
                 notes.append(("Size", f"{size} segments"))
-        if rows is None:
-            rows = frame.iloc[0:0]
-        sections.append({
-            "name": name, "notes": notes, "total": len(rows),
-            "participants": int(rows["participant_id"].nunique()), "documents": int(rows["document_id"].nunique()),
-            "quotes": rows if not limit else rows.head(limit),
-        })
+        total = counts.loc[name] if name in counts.index else {"quotes": 0, "participants": 0, "documents": 0}
+        sections.append({"name": name, "notes": notes, "total": int(total["quotes"]),
+                         "participants": int(total["participants"]), "documents": int(total["documents"]),
+                         "quotes": rows})
     return sections
 
 
@@ -263,28 +288,30 @@ def framework_matrix(con, scope: Scope, out: str | os.PathLike, *, max_quotes: i
     import pandas as pd
 
     limit = DEFAULT_FRAMEWORK_QUOTES if max_quotes is None else max_quotes
-    frame = quotes(con, scope, "code")
-    frame["participant_id"] = frame["participant_id"].astype(object).where(frame["participant_id"].notna(),
-                                                                          NO_PARTICIPANT)
+    sql, params, order, _ = _keys_sql(con, scope, "code")
+    cells = con.execute(f"""
+        WITH ranked AS (SELECT k.*, row_number() OVER (PARTITION BY pid, "group" ORDER BY {', '.join(order)}) AS rn,
+                               count(*) OVER (PARTITION BY pid, "group") AS n FROM ({sql}) k)
+        SELECT coalesce(p.external_id, ?) AS participant_id, r."group", any_value(r.n) AS n, count(*) AS shown,
+               string_agg('• ' || CASE WHEN r.c_start IS NULL THEN g.text
+                                       ELSE substring(g.text, r.c_start - g.start + 1, r.c_end - r.c_start) END
+                          || ' (' || d.title || ')', chr(10) ORDER BY r.rn) AS quotes
+        FROM ranked r JOIN segments g ON g.segment_id = r.segment_id JOIN documents d ON d.document_id = r.document_id
+        LEFT JOIN participants p ON p.participant_id = r.pid
+        WHERE r.rn <= ? GROUP BY ALL""", params + [NO_PARTICIPANT, limit or 2**62]).df()
     people = _participants(con, scope)
-    if (frame["participant_id"] == NO_PARTICIPANT).any():
+    if (cells["participant_id"] == NO_PARTICIPANT).any():
         people = pd.concat([people, pd.DataFrame({"id": [NO_PARTICIPANT], "participant": [NO_PARTICIPANT]})],
                            ignore_index=True)
-    codes = ordered_codes(scope, frame["group"].unique())
-    counts = frame.groupby(["participant_id", "group"]).size().unstack("group", fill_value=0)
-    counts = counts.reindex(index=people["id"], columns=codes, fill_value=0)
-    shown = frame.groupby(["participant_id", "group"], sort=False).head(limit) if limit else frame
-    bullets = shown.assign(line="• " + shown["quote"].astype(str) + " (" + shown["document"].astype(str) + ")")
-    text = bullets.groupby(["participant_id", "group"])["line"].agg("\n".join)
-    cells = counts.copy().astype(object)
-    for (pid, code), lines in text.items():
-        n = int(counts.at[pid, code])
-        more = n - min(n, limit) if limit else 0
-        cells.at[pid, code] = f"n = {n}\n{lines}" + (f"\n… and {more} more" if more else "")
-    cells = cells.where(counts > 0, "")
+    codes = ordered_codes(scope, cells["group"].unique())
+    more = (cells["n"] - cells["shown"]).map(lambda m: f"\n… and {m} more" if m else "")
+    cells["cell"] = "n = " + cells["n"].astype(str) + "\n" + cells["quotes"].astype(str) + more
+    cells = cells.set_index(["participant_id", "group"])
+    grid = cells["n"].unstack("group").reindex(index=people["id"], columns=codes).fillna(0).astype(int)
+    cell_grid = cells["cell"].unstack("group").reindex(index=people["id"], columns=codes).fillna("")
     left = people.set_index("id")
-    matrix = left.join(cells).reset_index()
-    number_sheet = left.join(counts).reset_index()
+    matrix = left.join(cell_grid).reset_index()
+    number_sheet = left.join(grid).reset_index()
     settings = {**scope.settings(), "cells": f"count of quotes, then up to {limit or 'all'} quotes (document)",
                 "rows": "every participant of the study; segments without one go in '(no participant)'",
                 "exported": datetime.now().isoformat(timespec="seconds")}
@@ -294,7 +321,7 @@ def framework_matrix(con, scope: Scope, out: str | os.PathLike, *, max_quotes: i
     write_xlsx(Path(out), {"framework": matrix, "counts": number_sheet, "settings": settings_frame(settings)},
                widths=widths, wrap=("framework",))
     return {"out": str(out), "format": "framework", "participants": len(people), "codes": len(codes),
-            "quotes": len(frame), **scope.settings()}
+            "quotes": int(grid.to_numpy().sum()), **scope.settings()}
 
 
 def _participants(con, scope: Scope):

@@ -24,10 +24,10 @@ def is_loopback(host: str) -> bool:
 
 def serve(db: str, *, host: str = "localhost", port: int = 8501) -> None:
     """Run ``streamlit run app.py`` on ``host:port`` over the database ``db``."""
-    if not is_loopback(host):
-        from insight.access import password_configured
+    from insight.access import MAX_UPLOAD_MB, login_configured
 
-        if not password_configured(db):
+    if not is_loopback(host):
+        if not login_configured(db):
             raise InsightError(
                 f"Refusing to serve on {host}: other machines could read participants' data without a password.",
                 hint="Set one first with `insight password set` (or configure Streamlit's OpenID Connect login), "
@@ -37,7 +37,8 @@ def serve(db: str, *, host: str = "localhost", port: int = 8501) -> None:
         raise InsightError(f"The app file {APP} is missing.", hint="Reinstall Insight from its source tree.")
     env = dict(os.environ, INSIGHT_DB=str(Path(db).resolve()), HF_HUB_OFFLINE="1")
     cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", host, "--server.port", str(port),
-           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+           "--server.headless", "true", "--browser.gatherUsageStats", "false",
+           "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
     print(f"Insight is running at http://{host}:{port}  (Ctrl+C to stop)", flush=True)
     try:
         subprocess.run(cmd, env=env, check=False)

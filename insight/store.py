@@ -218,6 +218,52 @@ MIGRATIONS: list[str] = [
         lemmas TEXT NOT NULL
     );
     """,
+    # 5: pseudonymisation (insight/privacy.py): the mapping and the originals, kept apart from the text
+    """
+    CREATE TABLE pii_entities (
+        study_id INTEGER NOT NULL,
+        entity_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        original TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active',
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        PRIMARY KEY (study_id, entity_id)
+    );
+    CREATE TABLE pii_mentions (
+        mention_id BIGINT PRIMARY KEY,
+        study_id INTEGER NOT NULL,
+        document_id INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        original TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        entity_id INTEGER,
+        source TEXT,
+        score DOUBLE,
+        status TEXT NOT NULL CHECK (status IN ('replaced', 'accepted', 'undone', 'candidate')),
+        applied_start INTEGER,
+        applied_end INTEGER,
+        actor TEXT,
+        changed_at TIMESTAMP,
+        run_id INTEGER
+    );
+    CREATE INDEX pii_mentions_document ON pii_mentions (document_id);
+    CREATE TABLE pii_documents (
+        document_id INTEGER PRIMARY KEY,
+        study_id INTEGER NOT NULL,
+        original TEXT NOT NULL
+    );
+    CREATE TABLE pii_fields (
+        table_name TEXT NOT NULL,
+        row_id BIGINT NOT NULL,
+        column_name TEXT NOT NULL,
+        study_id INTEGER NOT NULL,
+        original TEXT,
+        PRIMARY KEY (table_name, row_id, column_name)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -414,6 +414,14 @@ class Workspace:
             "c.codebook_id = v.codebook_id AND c.version = v.version) AS codes FROM codebook_versions v "
             "JOIN codebooks b USING (codebook_id) WHERE b.name = ? ORDER BY v.version DESC", [name]).df()
 
+    def segment_context(self, segment_id: int, *, around: int = 1):
+        """A segment with ``around`` segments either side in its document (column ``is_target``)."""
+        return self.con.execute(
+            "SELECT g.segment_id, g.document_id, d.title AS document, g.ordinal, g.speaker, g.start_ms, g.text, "
+            "g.segment_id = t.segment_id AS is_target FROM segments t JOIN segments g ON g.document_id = t.document_id "
+            "AND g.ordinal BETWEEN t.ordinal - ? AND t.ordinal + ? JOIN documents d ON d.document_id = g.document_id "
+            "WHERE t.segment_id = ? ORDER BY g.ordinal", [around, around, segment_id]).df()
+
     def code_counts(self, *, study: str | None = None):
         """Codings per code, coder and status, with the number of distinct segments."""
         sid = self.study_id(study)
@@ -421,6 +429,34 @@ class Workspace:
             "SELECT c.code, c.coder, c.status, count(*) AS codings, count(DISTINCT c.segment_id) AS segments "
             "FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
             "WHERE ? IS NULL OR d.study_id = ? GROUP BY ALL ORDER BY codings DESC", [sid, sid]).df()
+
+    def theme_runs(self, *, study: str | None = None):
+        """Finished theme runs, newest first: run id, time, settings and summary (JSON text)."""
+        return self.runs(step="themes", study=study).query("status == 'done'")
+
+    def themes_over_time(self, run_id: int | None = None, *, study: str | None = None, freq: str = "W"):
+        """Segments per theme per period (``freq`` D, W, M, Q or Y); see :func:`insight.themes.themes_over_time`."""
+        from insight.themes import themes_over_time
+
+        return themes_over_time(self.con, run_id, freq=freq, study_id=self._theme_study(study))
+
+    def theme_code_overlap(self, run_id: int | None = None, *, study: str | None = None, coder: str | None = None):
+        """How much of each theme each code covers; see :func:`insight.themes.theme_code_overlap`."""
+        from insight.themes import theme_code_overlap
+
+        return theme_code_overlap(self.con, run_id, coder=coder, study_id=self._theme_study(study))
+
+    def segment_themes(self, run_id: int | None = None, *, study: str | None = None):
+        """Each segment of a theme run with its theme; see :func:`insight.themes.segment_themes`."""
+        from insight.themes import segment_themes
+
+        return segment_themes(self.con, run_id, study_id=self._theme_study(study))
+
+    def gap_candidates(self, run_id: int | None = None, *, study: str | None = None) -> dict:
+        """The candidate codes of a gaps run (default: the latest); see :meth:`gaps`."""
+        from insight.themes import gap_candidates
+
+        return gap_candidates(self.con, run_id, study_id=self._theme_study(study))
 
     @staticmethod
     def preview_table(path: str | Path, *, sheet: str | None = None, rows: int = 20):
@@ -432,6 +468,81 @@ class Workspace:
         return frame.head(rows)
 
     # -- themes and gaps (pipelines/themes.py, insight/themes.py) --------------------------------
+
+    @staticmethod
+    def _records(frame) -> list[dict]:
+        """DataFrame rows as plain JSON-ready dicts (missing values as None)."""
+        import json
+
+        return json.loads(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+
+    def _theme_study(self, study: str | None) -> int | None:
+        """The study for theme runs: the named one, else the only one (else all studies)."""
+        if study is not None:
+            return self.study_id(study)
+        ids = [r[0] for r in self.con.execute("SELECT study_id FROM studies").fetchall()]
+        return ids[0] if len(ids) == 1 else None
+
+    def themes(self, *, study: str | None = None, min_size: int | None = None, seed: int = 42, model: str | None = None,
+               include_interviewer: bool = False, by: str | None = None, progress=None) -> dict:
+        """Discover themes (BERTopic over the cached embeddings) and store them as a new run.
+
+        Returns ``{"run_id", "themes": [{id, label, keywords, size, share, parent_id, quotes}],
+        "groups", "outlier_share", "unassigned", "segments", "settings"}`` (with ``by``: also a
+        theme-by-attribute table under ``"by"``).
+        """
+        from insight.themes import run_info, theme_table, themes_by
+        from pipelines.themes import discover_themes
+
+        run_id = discover_themes(self.con, self._theme_study(study), min_size=min_size, seed=seed, model=model,
+                                 include_interviewer=include_interviewer, progress=progress)
+        info = run_info(self.con, run_id)
+        out = {"run_id": run_id, "segments": info["summary"]["segments"],
+               "unassigned": info["summary"]["unassigned"], "outlier_share": info["summary"]["outlier_share"],
+               "themes": self._records(theme_table(self.con, run_id, include_unassigned=False)),
+               "groups": self._records(theme_table(self.con, run_id, groups=True)), "settings": info["settings"]}
+        if by:
+            out["by"] = self._records(themes_by(self.con, by, run_id))
+        return out
+
+    def theme_table(self, run_id: int | None = None, *, study: str | None = None, **options):
+        """The themes of a run (default: the latest) as a DataFrame, largest first."""
+        from insight.themes import theme_table
+
+        return theme_table(self.con, run_id, study_id=self._theme_study(study), **options)
+
+    def themes_by(self, attribute: str, run_id: int | None = None, *, study: str | None = None):
+        """Counts and percentages of each theme per participant attribute value."""
+        from insight.themes import themes_by
+
+        return themes_by(self.con, attribute, run_id, study_id=self._theme_study(study))
+
+    def gaps(self, *, study: str | None = None, coders: list[str] | None = None, min_size: int | None = None,
+             seed: int = 42, model: str | None = None, progress=None) -> dict:
+        """Cluster the segments no code covers (by ``coders``, default anyone) into candidate codes."""
+        from pipelines.themes import find_gaps
+
+        return find_gaps(self.con, self._theme_study(study), list(coders) if coders else None, min_size=min_size,
+                         seed=seed, model=model, progress=progress)
+
+    def add_gap_as_code(self, candidate, codebook: str, *, name: str | None = None, author: str | None = None,
+                        study: str | None = None) -> dict:
+        """Add a gap candidate (``3``, or ``"RUN:3"``) to a codebook as a new code in a new version."""
+        from insight.themes import add_gap_as_code
+
+        book, version = add_gap_as_code(self.con, candidate, codebook, name=name, author=author or _user(),
+                                        study_id=self._theme_study(study))
+        return {"codebook": book, "version": version, "code": self.codebook(f"{book}@{version}").codes[-1].name}
+
+    def theme_map(self, out: str | Path | None = None, *, run_id: int | None = None, colour_by: str = "theme",
+                  coder: str | None = None, study: str | None = None):
+        """The 2-D theme map as a plotly figure; with ``out`` (.html or .png) also written there."""
+        from insight.maps import theme_map, write_figure
+
+        fig = theme_map(self.con, run_id, colour_by=colour_by, coder=coder, study_id=self._theme_study(study))
+        if out is not None:
+            write_figure(fig, out)
+        return fig
 
     # -- exports and REFI-QDA (export.py, reports.py, refi.py) -----------------------------------
 

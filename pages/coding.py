@@ -1,5 +1,163 @@
-"""Code."""
+"""Code: review the auto-coders' suggestions (least certain first) with the keyboard, code segments
+by hand, write memos, re-run the auto-coders, and see or undo the history."""
 
-from insight.ui import shell
+import streamlit as st
 
-shell.page("Code")
+from insight.errors import InsightError
+from insight.ui import coding as ui
+from insight.ui import db, shell
+
+shell.page("Code", "Review suggestions with the keyboard: A accept, X reject, S skip, U undo. Your name (sidebar) "
+           "is recorded on every coding.")
+state = st.session_state
+skipped = state.setdefault("coding.skipped", set())
+
+
+def decide(verb: str, coding_id: int, code: str, coder: str) -> None:
+    """Button callback: accept or reject one suggestion (runs before the page redraws)."""
+    try:
+        db.act(verb, coding_id, coder)
+        shell.flash(f"{'Accepted' if verb == 'accept' else 'Rejected'} {code}.", "success")
+    except InsightError as exc:
+        shell.flash(str(exc), "error")
+
+
+def undo(coder: str) -> None:
+    try:
+        done = db.act("undo", coder)
+        shell.flash(f"Undid {done['undone']} of {done['code']!r} ({done['coder']}).", "info")
+    except InsightError as exc:
+        shell.flash(str(exc), "error")
+
+
+if shell.require_database():
+    with shell.guard():
+        study = shell.study()
+        coder = shell.coder()
+        book = shell.current_codebook()
+        colours = shell.code_colours(book)
+        counts = db.read("code_counts", study=study)
+        open_by_auto = (counts[counts["coder"].str.startswith("auto:") & (counts["status"] == "suggested")]
+                        .groupby("coder")["codings"].sum())
+        current_segment = 0
+        tab_review, tab_hand, tab_memos, tab_auto, tab_history = st.tabs(
+            ["Review suggestions", "Code by hand", "Memos", "Run auto-coders", "History"])
+
+        with tab_review:
+            if open_by_auto.empty:
+                st.info("There are no open suggestions. Run the auto-coders (tab above) to get some.")
+            else:
+                autos = open_by_auto.index.tolist()
+                auto = st.selectbox("Suggestions from", autos, key="coding.auto",
+                                    index=autos.index("auto:best") if "auto:best" in autos else 0)
+                queue = db.read("review_queue", study=study, coder=auto, limit=50)
+                queue = queue[~queue["coding_id"].isin(skipped)]
+                if queue.empty:
+                    st.success("You have been through this batch. Clear the skipped ones to see them again.")
+                    if st.button("Show skipped suggestions again", key="coding.unskip"):
+                        skipped.clear()
+                        st.rerun()
+                else:
+                    item = queue.iloc[0].to_dict()
+                    cid, code = int(item["coding_id"]), item["code"]
+                    current_segment = int(item["segment_id"])
+                    # The decision buttons come first, so they are first in the tab order too.
+                    b1, b2, b3, b4, _ = st.columns([1, 1, 1, 1, 3])
+                    b1.button("Accept", key="coding.accept", shortcut="A", type="primary", icon=":material/check:",
+                              disabled=not coder, on_click=decide, args=("accept", cid, code, coder))
+                    b2.button("Reject", key="coding.reject", shortcut="X", icon=":material/close:",
+                              disabled=not coder, on_click=decide, args=("reject", cid, code, coder))
+                    b3.button("Skip", key="coding.skip", shortcut="S", icon=":material/skip_next:",
+                              on_click=skipped.add, args=(cid,))
+                    b4.button("Undo", key="coding.undo", shortcut="U", icon=":material/undo:", disabled=not coder,
+                              on_click=undo, args=(coder,), help="Undo your last accept, reject or coding.")
+                    if not coder:
+                        shell.require_coder()
+                    ui.review_card(item, db.read("segment_context", int(item["segment_id"])), colours,
+                                   remaining=int(open_by_auto[auto]))
+                    with st.expander("Next in the queue"):
+                        ui.queue_table(queue.iloc[1:11], key="coding.queue")
+
+        with tab_hand:
+            documents = db.read("documents", study)
+            if documents.empty:
+                st.info("No documents yet.")
+            else:
+                c1, c2 = st.columns(2)
+                doc_labels = dict(zip(documents["document_id"], documents["title"] + " \u00b7 " + documents["kind"]))
+                doc = c1.selectbox("Document", list(doc_labels), format_func=doc_labels.get, key="coding.hand.doc")
+                segments = db.read("segments", study, document_id=int(doc))
+                seg_labels = {r.segment_id: f"#{r.ordinal} " + (f"{r.speaker}: " if r.speaker else "") + shell.short(r.text, 80)
+                              for r in segments.itertuples()}
+                seg = c2.selectbox("Segment", list(seg_labels), format_func=seg_labels.get, key="coding.hand.segment")
+                if seg is not None:
+                    row = segments[segments["segment_id"] == seg].iloc[0]
+                    shell.quote(row["text"], f"{row['speaker'] or ''} \u00b7 segment {seg}")
+                    on_segment = db.read("codings", study=study, document_id=int(doc))
+                    on_segment = on_segment[(on_segment["segment_id"] == seg) & (on_segment["status"] == "accepted")]
+                    if len(on_segment):
+                        st.markdown("Coded: " + " ".join(shell.chip(f"{r.code} ({r.coder})", colours)
+                                                         for r in on_segment.itertuples()), unsafe_allow_html=True)
+                    names = book.names() if book else sorted(counts["code"].unique())
+                    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+                    chosen = c1.selectbox("Code", names, key="coding.hand.code", index=None,
+                                          placeholder="Choose a code")
+                    if c2.button("Apply", key="coding.hand.apply", type="primary", disabled=not (coder and chosen)):
+                        if shell.run_action("code the segment", "code_segment", int(seg), chosen, coder) is not None:
+                            shell.flash(f"Coded segment {seg} with {chosen}.")
+                            st.rerun()
+                    mine = on_segment[on_segment["coder"] == coder]["code"].tolist() if coder else []
+                    if c3.button("Remove mine", key="coding.hand.remove", disabled=not (chosen in mine)):
+                        if shell.run_action("remove the coding", "uncode_segment", int(seg), chosen, coder):
+                            shell.flash(f"Removed your {chosen} from segment {seg}.")
+                            st.rerun()
+                    if not coder:
+                        shell.require_coder()
+
+        with tab_memos:
+            kinds = ["study", "code", "segment", "document"]
+            c1, c2 = st.columns([1, 3])
+            kind = c1.selectbox("About", kinds, key="coding.memo.kind")
+            target = None
+            if kind == "code":
+                target = c2.selectbox("Code", book.names() if book else [], key="coding.memo.code")
+            elif kind == "segment":
+                target = c2.number_input("Segment id (the one under review)", min_value=0, value=current_segment, step=1,
+                                         key="coding.memo.segment")
+            elif kind == "document":
+                documents = db.read("documents", study)
+                target = c2.selectbox("Document", documents["document_id"].tolist(), key="coding.memo.document",
+                                      format_func=dict(zip(documents["document_id"], documents["title"])).get)
+            with st.form("coding.memo", clear_on_submit=True):
+                text = st.text_area("Memo", key="coding.memo.text", height=100)
+                if st.form_submit_button("Add memo", disabled=not coder):
+                    if shell.run_action("add the memo", "add_memo", text, author=coder, target_kind=kind,
+                                        target_id=target, study=study) is not None:
+                        shell.flash("Memo added.")
+                        st.rerun()
+            if not coder:
+                shell.require_coder()
+            ui.memos(db.read("memos", study=study))
+
+        with tab_auto:
+            humans = sorted(c for c in counts["coder"].unique() if not c.startswith("auto:"))
+            c1, c2 = st.columns(2)
+            methods = c1.multiselect("Auto-coders", ["rules", "semantic", "classifier"], default=["rules", "semantic"],
+                                     key="coding.auto.methods")
+            train = c2.selectbox("Train the classifier on", humans, key="coding.auto.train", index=None,
+                                 placeholder="(needed for the classifier)")
+            st.caption("Suggestions replace that auto-coder's open ones; human codings and decided suggestions are "
+                       "never touched.")
+            if st.button("Run the auto-coders", key="coding.auto.run", type="primary", disabled=not methods):
+                if "semantic" in methods or "classifier" in methods:
+                    db.embedder()
+                result = shell.run_action("run the auto-coders", "code", study=study, methods=methods,
+                                          train_coder=train, spinner="Coding every segment ...")
+                if result is not None:
+                    made = ", ".join(f"{c} {n:,}" for c, n in result["suggestions"].items())
+                    shell.flash(f"Coded {result['units']:,} segments with {result['codebook']}: {made} suggestions.")
+                    st.rerun()
+
+        with tab_history:
+            st.button("Undo my last change", key="coding.history.undo", disabled=not coder, on_click=undo, args=(coder,))
+            ui.history(db.read("history", study=study, limit=200), key="coding.history.table")

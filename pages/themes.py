@@ -1,5 +1,126 @@
-"""Themes."""
+"""Themes: run theme discovery; the theme map, the themes with quotes, themes by attribute and over
+time, themes against codes, co-occurrence; the gap finder with "add as code"."""
 
-from insight.ui import shell
+import streamlit as st
 
-shell.page("Themes")
+from insight.ui import db, shell
+from insight.ui import export as export_ui
+from insight.ui import themes as ui
+
+shell.page("Themes", "What people talk about, found from the text itself: each theme with its size and the real "
+           "quotes behind it, by group and over time, against the codebook.")
+state = st.session_state
+ID_COLUMNS = ("participant_id", "study", "external_id", "name")
+
+
+def progress_bar(label: str):
+    bar = st.progress(0.0, text=label)
+
+    def update(*args):  # (step, steps, message) or (done, total)
+        step, steps = (args + (0, 1))[:2]
+        message = args[2] if len(args) > 2 else label
+        bar.progress(min(1.0, step / max(steps, 1)), text=str(message))
+
+    return bar, update
+
+
+if shell.require_database():
+    with shell.guard():
+        study = shell.study()
+        runs = db.read("theme_runs", study=study)
+        book = shell.current_codebook()
+        with st.expander("Discover themes" + (" again" if len(runs) else ""), expanded=runs.empty):
+            c1, c2, c3 = st.columns([1, 2, 1], vertical_alignment="bottom")
+            min_size = c1.number_input("Smallest theme (0: automatic)", 0, 500, 0, key="themes.min_size",
+                                       help="In segments; automatic is sqrt(segments) / 2.5, within 5 to 60.")
+            interviewer = c2.checkbox("Include interviewer turns", key="themes.interviewer")
+            if c3.button("Discover themes", type="primary", key="themes.run", icon=":material/bubble_chart:"):
+                db.embedder()
+                bar, update = progress_bar("Finding themes ...")
+                result = shell.run_action("discover themes", "themes", study=study, min_size=int(min_size) or None,
+                                          include_interviewer=interviewer, progress=update,
+                                          spinner="Finding themes (the first run in a server loads BERTopic) ...")
+                bar.empty()
+                if result is not None:
+                    shell.flash(f"Theme run {result['run_id']}: {len(result['themes'])} themes over "
+                                f"{result['segments']:,} segments.")
+                    st.rerun()
+            st.caption("Each run is kept; the newest is shown. Same data and seed, same themes.")
+
+        if runs.empty:
+            st.info("No theme run yet. Discover themes above (or run `insight themes`).")
+        else:
+            run_ids = runs["run_id"].tolist()
+            run_id = st.selectbox("Theme run", run_ids, key="themes.run_id",
+                                  format_func=lambda r: f"run {r}" + (" (latest)" if r == run_ids[0] else ""))
+            ui.run_summary(runs[runs["run_id"] == run_id].iloc[0])
+            table = db.read("theme_table", run_id, study=study)
+            participants = db.read("participants", study)
+            attributes = [c for c in participants.columns if c not in ID_COLUMNS] + ["kind"]
+            tab_map, tab_list, tab_by, tab_time, tab_codes, tab_co, tab_gaps = st.tabs(
+                ["Map", "Themes and quotes", "By group", "Over time", "Against codes", "Co-occurrence", "Gap finder"])
+            with tab_map:
+                colour = st.selectbox("Colour by", ["theme", *(book.names() if book else [])], key="themes.colour",
+                                      help="A code: its segments in colour, the rest grey.")
+                ui.plotly(db.read("theme_map", run_id=run_id, colour_by=colour, study=study), key="themes.map")
+                st.caption("Hover a point to read its quote. Nearby points say similar things.")
+            with tab_list:
+                left, right = st.columns([3, 2])
+                with left:
+                    ui.theme_cards(table)
+                with right:
+                    ui.sizes_chart(table, key="themes.sizes")
+            with tab_by:
+                by = st.selectbox("Group by", attributes, key="themes.by")
+                ui.by_attribute(db.read("themes_by", by, run_id, study=study), by, key="themes.by.chart")
+            with tab_time:
+                freq = st.selectbox("Per", ["W", "M", "Q"], key="themes.freq",
+                                    format_func={"W": "week", "M": "month", "Q": "quarter"}.get)
+                ui.over_time(db.read("themes_over_time", run_id, study=study, freq=freq), key="themes.time")
+            with tab_codes:
+                coders = db.read("coders", study)
+                who = st.selectbox("Codings by", ["anyone", *coders], key="themes.codes.coder")
+                ui.code_overlap(db.read("theme_code_overlap", run_id, study=study,
+                                        coder=None if who == "anyone" else who), key="themes.codes.chart")
+            with tab_co:
+                export_ui.heatmap(db.read("cooccurrence", study), title="Segments coded with both codes (accepted)",
+                                  key="themes.co", zlabel="segments")
+
+        with tab_gaps if not runs.empty else st.container():
+            st.markdown("**Gap finder**: segments no code covers, clustered into candidate new codes.")
+            coders = db.read("coders", study)
+            c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+            covered_by = c1.multiselect("Covered means coded by (default: anyone)", coders, key="themes.gaps.coders")
+            if c2.button("Find gaps", key="themes.gaps.run"):
+                db.embedder()
+                result = shell.run_action("find gaps", "gaps", study=study, coders=covered_by or None,
+                                          spinner="Clustering the uncoded segments ...")
+                if result is not None:
+                    shell.flash(f"Gap finder: {len(result['candidates'])} candidate code(s) from "
+                                f"{result['uncovered']:,} uncoded segments.")
+                    st.rerun()
+            gap_runs = db.read("runs", step="gaps", study=study)
+            if gap_runs.empty:
+                st.caption("Not run yet.")
+            else:
+                found = db.read("gap_candidates", study=study)
+                st.caption(f"Gaps run {found['run_id']}: {found['uncovered']:,} of {found['segments']:,} segments "
+                           f"uncoded; {len(found['candidates'])} candidate(s).")
+                if book is None and found["candidates"]:
+                    st.info("Load a codebook to add candidates to it.")
+                for cand in found["candidates"]:
+                    with st.container(border=True):
+                        ui.candidate(cand)
+                        if book is not None:
+                            c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+                            name = c1.text_input("Code name (blank: from the keywords)",
+                                                 key=f"themes.gap.name.{found['run_id']}.{cand['id']}")
+                            if c2.button("Add as code", key=f"themes.gap.add.{found['run_id']}.{cand['id']}"):
+                                added = shell.run_action("add the code", "add_gap_as_code",
+                                                         f"{found['run_id']}:{cand['id']}", book.name,
+                                                         name=name.strip() or None, author=shell.coder() or None,
+                                                         study=study)
+                                if added is not None:
+                                    shell.flash(f"Added {added['code']!r} to {added['codebook']} as version "
+                                                f"{added['version']}: edit its definition on the Codebook page.")
+                                    st.rerun()

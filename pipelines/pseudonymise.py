@@ -71,6 +71,34 @@ def lexicon() -> dict[str, frozenset[str]]:
     }
 
 
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """English words more often written in lower case than Capitalised ("Properly", "Grace",
+    "Will"), from spaCy's lexeme probabilities in ``spacy-lookups-data``; empty when it is missing."""
+    import gzip
+    import json
+
+    try:
+        import spacy_lookups_data
+    except ImportError:
+        return frozenset()
+    path = Path(spacy_lookups_data.__file__).parent / "data" / "en_lexeme_prob.json.gz"
+    if not path.exists():
+        return frozenset()
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        prob = json.load(fh)
+    return frozenset(w for w, p in prob.items() if w.islower() and p > -18 and p >= prob.get(w.title(), -99.0))
+
+
+def common_word(word: str) -> bool:
+    """True for an everyday word that happens to be capitalised here.
+
+    >>> common_word("Properly"), common_word("Margaret")
+    (True, False)
+    """
+    return word.lower() in _common_words()
+
+
 # Words that end a place or an organisation's name ("Marsh Lane", "Kingsmead Library").
 PLACE_WORDS = frozenset("""
 road rd street st lane ln avenue ave close drive way court ct crescent cres place pl gardens gdns grove terrace
@@ -80,7 +108,7 @@ hall school academy college university hospital surgery clinic church chapel mos
 market arms inn pub club association society partnership network fund agency service services office team
 department unit group board authority commission foundation charity project forum line credit support
 benefit benefits allowance towers tower heights point lodge mansions building buildings cottages farm works
-mill mills docks dock canal river valley forest wood woods moor common fields field airport port
+mill mills docks dock canal river valley forest wood woods moor common fields field airport port homes home
 """.split())
 STREET_TYPES = (r"Street|St|Road|Rd|Lane|Ln|Avenue|Ave|Close|Drive|Dr|Way|Court|Ct|Crescent|Cres|Place|Pl|"
                 r"Gardens|Gdns|Grove|Terrace|Walk|Hill|Row|Square|Sq|Mews|Parade|View|Rise|Green|Park|Vale|Fold|"
@@ -191,7 +219,7 @@ _CUE_STRONG = re.compile(
     r"(?:\b(?:my|his|her|their|our|your|the)\s+(?:first\s+|real\s+|sur|last\s+|full\s+)?name(?:'s|’s|\s+is|\s+was)?"
     r"|\b(?:called|named|known\s+as|calls?\s+(?:me|you|him|her|them)|introduced\s+(?:him|her)self\s+as"
     r"|goes\s+by|ask\s+for|asked\s+for|spoke\s+to|speak\s+to|talked\s+to|spoken\s+to|first\s+name|surname"
-    r"|(?:^|[\s,.])me\s+and)"
+    r"|me\s+and)"
     r"|(?:\b(?:my|his|her|their|our|your|the|a)|\b\w+['’]s|\b\w+s['’])\s+(?:(?:eldest|youngest|little|older|younger|big|late|ex|step|best|old)[\s-]+)?"
     r"(?:son|daughter|husband|wife|partner|boyfriend|girlfriend|fianc[ée]e?|mum|mom|mother|dad|father|brother|sister|"
     r"nan|gran|grandson|granddaughter|grandma|grandad|aunt|auntie|uncle|cousin|niece|nephew|friend|mate|pal|"
@@ -222,13 +250,20 @@ _OPENERS = frozenset("and but so or if then when because like well oh yeah yes n
 
 def _sentence_start(text: str, pos: int) -> bool:
     i = pos - 1
+    opened = False
     while i >= 0 and text[i] in " \t\"'“‘([*":
+        opened = opened or text[i] in "\"“‘(["
         i -= 1
-    return i < 0 or text[i] in ".!?:\n…" or (text[i] == "-" and i > 0 and text[i - 1] in " -")
+    return opened or i < 0 or text[i] in ".!?:\n…]" or (text[i] in "-—–" and i > 0 and text[i - 1] in " -")
+
+
+_CONTRACTION = re.compile(r"['’](?:re|d|ll|ve|m|t|s)$", re.IGNORECASE)
+_PLACE_BEFORE = re.compile(r"\b(?:in|at|from|near|into|around|across|through|towards|round|on|the|a|an|our|my|your|"
+                           r"their|this|that|of|via|outside|inside|behind)\s+$", re.IGNORECASE)
 
 
 def _clean(token: str) -> str:
-    token = token.rstrip(".")
+    token = token.rstrip(".").replace("’", "'")
     for suffix in ("'s", "’s"):
         if token.endswith(suffix) and len(token) > 3:
             return token[: -len(suffix)]
@@ -289,7 +324,7 @@ def _person_rules(text: str) -> list[Mention]:
                 start_idx += 1
                 continue
             if start_idx + 1 < len(run) and not title and (
-                    bare in _OPENERS or bare in never
+                    bare in _OPENERS or bare in never or (common_word(bare) and bare not in given)
                     or (start_idx == 0 and _sentence_start(text, run[0][0]) and bare not in given and bare not in surname)):
                 greeting = greeting or bool(_CUE_GREETING.search(text[:run[start_idx][1]]))
                 start_idx += 1
@@ -358,7 +393,16 @@ def _person_rules(text: str) -> list[Mention]:
         span = (toks[0][0], toks[0][0] + len(name))
         if len(name) < 2 or (w in never and not (title or (strong_cue and w in given))):
             continue
-        is_given, is_surname, is_ambiguous = w in given, w in surname, w in ambiguous
+        if _CONTRACTION.search(toks[0][2]) and not (w in given or w in surname):
+            continue  # We're, I'd, Don't
+        is_given, is_surname = w in given, w in surname
+        is_word = common_word(w)
+        is_ambiguous = w in ambiguous or is_word
+        if is_word and not (is_given or is_surname) and not title:
+            # an everyday word: a name only when a cue says so, mid-sentence ("a man called Will")
+            if strong_cue and not start_of_sentence:
+                out.append(Mention(span[0], span[1], "PERSON", name, "cue", 0.55))
+            continue
         if title:
             score, source = 0.9, "title"
         elif label_after and (is_given or is_surname or not start_of_sentence or w not in never):
@@ -384,12 +428,14 @@ def _person_rules(text: str) -> list[Mention]:
                 continue
         elif strong_after or vocative:
             score, source = 0.55, "context"
+        elif _PLACE_BEFORE.search(before):
+            continue  # "in Kingsmead", "the Anchor": a place more often than a person
         elif self_cue and weak_after:
             score, source = 0.4, "capitalised"
         else:
             score, source = 0.3, "capitalised"
         out.append(Mention(span[0], span[1], "PERSON", name, source, score))
-    return out
+    return [Mention(m.start, m.end, m.kind, text[m.start:m.end], m.source, m.score) for m in out]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,7 +560,7 @@ def detect(text: str, *, known: re.Pattern | None = None, known_weak: re.Pattern
         found += people
         found = _resolve(found)
         # a name found once is a name everywhere in this text ("Grace was seventeen" after "me and Grace")
-        sure = {m.text for m in found if m.kind == "PERSON" and m.replace and m.source != "known"}
+        sure = {m.text for m in found if m.kind == "PERSON" and m.score >= 0.55 and m.source != "known"}
         never = lexicon()["not"]
         sure |= {part for name in list(sure) if " " in name for part in name.split()
                  if len(part) > 2 and part.lower() not in never and _is_cap(part)}

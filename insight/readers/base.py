@@ -37,6 +37,7 @@ class IngestOptions:
     coder: str | None = None
     unit: str = "turn"
     sheet: str | None = None
+    pseudonymise: bool = False  # replace personal data as each file goes in (insight/privacy.py)
     participants: dict[str, "ParticipantRecord"] = field(default_factory=dict)
 
     def merged(self, overrides: dict[str, Any]) -> "IngestOptions":
@@ -171,7 +172,12 @@ def decode(path: Path, data: bytes) -> tuple[str, str, str | None]:
         )
     warning = None
     if head.startswith(b"\xff\xfe") or head.startswith(b"\xfe\xff"):
-        text, encoding = data.decode("utf-16"), "utf-16"
+        try:
+            text, encoding = data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise ReaderError(path, f"the file says it is UTF-16 but is not valid UTF-16 (at byte {exc.start}); "
+                                    "it may be cut short or damaged.",
+                              fix="Save or export it again as plain text (UTF-8) and ingest that file.") from None
     else:
         try:
             text, encoding = data.decode("utf-8-sig"), "utf-8"
@@ -357,6 +363,31 @@ def render_turns(pieces: list[tuple[str | None, str, int | None, int | None]]) -
         parts.append(body)
         pos += len(body)
     return "".join(parts) + ("\n" if parts else ""), turns
+
+
+ZIP_MAX_TOTAL = 1 << 30  # bytes a ZIP-based file (docx, xlsx) may expand to in all
+ZIP_MAX_RATIO = 200  # a member this many times larger than it is compressed is a bomb...
+ZIP_RATIO_FLOOR = 16 << 20  # ...once it passes this size (small XML parts compress well legitimately)
+
+
+def check_zip(path: Path, data: bytes, kind: str) -> None:
+    """Refuse a ZIP-based file (``kind``: ".docx") whose members would expand beyond the limits."""
+    import io
+    import zipfile
+
+    try:
+        infos = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        raise ReaderError(path, f"this is not a valid {kind} ({kind} files are ZIP archives; {exc}).",
+                          fix="Open it in the program that made it and save it again.") from None
+    total = sum(info.file_size for info in infos)
+    bomb = next((i for i in infos if i.file_size > ZIP_RATIO_FLOOR
+                 and i.file_size > ZIP_MAX_RATIO * max(i.compress_size, 1)), None)
+    if total > ZIP_MAX_TOTAL or bomb is not None:
+        what = (f"{bomb.filename} expands {bomb.file_size // max(bomb.compress_size, 1)} times" if bomb
+                else f"its parts expand to {total:,} bytes")
+        raise ReaderError(path, f"refused: {what}, which looks like a zip bomb (or is too large to read).",
+                          fix="Open it in the program that made it and save it again; remove large embedded media.")
 
 
 def collapse_ws(text: str) -> str:

@@ -17,6 +17,7 @@ from insight.readers.base import (
     IngestOptions,
     ParsedDocument,
     ReadResult,
+    check_zip,
     find_turns,
     register,
     title_from,
@@ -59,6 +60,7 @@ class DocxReader:
                 "it may be damaged, truncated, or an old .doc renamed).",
                 fix="Open it in Word or LibreOffice and save it again as .docx.",
             )
+        check_zip(path, data, ".docx")
         try:
             document = docx.Document(io.BytesIO(data))
         except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile, OSError) as exc:

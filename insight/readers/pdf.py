@@ -17,7 +17,7 @@ class PdfReader:
 
     def read(self, path: Path, data: bytes, options: IngestOptions) -> ReadResult:
         from pypdf import PdfReader as _Pdf
-        from pypdf.errors import PdfReadError
+        from pypdf.errors import PdfReadError, PyPdfError
 
         if not data.strip():
             raise ReaderError(path, "the file is empty.", fix="Check that the export finished.")
@@ -36,8 +36,11 @@ class PdfReader:
             pages = [(page.extract_text() or "") for page in pdf.pages]
         except ReaderError:
             raise
-        except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
+        except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
             raise ReaderError(path, f"the PDF is damaged and cannot be read ({exc.__class__.__name__}: {exc}).",
+                              fix="Re-export it from the original document.") from None
+        except Exception as exc:  # pypdf on a damaged file raises many kinds (zlib, struct, index errors)
+            raise ReaderError(path, f"the PDF is damaged and cannot be read ({exc.__class__.__name__}).",
                               fix="Re-export it from the original document.") from None
         text = "\n\n".join(p.replace("\r\n", "\n").replace("\r", "\n").strip() for p in pages).strip()
         if not text:

@@ -24,6 +24,7 @@ from insight.readers.base import (
     ParsedDocument,
     ParticipantRecord,
     ReadResult,
+    check_zip,
     decode,
     parse_time_ms,
     register,
@@ -45,6 +46,7 @@ def load_frame(path: Path, data: bytes, options: IngestOptions):
             raise ReaderError(path, "this is not a valid .xlsx (an .xlsx is a ZIP archive and this file is not one; "
                               "it may be damaged, or an old .xls renamed).",
                               fix="Open it in Excel or LibreOffice and save it again as .xlsx, or export CSV.")
+        check_zip(path, data, ".xlsx")
         try:
             frame = pd.read_excel(io.BytesIO(data), sheet_name=options.sheet or 0, dtype=str, engine="openpyxl")
         except ValueError as exc:

@@ -158,3 +158,31 @@ def embedder(model: str | None = None):
     from pipelines.embed import get_embedder
 
     return get_embedder(model)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _export(path: str, version: str, suffix: str, options: dict) -> tuple[bytes, dict]:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="insight-export-") as tmp:
+        out = Path(tmp) / f"export{suffix}"
+        g = _gate(path)
+        with g.lock:
+            summary = g.reader().export(out, **options)
+        return out.read_bytes(), summary
+
+
+def export(suffix: str, **options) -> tuple[bytes, dict]:
+    """``Workspace.export`` into a temporary ``export<suffix>`` file: its bytes and the summary,
+    cached per data version (exports read the database; they never write it)."""
+    g = gate()
+    version = g.version()
+    try:
+        result = _export(g.path, version, suffix, options)
+    except DatabaseLocked as exc:
+        g.locked_message = str(exc)
+        if g.last_good is not None and g.last_good != version:
+            return _export(g.path, g.last_good, suffix, options)
+        raise
+    g.last_good = version
+    return result

@@ -7,12 +7,14 @@ import logging
 import sys
 import traceback
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
 from insight.errors import DatabaseLocked, InsightError
 from insight.ui import db
 
+APP = Path(__file__).resolve().parent.parent.parent / "app.py"
 ALL_STUDIES = "All studies"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
@@ -186,7 +188,28 @@ def current_codebook():
 
 def page(title: str, caption: str | None = None) -> None:
     """The page title, its one-line purpose and any message left by the last action."""
+    _through_app()
     st.title(title)
     if caption:
         st.caption(caption)
     show_flash()
+
+
+def _through_app() -> None:
+    """Make sure ``app.py`` drew this page.
+
+    Until some run calls ``st.navigation``, Streamlit treats ``pages/`` as an old-style page folder
+    and runs a page named in the address (``/coding``) on its own, without ``app.py``: no sidebar,
+    no page settings. That happens to the first page opened in a fresh server (and to every run
+    under ``AppTest``). Then the page runs ``app.py`` in its place, whose navigation picks this same
+    page, and stops: the page is drawn once, through ``app.py``, in the same run (a rerun would lose
+    the button press that started it).
+    """
+    import runpy
+
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        runpy.run_path(str(APP), run_name="__main__")
+        st.stop()

@@ -25,9 +25,9 @@ def nhs_number(rng: random.Random) -> str:
             return f"{s[:3]} {s[3:6]} {s[6:]}"
 
 
-def build() -> list[dict]:
+def build(name: str = "pii_testset") -> list[dict]:
     rng = random.Random(8)
-    source = (HERE / "pii_testset.txt").read_text(encoding="utf-8")
+    source = (HERE / f"{name}.txt").read_text(encoding="utf-8")
     blocks = [b.strip("\n") for b in source.split("\n---\n")[1:]]
     out = []
     for number, block in enumerate(blocks, start=1):
@@ -40,7 +40,7 @@ def build() -> list[dict]:
             pos += m.start() - last
             kind, body = m.group(1), m.group(2)
             # a PERSON mark may include a title for readability; the span is the name only
-            title = re.match(r"(?:Mrs|Mr|Ms|Miss|Dr|Rev\.)\s+", body) if kind == "PERSON" else None
+            title = re.match(r"(?:Mrs|Mr|Ms|Miss|Dr|Rev\.|Brother)\s+", body) if kind == "PERSON" else None
             start = pos + (title.end() if title else 0)
             text.append(body)
             pos += len(body)
@@ -55,12 +55,13 @@ def build() -> list[dict]:
 
 
 if __name__ == "__main__":
-    rows = build()
-    with open(HERE / "pii_testset.jsonl", "w", encoding="utf-8") as fh:
+    for name in ("pii_testset", "pii_testset.heldout"):
+        rows = build(name)
+        with open(HERE / f"{name}.jsonl", "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        counts: dict[str, int] = {}
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    counts: dict[str, int] = {}
-    for row in rows:
-        for m in row["mentions"]:
-            counts[m["kind"]] = counts.get(m["kind"], 0) + 1
-    print(f"{len(rows)} examples, {sum(counts.values())} mentions: {counts}")
+            for m in row["mentions"]:
+                counts[m["kind"]] = counts.get(m["kind"], 0) + 1
+        print(f"{name}: {len(rows)} examples, {sum(counts.values())} mentions: {counts}")

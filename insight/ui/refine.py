@@ -1,0 +1,114 @@
+"""Test & refine: the per-code test table with changes against the previous version, and one
+code's figures and disagreeing quotes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from insight.ui.shell import fmt, quote
+
+FIGURES = ("precision", "recall", "f1", "kappa", "alpha")
+
+
+def summary(report: dict, previous: dict | None) -> None:
+    """One line: passed and failed, against what, how long it took."""
+    line = (f"**{report['passed']} passed, {report['failed']} failed** \u00b7 {report['codebook']}"
+            + (f" against **{report['gold']}**" if report["gold"] else " (examples and counter-examples only)")
+            + f" on {report['units']:,} segments \u00b7 {', '.join(report['methods'])} \u00b7 {report['seconds']:.1f} s")
+    if previous is not None:
+        moved = report["passed"] - previous["passed"]
+        line += f" \u00b7 {previous['codebook']}: {previous['passed']} passed ({moved:+d})"
+    st.markdown(line)
+
+
+def table(report: dict, changes: list[dict] | None) -> pd.DataFrame:
+    """The per-code rows as a frame: pass/fail, figures and their change against the previous version."""
+    delta = {c["code"]: c for c in changes or []}
+    rows = []
+    for row in report["codes"]:
+        change = delta.get(row["code"], {})
+        was = change.get("was_passed")
+        rows.append({
+            "code": row["code"],
+            "result": ("PASS" if row["passed"] else "FAIL") + ("" if was is None or was == row["passed"]
+                                                               else (" (new)" if row["passed"] else " (was PASS)")),
+            "examples": row["examples"], "counter": row["counter_examples"],
+            **{k: row.get(k) for k in FIGURES},
+            "F1 change": change.get("f1_change"), "kappa change": change.get("kappa_change"),
+            "gold": row.get("gold_positives"), "coded": row.get("predicted"), "rule": row.get("rule"),
+        })
+    frame = pd.DataFrame(rows)
+    for column in (*FIGURES, "F1 change", "kappa change", "gold", "coded"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    if changes is None:
+        frame = frame.drop(columns=["F1 change", "kappa change"])
+    return frame
+
+
+def _style(frame: pd.DataFrame):
+    def result(value):
+        return "color:#1b7f3a;font-weight:600" if str(value).startswith("PASS") else "color:#c62828;font-weight:600"
+
+    def change(value):
+        if value is None or pd.isna(value) or abs(value) < 1e-9:
+            return "color:#999"
+        return "color:#1b7f3a" if value > 0 else "color:#c62828"
+
+    styled = frame.style.map(result, subset=["result"])
+    deltas = [c for c in ("F1 change", "kappa change") if c in frame.columns]
+    return styled.map(change, subset=deltas) if deltas else styled
+
+
+def results(frame: pd.DataFrame, *, key: str, on_select) -> None:
+    """The table; clicking a row picks that code (``on_select`` receives the row index)."""
+    def picked():
+        rows = st.session_state[key].selection.rows
+        if rows:
+            on_select(int(rows[0]))
+
+    number = st.column_config.NumberColumn(format="%.2f")
+    change = st.column_config.NumberColumn(format="%+.2f", help="Against the previous version")
+    st.dataframe(_style(frame), hide_index=True, key=key, on_select=picked, selection_mode="single-row",
+                 height=min(600, 35 * (len(frame) + 1) + 3),
+                 column_config={"code": st.column_config.TextColumn(width="large"),
+                                **{k: number for k in FIGURES}, "F1 change": change, "kappa change": change,
+                                "f1": st.column_config.NumberColumn("F1", format="%.2f"),
+                                "gold": st.column_config.NumberColumn(help="Segments the gold coder gave this code"),
+                                "coded": st.column_config.NumberColumn(help="Segments the auto-coder gave this code"),
+                                "rule": st.column_config.TextColumn(help="The auto-coder chosen for this code")})
+
+
+def figures(row: dict, change: dict | None) -> None:
+    """The code's figures with their change against the previous version."""
+    cols = st.columns(len(FIGURES) + 1)
+    cols[0].metric("Result", "PASS" if row["passed"] else "FAIL")
+    for col, key in zip(cols[1:], FIGURES):
+        d = (change or {}).get(f"{key}_change")
+        col.metric(key.title() if key != "f1" else "F1", fmt(row.get(key)),
+                   delta=None if d is None else f"{d:+.2f}", delta_color="normal" if d else "off")
+
+
+def failing_cases(row: dict) -> None:
+    if row["failing_examples"]:
+        st.markdown(f"**Examples it does not code** ({len(row['failing_examples'])} of {row['examples'].split('/')[1]})")
+        for text in row["failing_examples"]:
+            quote(text)
+    if row["failing_counter_examples"]:
+        st.markdown(f"**Counter-examples it codes** ({len(row['failing_counter_examples'])})")
+        for text in row["failing_counter_examples"]:
+            quote(text)
+
+
+def disagreeing_quotes(items: list[dict], total: int | None, title: str, button: str, on_click, *, key: str) -> None:
+    """False negatives or false positives, each with a button that copies it into the form."""
+    if not items:
+        return
+    st.markdown(f"**{title}** ({total if total is not None else len(items)}" + (f", first {len(items)} shown)"
+                                                                              if total and total > len(items) else ")"))
+    for item in items:
+        c1, c2 = st.columns([6, 1], vertical_alignment="center")
+        with c1:
+            quote(item["text"], f"segment {item['segment_id']}")
+        c2.button(button, key=f"{key}.{item['segment_id']}", on_click=on_click, args=(item["text"],),
+                  help="Copies the quote into the form below; save to test it.")

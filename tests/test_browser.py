@@ -1,0 +1,238 @@
+"""The workbench in a real headless Chromium: ``insight app`` on the sample study, every page visited
+through the sidebar, no exception anywhere, a suggestion accepted with the keyboard, the codebook
+tests run; screenshots go to ``tests/_artifacts/`` and the Test & refine page to
+``docs/test_refine.png``.
+
+Needs the Debian packages ``chromium`` and ``chromium-driver`` (``make browser-deps``); the set-up
+installs them with apt-get when it can, and skips with the reason when it cannot.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "_artifacts"
+DOCS = ROOT / "docs"
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+STUDY = "Living with local services"
+CODER = "Browser Test"
+PAGES = ["Overview", "Upload", "Browse", "Codebook", "Test & refine", "Code", "Agreement", "Themes", "Export"]
+BAD_TEXT = ("Traceback", "Unexpected error", "StreamlitAPIException")
+
+
+def _ensure_chromium() -> None:
+    if Path(CHROMIUM).exists() and Path(DRIVER).exists():
+        return
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run("apt-get update -qq && apt-get install -y -qq chromium chromium-driver", shell=True,
+                       capture_output=True, timeout=900, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):
+        pytest.skip("Chromium and chromedriver are not installed and apt-get could not install them: "
+                    "install the Debian packages chromium and chromium-driver (make browser-deps)")
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("INSIGHT_MODEL", "hashing")  # the real model works too; this keeps the test quick
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               STREAMLIT_SERVER_FILE_WATCHER_TYPE="none", STREAMLIT_CLIENT_TOOLBAR_MODE="minimal",
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    return env
+
+
+def _insight(db: Path, *args: str) -> None:
+    cmd = [str(Path(sys.executable).parent / "insight"), "--db", str(db), *args]
+    done = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    """The sample study from ``corpora/`` with the codebook and the rules auto-coder's suggestions."""
+    _ensure_chromium()
+    db = tmp_path_factory.mktemp("browser") / "sample.duckdb"
+    _insight(db, "ingest", "corpora/", "--study", STUDY)
+    _insight(db, "codebook", "load", "codebooks/lived_experience.yaml")
+    _insight(db, "code", "--methods", "rules")
+    _insight(db, "themes")
+    return db
+
+
+@pytest.fixture(scope="module")
+def server(sample):
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    log = open(sample.parent / "server.log", "w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "insight"), "--db", str(sample), "app", "--port",
+                             str(port)], cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the app did not start: " + (sample.parent / "server.log").read_text()[-2000:])
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    _ensure_chromium()
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1440,1500", "--hide-scrollbars"):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="insight-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = CHROMIUM
+    browser = webdriver.Chrome(service=Service(DRIVER), options=options)
+    browser.set_page_load_timeout(60)
+    yield browser
+    browser.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def idle(d, timeout: float = 120) -> None:
+    """Wait until the script run is over (Streamlit marks the app element)."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.time() + timeout
+    seen_state = None
+    while time.time() < deadline:
+        apps = d.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+        seen_state = apps[0].get_attribute("data-test-script-state") if apps else None
+        if seen_state == "notRunning":
+            time.sleep(0.6)  # let the last deltas paint, then check it is still done
+            apps = d.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+            if apps and apps[0].get_attribute("data-test-script-state") == "notRunning":
+                return
+        time.sleep(0.3)
+    raise AssertionError(f"the app was still {seen_state!r} after {timeout} s")
+
+
+def problems(d) -> list[str]:
+    """Exceptions, error boxes and traceback text on the page."""
+    from selenium.webdriver.common.by import By
+
+    found = [e.text[:300] for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')]
+    found += [e.text[:300] for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')]
+    body = d.find_element(By.TAG_NAME, "body").text
+    found += [f"page text contains {t!r}" for t in BAD_TEXT if t in body]
+    return found
+
+
+def shot(d, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    d.save_screenshot(str(path))
+    return path
+
+
+def go(d, title: str) -> None:
+    """Open a page through the sidebar navigation (same session, as a person would)."""
+    from selenium.webdriver.common.by import By
+
+    links = [a for a in d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]')
+             if a.text.splitlines()[-1].strip() == title]
+    assert links, f"no sidebar link {title!r}"
+    links[0].click()
+    time.sleep(0.5)
+    idle(d)
+    heading = d.find_elements(By.CSS_SELECTOR, "h1")
+    assert heading and heading[0].text.strip() == title, f"expected page {title!r}"
+
+
+# -- the test ---------------------------------------------------------------------------------
+
+
+def test_every_page_in_a_real_browser(server, driver, sample):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from insight import Workspace
+
+    d = driver
+    # A deep link into a fresh server still goes through app.py: titled sidebar, settings, name box.
+    d.get(f"{server}/agreement")
+    idle(d, 180)
+    nav = [a.text.splitlines()[-1] for a in d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNavLink"]')]
+    assert nav == PAGES, nav
+    assert problems(d) == []
+
+    name = d.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"] input[type="text"]')
+    name.send_keys(CODER, Keys.ENTER)
+    idle(d)
+
+    for title in PAGES:
+        go(d, title)
+        assert problems(d) == [], (title, problems(d))
+        shot(d, title.lower().replace(" & ", "_").replace(" ", "_"))
+
+    # Code: accept the suggestion on screen with the keyboard ("A")
+    go(d, "Code")
+    with Workspace(sample, read_only=True) as ws:
+        before = len(ws.codings(coder=CODER))
+    d.find_element(By.CSS_SELECTOR, "h1").click()  # focus the page, not a text box
+    ActionChains(d).send_keys("a").perform()
+    time.sleep(0.5)
+    idle(d)
+    assert problems(d) == []
+    with Workspace(sample, read_only=True) as ws:
+        mine = ws.codings(coder=CODER)
+    assert len(mine) == before + 1 and set(mine["method"]) == {"human"}
+    shot(d, "code_after_accept")
+
+    # Export: prepare the coded dataset; a download button appears
+    go(d, "Export")
+    next(b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "Prepare the dataset").click()
+    time.sleep(0.5)
+    idle(d)
+    assert problems(d) == []
+    assert any(b.text.strip().startswith("Download") for b in d.find_elements(By.CSS_SELECTOR, "button"))
+
+    # Test & refine: run the codebook tests against Priya Shah, read the table and a code's quotes
+    go(d, "Test & refine")
+    button = next(b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text.strip().endswith("Run tests"))
+    button.click()
+    time.sleep(1)
+    idle(d, 600)
+    assert problems(d) == []
+    body = d.find_element(By.TAG_NAME, "body").text
+    assert "passed" in body and "failed" in body and "against Priya Shah" in body
+    assert d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
+    shot(d, "test_refine_results")
+    DOCS.mkdir(exist_ok=True)
+    d.execute_script("window.scrollTo(0, 0)")
+    d.save_screenshot(str(DOCS / "test_refine.png"))
