@@ -7,9 +7,11 @@ A thin layer over :class:`insight.Workspace`: the pages in ``pages/`` read throu
 
 import streamlit as st
 
+from insight import access
 from insight.ui import db, shell
 
 st.set_page_config(page_title="Insight", page_icon=":material/forum:", layout="wide")
+access.require_login(db.db_path())  # a login form (and nothing else) when a password or OIDC is set
 
 PAGES = {
     "Study": [

@@ -41,7 +41,8 @@ from datetime import datetime
 
 from insight.errors import InsightError, NotFound
 from insight.store import next_ids
-from pipelines.pseudonymise import KINDS, LABELS, REPLACE, STAFF, Mention, detect, known_pattern, lexicon, ner_pipeline
+from pipelines.pseudonymise import (KINDS, LABELS, REPLACE, STAFF, Mention, detect, known_mentions, known_pattern,
+                                    lexicon, ner_pipeline)
 
 ACTIVE = ("replaced", "accepted")
 STATUSES = ("replaced", "accepted", "undone", "candidate")
@@ -105,7 +106,11 @@ def entity_key(kind: str, text: str) -> str:
 
 
 class _Entities:
-    """A study's entities, their labels and the forms each has been seen in."""
+    """A study's entities, their labels and the forms each has been seen in.
+
+    People are matched by their first and last names: "Margaret", "Margaret Jones" and "Mrs Jones"
+    are one person when nothing else in the study shares those names (or, for a single name, when
+    the person was already seen in the same document)."""
 
     def __init__(self, con, study_id: int):
         self.con, self.study_id = con, study_id
@@ -113,6 +118,10 @@ class _Entities:
         self.alias: dict[tuple[str, str], int] = {}
         self.numbers: dict[str, int] = defaultdict(int)
         self.labels: set[str] = set()
+        # active people by token: the first and last token of full names, and single names
+        self.first: dict[str, set[int]] = defaultdict(set)
+        self.last: dict[str, set[int]] = defaultdict(set)
+        self.single: dict[str, set[int]] = defaultdict(set)
         for eid, kind, number, label, original, status in con.execute(
                 "SELECT entity_id, kind, number, label, original, status FROM pii_entities WHERE study_id = ?",
                 [study_id]).fetchall():
@@ -120,14 +129,27 @@ class _Entities:
             self.alias[(kind, entity_key(kind, original))] = eid
             self.numbers[kind] = max(self.numbers[kind], number)
             self.labels.add(label)
+            self._index(eid)
         for kind, original, eid in con.execute(
                 "SELECT kind, original, entity_id FROM pii_mentions WHERE study_id = ? AND entity_id IS NOT NULL "
                 "AND status <> 'candidate'", [study_id]).fetchall():
             self.alias.setdefault((kind, entity_key(kind, original)), eid)
+        self.next_id = next_ids(con, "pii_entities", "entity_id").start
         self.new: list[int] = []
 
     def _tokens(self, eid: int) -> list[str]:
         return _person_key(self.rows[eid]["original"]).split()
+
+    def _index(self, eid: int, drop: bool = False) -> None:
+        row = self.rows[eid]
+        if row["kind"] != "PERSON" or row["status"] != "active":
+            return
+        tokens = self._tokens(eid)
+        if not tokens:
+            return
+        targets = [self.single[tokens[0]]] if len(tokens) == 1 else [self.first[tokens[0]], self.last[tokens[-1]]]
+        for target in targets:
+            (target.discard if drop else target.add)(eid)
 
     def resolve(self, kind: str, text: str, near: set[int] = frozenset(), label: str | None = None) -> int:
         """The entity for a mention, made if needed; ``near``: entities already seen in this document."""
@@ -145,41 +167,37 @@ class _Entities:
         if kind == "PERSON" and key:
             eid = self._person(key.split(), near)
             if eid is not None:
-                if len(key.split()) > len(self._tokens(eid)):
+                if len(key.split()) > len(self._tokens(eid)):  # "Margaret" turns out to be Margaret Jones
+                    self._index(eid, drop=True)
                     self.rows[eid]["original"] = text if not text.isupper() else text.title()
                     self.rows[eid]["dirty"] = True
+                    self._index(eid)
                 self.alias[(kind, key)] = eid
                 return eid
         return self._make(kind, text, key, None)
 
     def _person(self, tokens: list[str], near: set[int]) -> int | None:
-        people = [eid for eid, r in self.rows.items() if r["kind"] == "PERSON" and r["status"] == "active"]
-        full = {eid: self._tokens(eid) for eid in people}
+        head, tail = tokens[0], tokens[-1]
         if len(tokens) >= 2:
-            same = [e for e, t in full.items() if len(t) >= 2 and t[0] == tokens[0] and t[-1] == tokens[-1]]
+            same = self.first[head] & self.last[tail]
             if len(same) == 1:
-                return same[0]
-            first_only = [e for e, t in full.items() if t == [tokens[0]]]
-            others = [e for e, t in full.items() if len(t) >= 2 and t[0] == tokens[0]]
-            if len(first_only) == 1 and not others:
-                return first_only[0]
-            last_only = [e for e, t in full.items() if t == [tokens[-1]]]
-            others = [e for e, t in full.items() if len(t) >= 2 and t[-1] == tokens[-1]]
-            if len(last_only) == 1 and not others:
-                return last_only[0]
+                return next(iter(same))
+            if len(self.single[head]) == 1 and not self.first[head]:
+                return next(iter(self.single[head]))
+            if len(self.single[tail]) == 1 and not self.last[tail]:
+                return next(iter(self.single[tail]))
             return None
-        token = tokens[0]
-        matches = [e for e, t in full.items() if len(t) >= 2 and token in (t[0], t[-1])]
-        local = [e for e in matches if e in near]
+        matches = self.first[head] | self.last[head]
+        local = matches & near
         if len(local) == 1:
-            return local[0]
+            return next(iter(local))
         if len(matches) == 1 and not local:
-            return matches[0]
+            return next(iter(matches))
         return None
 
     def _make(self, kind: str, text: str, key: str, label: str | None) -> int:
-        (eid,) = next_ids(self.con, "pii_entities", "entity_id")
-        eid = max([eid, *[e + 1 for e in self.rows]])
+        eid = self.next_id
+        self.next_id += 1
         self.numbers[kind] += 1
         if label is None:
             label = f"[{LABELS[kind]} {self.numbers[kind]}]"
@@ -196,6 +214,7 @@ class _Entities:
         self.alias[(kind, key)] = eid
         self.labels.add(label)
         self.new.append(eid)
+        self._index(eid)
         return eid
 
     def flush(self) -> None:
@@ -365,20 +384,23 @@ def _field_replacer(entities: _Entities):
     return replace
 
 
-def _render_fields(con, study_id: int, entities: _Entities) -> int:
-    """Speaker labels, participant names (and ids that are names) and document titles."""
+def _render_fields(con, study_id: int, entities: _Entities, document_ids=None) -> int:
+    """Speaker labels, participant names (and ids that are names) and document titles; of the
+    study's participants and of ``document_ids`` (default: every document of the study)."""
     import pandas as pd
 
     replace = _field_replacer(entities)
+    _insight_docs = pd.DataFrame({"d": sorted(set(document_ids or []))}, dtype="int64")  # noqa: F841
+    only = "" if document_ids is None else " AND d.document_id IN (SELECT d FROM _insight_docs)"
     targets = [
         ("segments", "speaker", "segment_id",
          "SELECT s.segment_id, s.speaker FROM segments s JOIN documents d USING (document_id) "
-         "WHERE d.study_id = ? AND s.speaker IS NOT NULL"),
+         "WHERE d.study_id = ? AND s.speaker IS NOT NULL" + only),
         ("participants", "name", "participant_id",
          "SELECT participant_id, name FROM participants WHERE study_id = ? AND name IS NOT NULL"),
         ("participants", "external_id", "participant_id",
          "SELECT participant_id, external_id FROM participants WHERE study_id = ?"),
-        ("documents", "title", "document_id", "SELECT document_id, title FROM documents WHERE study_id = ?"),
+        ("documents", "title", "document_id", "SELECT d.document_id, d.title FROM documents d WHERE d.study_id = ?" + only),
     ]
     changed = 0
     for table, column, key, query in targets:
@@ -566,8 +588,7 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
                     continue
                 texts[doc_id] = text
             extra = [Mention(m.start, m.end, m.kind, m.text, "same name elsewhere", 0.75)
-                     for m in detect(text, known=again, known_weak=again_weak, kinds=("PERSON",))
-                     if m.source == "known"]
+                     for m in known_mentions(text, again, again_weak)]
             found.setdefault(doc_id, []).extend(extra)
     # merge with what is stored, resolve entities, write
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -616,7 +637,7 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
     for doc_id in sorted(touched):
         renderer.document(doc_id)
     renderer.flush()
-    fields = _render_fields(con, study_id, entities)
+    fields = _render_fields(con, study_id, entities, None if document_ids is None else set(targets) | touched)
     replaced = sum(c.get("replaced", 0) for c in counts.values())
     return {"documents": len(targets), "changed_documents": len(touched), "replaced": replaced,
             "candidates": sum(c.get("candidate", 0) for c in counts.values()), "fields": fields,

@@ -1,6 +1,7 @@
 """Browse: documents and participants with attribute filters, transcripts with codings, search,
 and segments by code, coder and theme."""
 
+import pandas as pd
 import streamlit as st
 
 from insight.ui import browse as ui
@@ -23,6 +24,10 @@ if shell.require_database():
         colours = shell.code_colours(book)
         participants = db.read("participants", study)
         documents = db.read("documents", study)
+        # transcripts first: they are the richest to read; then notes, diaries, panel answers
+        order = {"interview": 0, "fieldnotes": 1, "diary": 2, "panel": 3}
+        documents = documents.assign(_order=documents["kind"].map(order).fillna(9)).sort_values(
+            ["_order", "document_id"]).drop(columns="_order")
         codings = db.read("codings", study=study)
         tab_docs, tab_people, tab_search, tab_codes = st.tabs(["Documents", "Participants", "Search",
                                                                "By code or theme"])
@@ -43,7 +48,8 @@ if shell.require_database():
                 show_suggestions = st.toggle("Show auto-coder suggestions (marked ?)", key="browse.suggestions")
                 doc = documents[documents["document_id"] == document_id].iloc[0]
                 st.subheader(doc["title"])
-                st.caption(" \u00b7 ".join(str(x) for x in (doc["kind"], doc["participant"], doc["doc_date"], doc["source_path"])
+                date = doc["doc_date"].date() if hasattr(doc["doc_date"], "date") and not pd.isna(doc["doc_date"]) else None
+                st.caption(" \u00b7 ".join(str(x) for x in (doc["kind"], doc["participant"], date, doc["source_path"])
                                            if x is not None and str(x) not in ("", "NaT", "nan", "None")))
                 ui.transcript(db.read("segments", study, document_id=int(document_id)),
                               codings[codings["document_id"] == document_id], colours,

@@ -27,14 +27,16 @@ def loader() -> None:
     upload = st.file_uploader("Load a codebook file (YAML, or REFI-QDA .qdc from NVivo, ATLAS.ti, MAXQDA, QualCoder)",
                               type=["yaml", "yml", "qdc"], key="codebook.load")
     if upload is not None and st.button("Load it", key="codebook.load.go"):
-        folder = Path(tempfile.mkdtemp(prefix="insight-codebook-"))
-        path = folder / upload.name
-        path.write_bytes(upload.getvalue())
-        result = shell.run_action("load the codebook", "load_codebook", path, author=shell.coder() or None,
-                                  study=shell.study())
-        if result:
+        from insight.access import check_upload
+
+        with shell.guard("load the codebook"):
+            path = Path(tempfile.mkdtemp(prefix="insight-codebook-")) / check_upload(upload.name, upload.size)
+            path.write_bytes(upload.getvalue())
+            with st.spinner("Loading ..."):
+                result = db.act("load_codebook", path, author=shell.coder() or None, study=shell.study())
             shell.flash(f"{result['codebook']}: " + (f"version {result['version']} loaded ({result['codes']} codes)."
-                                                     if result["created"] else f"unchanged, still version {result['version']}."))
+                                                     if result["created"] else
+                                                     f"unchanged, still version {result['version']}."))
             st.rerun()
 
 

@@ -61,4 +61,12 @@ if shell.require_database():
         else:
             st.markdown("**Codebook**: none loaded yet (Codebook page, or `insight codebook load FILE`).")
         ui.latest_runs(db.read("runs", study=study))
-        ui.code_frequencies(counts, shell.code_colours(book), key="overview.codes")
+        left, right = st.columns(2)
+        with left:
+            ui.code_frequencies(counts, shell.code_colours(book), key="overview.codes")
+        with right:
+            theme_runs = db.read("theme_runs", study=study)
+            if not theme_runs.empty:
+                run_id = int(theme_runs["run_id"].iloc[0])
+                ui.largest_themes(db.read("theme_table", run_id, study=study), run_id, key="overview.themes")
+                st.page_link("pages/themes.py", label="The theme map, quotes and groups", icon=":material/bubble_chart:")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from insight.access import MAX_UPLOAD_MB, check_upload
+from insight.errors import InsightError
 from insight.readers import supported_suffixes
 from insight.ui import db, shell
 from insight.ui import upload as ui
@@ -38,38 +40,46 @@ kind = c2.selectbox("The documents are", KINDS, key="upload.kind")
 unit = c3.selectbox("Segment unit", ["turn", "paragraph", "sentence"], key="upload.unit",
                     help="Whole speaker turns (or answers), paragraphs, or sentences.")
 
-files = st.file_uploader("Drop files here", accept_multiple_files=True, key=f"upload.files.{state['upload.nonce']}",
-                         help="Formats: " + " ".join(supported_suffixes()))
+dropped = st.file_uploader("Drop files here", accept_multiple_files=True, key=f"upload.files.{state['upload.nonce']}",
+                           help="Formats: " + " ".join(supported_suffixes()), max_upload_size=MAX_UPLOAD_MB)
+files, refused = [], []  # files: (upload, a plain file name of a known format)
+for upload in dropped or []:
+    try:
+        files.append((upload, check_upload(upload.name, upload.size)))
+    except InsightError as exc:
+        refused.append({"path": upload.name, "status": "failed", "documents": 0, "segments": 0, "codings": 0,
+                        "participants": 0, "reason": str(exc), "warnings": []})
+for item in refused:
+    st.error(item["reason"])
 
 mappings: dict[str, dict] = {}
-for index, upload in enumerate(files or []):
-    if not ui.is_tabular(upload.name):
+for index, (upload, name) in enumerate(files):
+    if not ui.is_tabular(name):
         continue
-    staged = Path(state["upload.staging"]) / upload.name
+    staged = Path(state["upload.staging"]) / name
     staged.write_bytes(upload.getvalue())
-    with st.expander(f"Columns of {upload.name}", expanded=True):
+    with st.expander(f"Columns of {name}", expanded=True):
         with shell.guard("read the spreadsheet"):
             frame = Workspace.preview_table(staged)
-            mappings[upload.name] = ui.column_mapping(upload.name, frame, key=f"upload.map.{index}",
-                                                      coder=shell.coder())
+            mappings[name] = ui.column_mapping(name, frame, key=f"upload.map.{index}", coder=shell.coder())
 
-if st.button(f"Import {len(files or [])} file(s)", type="primary", key="upload.import", disabled=not files):
+if st.button(f"Import {len(files)} file(s)", type="primary", key="upload.import", disabled=not files):
     target = uploads_dir()
     target.mkdir(parents=True, exist_ok=True)
     common = {"unit": unit} | ({"kind": kind} if kind != KINDS[0] else {})
     batches = [([], {})]  # every non-tabular file in one call; each spreadsheet with its own columns
-    for upload in files:
-        path = target / upload.name
+    for upload, name in files:
+        path = target / name
         path.write_bytes(upload.getvalue())
-        if ui.is_tabular(upload.name):
-            batches.append(([path], mappings.get(upload.name, {})))
+        if ui.is_tabular(name):
+            batches.append(([path], mappings.get(name, {})))
         else:
             batches[0][0].append(path)
     batches = [b for b in batches if b[0]]
     total = sum(len(paths) for paths, _ in batches)
     bar = st.progress(0.0, text="Importing ...")
     done = [0]
-    outcome = []
+    outcome = list(refused)
 
     def progress(number, count, path):
         bar.progress(min(1.0, (done[0] + number) / max(total, 1)), text=f"Read {Path(path).name}")

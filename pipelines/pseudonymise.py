@@ -73,21 +73,8 @@ def lexicon() -> dict[str, frozenset[str]]:
 
 @lru_cache(maxsize=1)
 def _common_words() -> frozenset[str]:
-    """English words more often written in lower case than Capitalised ("Properly", "Grace",
-    "Will"), from spaCy's lexeme probabilities in ``spacy-lookups-data``; empty when it is missing."""
-    import gzip
-    import json
-
-    try:
-        import spacy_lookups_data
-    except ImportError:
-        return frozenset()
-    path = Path(spacy_lookups_data.__file__).parent / "data" / "en_lexeme_prob.json.gz"
-    if not path.exists():
-        return frozenset()
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        prob = json.load(fh)
-    return frozenset(w for w, p in prob.items() if w.islower() and p > -18 and p >= prob.get(w.title(), -99.0))
+    """English words more often written in lower case than Capitalised (``data/common_words.txt``)."""
+    return frozenset(_words("common_words.txt"))
 
 
 def common_word(word: str) -> bool:
@@ -456,7 +443,8 @@ def known_pattern(names) -> re.Pattern | None:
     return re.compile(r"(?<![\w@.])(?:" + alternation + r")(?![\w@]|['’-]\w\w)")
 
 
-def _known(text: str, pattern: re.Pattern | None, weak: re.Pattern | None) -> list[Mention]:
+def known_mentions(text: str, pattern: re.Pattern | None, weak: re.Pattern | None) -> list[Mention]:
+    """Where known names occur in ``text`` (weak ones only mid-sentence)."""
     out = []
     if pattern is not None:
         out += [Mention(m.start(), m.end(), "PERSON", m.group(), "known", 0.95) for m in pattern.finditer(text)]
@@ -477,16 +465,23 @@ def ner_pipeline():
     ``INSIGHT_SPACY_MODEL`` names one (a package or a path); ``blank`` forces rules only; otherwise
     the first installed ``en_core_web_*`` package is used.
     """
+    import importlib.util
+
+    from pipelines.nlp import TRAINED
+
     choice = os.environ.get("INSIGHT_SPACY_MODEL")
     if choice == "blank":
         return None
+    # importing spaCy costs seconds (it pulls in torch): only when there is a pipeline to load
+    names = [choice] if choice else [n for n in TRAINED if importlib.util.find_spec(n) is not None]
+    if not names:
+        return None
     try:
-        import spacy
+        import spacy  # noqa: F401
     except ImportError:
         return None
-    from pipelines.nlp import TRAINED, get_nlp
+    from pipelines.nlp import get_nlp
 
-    names = [choice] if choice else [n for n in TRAINED if spacy.util.is_package(n)]
     for name in names:
         nlp = get_nlp(name)
         if not nlp.meta.get("insight_path", "").startswith("trained"):
@@ -549,7 +544,7 @@ def detect(text: str, *, known: re.Pattern | None = None, known_weak: re.Pattern
     """
     found = [m for m in _structured(text) if m.kind in kinds]
     if "PERSON" in kinds:
-        people = _person_rules(text) + _known(text, known, known_weak)
+        people = _person_rules(text) + known_mentions(text, known, known_weak)
         if doc is not None:
             ner_people, places = _ner(doc)
             people += ner_people

@@ -19,7 +19,7 @@ How a theme run works:
    5..60) and ``min_samples = max(2, min_size // 4)`` (fewer points called noise than HDBSCAN's
    default ``min_samples = min_cluster_size``), core distances on every CPU core. "Excess of mass"
    selection sometimes keeps one cluster holding most of the data; ``max_cluster_size`` (a fifth
-   of the segments) makes it split that into the themes a reader can use. BERTopic
+   of the segments, at least ``4 * min_size``) makes it split that into themes a reader can use. BERTopic
    orchestrates steps 3-4 (``BERTopic(umap_model=..., hdbscan_model=...,
    calculate_probabilities=False).fit_transform(docs, embeddings)``).
 5. **Outliers**: HDBSCAN's noise (-1) is reassigned with the rule of BERTopic's
@@ -50,8 +50,14 @@ Speed (see ``benchmarks/themes_banking77.py``): besides steps 2 and 3, numba's c
 made a one-time cost per machine. UMAP compiles its kernels on first use in every process; its
 three hot kernels are re-wrapped with ``cache=True`` and ``NUMBA_CACHE_DIR`` defaults to
 ``~/.cache/insight/numba`` (``$XDG_CACHE_HOME`` is honoured; an existing ``NUMBA_CACHE_DIR`` wins).
-BERTopic's probability matrix is not computed (``calculate_probabilities=False``), and HDBSCAN keeps
-no prediction data.
+BERTopic's probability matrix is not computed (``calculate_probabilities=False``), HDBSCAN keeps
+no prediction data, and BERTopic is imported without the backends it would load eagerly and never
+use on given vectors (torch, transformers, spaCy; see :func:`import_bertopic`).
+
+The gap finder (:func:`find_gaps`) runs the same fit over the segments that no coding covers
+(codings not rejected, by the chosen coders), without outlier reassignment (a candidate code
+should be coherent), and stores the candidates in the summary of a ``'gaps'`` run;
+:func:`insight.themes.add_gap_as_code` turns one into a code in a new codebook version.
 """
 
 from __future__ import annotations
@@ -228,6 +234,60 @@ def _persist_numba() -> str | None:
             pass
     umap_._insight_cached = True
     return path
+
+
+_OPTIONAL_BACKENDS = ("torch", "sentence_transformers", "transformers", "spacy")
+
+
+class _HideModules:
+    """A ``sys.meta_path`` finder that makes importing ``names`` (and their submodules) raise
+    ``ModuleNotFoundError`` in one thread, for as long as it is installed."""
+
+    def __init__(self, names):
+        import threading
+
+        self.names = tuple(names)
+        self.thread = threading.get_ident()
+
+    def find_spec(self, fullname, path=None, target=None):
+        import threading
+
+        if threading.get_ident() == self.thread and fullname.split(".", 1)[0] in self.names:
+            raise ModuleNotFoundError(f"{fullname} is hidden while BERTopic imports", name=fullname)
+        return None
+
+
+def import_bertopic():
+    """``bertopic.BERTopic``, imported without the optional backends it loads eagerly.
+
+    ``import bertopic`` imports torch, sentence-transformers, transformers and spaCy (for
+    embedding backends, LLM and part-of-speech representations and saving to safetensors) that
+    a fit on given vectors never uses; in a fresh process that is about half of BERTopic's
+    import time. While BERTopic imports, a finder on ``sys.meta_path`` makes them look absent to
+    this thread only (BERTopic's own try/except turns those extras into its ``NotInstalled``
+    placeholders); it is removed right after, so later imports of them work as usual. Modules
+    already imported (as in the app, which embeds) are left alone, and a BERTopic that cannot
+    import without them is imported normally.
+    """
+    import sys
+
+    if "bertopic" in sys.modules:
+        from bertopic import BERTopic
+
+        return BERTopic
+    hider = _HideModules(name for name in _OPTIONAL_BACKENDS if name not in sys.modules)
+    sys.meta_path.insert(0, hider)
+    try:
+        from bertopic import BERTopic
+    except ImportError:
+        sys.meta_path.remove(hider)
+        for name in [m for m in sys.modules if m == "bertopic" or m.startswith("bertopic.")]:
+            del sys.modules[name]
+        from bertopic import BERTopic
+    finally:
+        if hider in sys.meta_path:
+            sys.meta_path.remove(hider)
+    return BERTopic
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +475,8 @@ def fit_themes(docs: list[str], vectors: np.ndarray, *, min_size: int | None = N
     stages.next("loading BERTopic, UMAP and HDBSCAN")
     settings["numba_cache"] = _persist_numba()
     import hdbscan
-    from bertopic import BERTopic
+
+    BERTopic = import_bertopic()
     from bertopic.vectorizers import ClassTfidfTransformer
 
     X = normalise(vectors)

@@ -176,11 +176,13 @@ def test_overview_shows_the_library_figures(db):
 def test_upload_imports_files_with_column_mapping_and_reports_failures(db):
     at = app("upload")
     survey = b"resp,area,q1\nX1,Southside,The bins were missed again\nX2,Southside,Lovely park\n"
-    at.file_uploader[0].set_value([("notes.txt", b"Interviewer: Hello.\nP9: The bus is late.\n", "text/plain"),
+    at.file_uploader[0].set_value([("../../notes.txt", b"Interviewer: Hello.\nP9: The bus is late.\n", "text/plain"),
                                    ("survey.csv", survey, "text/csv"),
-                                   ("broken.xlsx", b"not a workbook", "application/octet-stream")]).run()
+                                   ("broken.xlsx", b"not a workbook", "application/octet-stream"),
+                                   ("tool.exe", b"MZ", "application/octet-stream")]).run()
     assert not at.exception
-    assert [e.value.split(":")[0].rsplit("/", 1)[-1] for e in at.error] == ["broken.xlsx"]  # said at preview
+    said = [e.value for e in at.error]  # before the import: the unknown format, and the damaged workbook
+    assert len(said) == 2 and "cannot read '.exe'" in said[0] and "broken.xlsx" in said[1]
     by_key(at.multiselect, ".text").set_value(["q1"])
     by_key(at.selectbox, ".id").set_value("resp")
     by_key(at.multiselect, ".attrs").set_value(["area"])
@@ -191,10 +193,12 @@ def test_upload_imports_files_with_column_mapping_and_reports_failures(db):
     with ro(db) as ws:
         docs = ws.documents("Council")
         people = ws.participants("Council")
-    assert {"notes", "survey"} <= {Path(p).stem for p in docs["source_path"].dropna()}
+    kept = {Path(p) for p in docs["source_path"].dropna()}
+    assert {"notes", "survey"} <= {p.stem for p in kept}
+    assert all(p.parent == db.parent / "app-uploads" for p in kept if p.stem in ("notes", "survey"))  # no ../..
     assert people.set_index("external_id").loc["X1", "area"] == "Southside"
     results = next(d for d in at.dataframe if "status" in d.value.columns).value
-    assert sorted(results["status"]) == ["added", "added", "failed"]
+    assert sorted(results["status"]) == ["added", "added", "failed", "failed"]
 
 
 # -- browse -----------------------------------------------------------------------------------

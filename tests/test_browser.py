@@ -159,6 +159,12 @@ def shot(d, name: str) -> Path:
     return path
 
 
+def top(d) -> None:
+    """Scroll the page back to the top (Streamlit scrolls its main section, not the window)."""
+    d.execute_script("document.querySelectorAll('*').forEach(e => { if (e.scrollTop > 0) e.scrollTop = 0; });")
+    time.sleep(0.3)
+
+
 def go(d, title: str) -> None:
     """Open a page through the sidebar navigation (same session, as a person would)."""
     from selenium.webdriver.common.by import By
@@ -220,7 +226,8 @@ def test_every_page_in_a_real_browser(server, driver, sample):
     time.sleep(0.5)
     idle(d)
     assert problems(d) == []
-    assert any(b.text.strip().startswith("Download") for b in d.find_elements(By.CSS_SELECTOR, "button"))
+    downloads = d.find_elements(By.CSS_SELECTOR, '[data-testid="stDownloadButton"]')
+    assert any("Download" in b.text and ".csv" in b.text for b in downloads), [b.text for b in downloads]
 
     # Test & refine: run the codebook tests against Priya Shah, read the table and a code's quotes
     go(d, "Test & refine")
@@ -233,6 +240,21 @@ def test_every_page_in_a_real_browser(server, driver, sample):
     assert "passed" in body and "failed" in body and "against Priya Shah" in body
     assert d.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
     shot(d, "test_refine_results")
+    chosen = d.find_element(By.XPATH, "//h3[starts-with(normalize-space(.), 'Edit ')]").text.strip()[len("Edit "):]
+
+    # ... edit the code on screen right there (a keyword more), save: a new version, re-tested at once
+    keywords = d.find_element(By.CSS_SELECTOR, 'textarea[aria-label^="Keywords"]')
+    keywords.send_keys(Keys.END, Keys.ENTER, "helpline")
+    next(b for b in d.find_elements(By.CSS_SELECTOR, "button")
+         if b.text.strip().endswith("Save as a new version and re-test")).click()
+    time.sleep(1)
+    idle(d, 300)
+    assert problems(d) == []
+    body = d.find_element(By.TAG_NAME, "body").text
+    assert "saved as version 2" in body and "lived-experience@2" in body and "lived-experience@1:" in body
+    with Workspace(sample, read_only=True) as ws:
+        book = ws.codebook("lived-experience")
+    assert book.version == 2 and [c.name for c in book.codes if "helpline" in c.keywords] == [chosen]
     DOCS.mkdir(exist_ok=True)
-    d.execute_script("window.scrollTo(0, 0)")
+    top(d)
     d.save_screenshot(str(DOCS / "test_refine.png"))

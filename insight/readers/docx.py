@@ -89,6 +89,9 @@ class DocxReader:
             return "".join(block)
 
         body = document.element.body
+        if body is None:
+            raise ReaderError(path, "the .docx has no document body.",
+                              fix="Open it in Word or LibreOffice and save it again as .docx.")
         for child in body.iterchildren():
             if child.tag == W + "p":
                 blocks = [child]
@@ -145,6 +148,10 @@ class DocxReader:
 
         turns = find_turns(text)
         kind = options.kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
-        title = (document.core_properties.title or "").strip() or title_from(path)
+        try:
+            title = (document.core_properties.title or "").strip()
+        except Exception:  # a damaged docProps/core.xml: the file name will do
+            title = ""
+        title = title or title_from(path)
         doc = ParsedDocument(title=title, text=text, turns=turns, kind=kind, codings=codings)
         return ReadResult(documents=[doc], warnings=warnings)

@@ -131,7 +131,11 @@ def read(verb: str, *args, **kwargs) -> Any:
 
 
 def act(verb: str, *args, **kwargs) -> Any:
-    """One writing library call, ``Workspace.<verb>(*args, **kwargs)``; later reads see its effect."""
+    """One writing library call, ``Workspace.<verb>(*args, **kwargs)``; later reads see its effect.
+    Only a researcher may write (a viewer gets a clear error)."""
+    from insight.access import current_role, require_edit
+
+    require_edit(current_role(), "change the study (" + verb.replace("_", " ") + ")")
     g = gate()
     try:
         result = g.write(verb, *args, **kwargs)

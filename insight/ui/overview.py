@@ -55,10 +55,26 @@ def code_frequencies(counts: pd.DataFrame, colours: dict[str, str], *, key: str,
     order = frame.groupby("code")["segments"].sum().sort_values(ascending=False).head(top).index.tolist()
     frame = frame[frame["code"].isin(order)]
     fig = px.bar(frame, y="code", x="segments", color="who", orientation="h", barmode="group",
-                 category_orders={"code": order}, title=f"Most used codes (top {min(top, len(order))})",
-                 color_discrete_sequence=["#2ca02c", "#9ecae1"])
+                 category_orders={"code": order, "who": ["human codings", "auto-coder suggestions"]},
+                 title=f"Most used codes (top {min(top, len(order))}): segments",
+                 color_discrete_map={"human codings": "#2ca02c", "auto-coder suggestions": "#9ecae1"})
     fig.update_layout(height=max(300, 26 * len(order) + 80), margin=dict(l=10, r=10, t=40, b=10),
                       yaxis_title=None, legend_title=None)
+    st.plotly_chart(fig, key=key)
+
+
+def largest_themes(table: pd.DataFrame, run_id: int, *, key: str, top: int = 12) -> None:
+    """The biggest themes of the latest run, with their share of the segments."""
+    import plotly.express as px
+
+    data = table[table["id"] >= 0].head(top)
+    if data.empty:
+        return
+    data = data.assign(theme=data["id"].astype(str) + ": " + data["label"].astype(str), percent=100 * data["share"])
+    fig = px.bar(data, x="percent", y="theme", orientation="h", text="size",
+                 title=f"Largest themes (run {run_id}): % of segments", color_discrete_sequence=["#6a51a3"])
+    fig.update_layout(height=max(300, 26 * len(data) + 80), margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None,
+                      xaxis_title=None, yaxis={"autorange": "reversed"})
     st.plotly_chart(fig, key=key)
 
 

@@ -71,7 +71,7 @@ def results(frame: pd.DataFrame, *, key: str, on_select) -> None:
     change = st.column_config.NumberColumn(format="%+.2f", help="Against the previous version")
     st.dataframe(_style(frame), hide_index=True, key=key, on_select=picked, selection_mode="single-row",
                  height=min(600, 35 * (len(frame) + 1) + 3),
-                 column_config={"code": st.column_config.TextColumn(width="large"),
+                 column_config={"code": st.column_config.TextColumn(width="medium"),
                                 **{k: number for k in FIGURES}, "F1 change": change, "kappa change": change,
                                 "f1": st.column_config.NumberColumn("F1", format="%.2f"),
                                 "gold": st.column_config.NumberColumn(help="Segments the gold coder gave this code"),
@@ -107,8 +107,6 @@ def disagreeing_quotes(items: list[dict], total: int | None, title: str, button:
     st.markdown(f"**{title}** ({total if total is not None else len(items)}" + (f", first {len(items)} shown)"
                                                                               if total and total > len(items) else ")"))
     for item in items:
-        c1, c2 = st.columns([6, 1], vertical_alignment="center")
-        with c1:
-            quote(item["text"], f"segment {item['segment_id']}")
-        c2.button(button, key=f"{key}.{item['segment_id']}", on_click=on_click, args=(item["text"],),
-                  help="Copies the quote into the form below; save to test it.")
+        quote(item["text"], f"segment {item['segment_id']}")
+        st.button(button, key=f"{key}.{item['segment_id']}", on_click=on_click, args=(item["text"],), type="tertiary",
+                  icon=":material/add:", help="Copies the quote into the form below; save to test it.")

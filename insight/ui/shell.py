@@ -44,6 +44,11 @@ def sidebar() -> None:
                       on_change=_remember_coder)
         if not coder():
             st.caption("Type your name once: the Code, Codebook and Test & refine pages record it.")
+        from insight import access
+
+        if access.login_configured(db.db_path()):
+            st.caption(f"Logged in as **{access.current_role()}**")
+            st.button("Log out", key="shell.logout", on_click=access.logout)
         message = db.locked()
         if message:
             st.warning("Read-only for now: " + message)
