@@ -13,8 +13,6 @@ from typing import Callable
 
 from insight import store
 from insight.errors import NotFound
-from insight.ingest import IngestReport, ingest
-from insight.readers.base import IngestOptions
 
 
 class Workspace:
@@ -55,7 +53,7 @@ class Workspace:
     # -- verbs ----------------------------------------------------------------------------------
 
     def ingest(self, paths: list[str | Path], *, study: str | None = None,
-               progress: Callable[[int, int, str], None] | None = None, **options) -> IngestReport:
+               progress: Callable[[int, int, str], None] | None = None, **options):
         """Read files and folders into a study; one transaction per file.
 
         >>> ws = Workspace(":memory:")
@@ -64,6 +62,9 @@ class Workspace:
         >>> ws.ingest([p], study="s").totals()["segments"]
         2
         """
+        from insight.ingest import ingest
+        from insight.readers.base import IngestOptions
+
         opts = IngestOptions(study=study or self.default_study(), **options)
         return ingest(self.con, [Path(p) for p in paths], opts, progress)
 
@@ -461,6 +462,7 @@ class Workspace:
     @staticmethod
     def preview_table(path: str | Path, *, sheet: str | None = None, rows: int = 20):
         """The first ``rows`` rows of a CSV/XLSX file as strings, to choose columns before ingest."""
+        from insight.readers.base import IngestOptions
         from insight.readers.tabular import load_frame
 
         path = Path(path)
