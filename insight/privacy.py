@@ -41,8 +41,8 @@ from datetime import datetime
 
 from insight.errors import InsightError, NotFound
 from insight.store import next_ids
-from pipelines.pseudonymise import (KINDS, LABELS, REPLACE, STAFF, Mention, detect, known_mentions, known_pattern,
-                                    lexicon, ner_pipeline)
+from pipelines.pseudonymise import (KINDS, LABELS, REPLACE, STAFF, KnownNames, Mention, detect, known_mentions,
+                                    known_pattern, lexicon, ner_pipeline)
 
 ACTIVE = ("replaced", "accepted")
 STATUSES = ("replaced", "accepted", "undone", "candidate")
@@ -207,9 +207,6 @@ class _Entities:
         elif label in self.labels:
             raise InsightError(f"The pseudonym {label!r} is already in use in this study.", hint="Choose another.")
         original = text if not (kind == "PERSON" and text.isupper()) else text.title()
-        self.con.execute("INSERT INTO pii_entities (study_id, entity_id, kind, number, label, original, status, "
-                         "created_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
-                         [self.study_id, eid, kind, self.numbers[kind], label, original, datetime.now()])
         self.rows[eid] = dict(kind=kind, number=self.numbers[kind], label=label, original=original, status="active")
         self.alias[(kind, key)] = eid
         self.labels.add(label)
@@ -218,10 +215,26 @@ class _Entities:
         return eid
 
     def flush(self) -> None:
-        for eid, row in self.rows.items():
-            if row.pop("dirty", False):
-                self.con.execute("UPDATE pii_entities SET original = ? WHERE study_id = ? AND entity_id = ?",
-                                 [row["original"], self.study_id, eid])
+        """Write new entities and changed originals (in two statements, however many there are)."""
+        import pandas as pd
+
+        now = datetime.now()
+        new = [dict(study_id=self.study_id, entity_id=e, kind=self.rows[e]["kind"], number=self.rows[e]["number"],
+                    label=self.rows[e]["label"], original=self.rows[e]["original"], status="active", created_at=now)
+               for e in self.new if not self.rows[e].get("written")]
+        for e in self.new:
+            self.rows[e]["written"] = True
+            self.rows[e].pop("dirty", None)
+        if new:
+            _insight_entities = pd.DataFrame(new)  # noqa: F841
+            self.con.execute("INSERT INTO pii_entities (study_id, entity_id, kind, number, label, original, status, "
+                             "created_at) SELECT study_id, entity_id, kind, number, label, original, status, created_at "
+                             "FROM _insight_entities")
+        dirty = [(eid, row["original"]) for eid, row in self.rows.items() if row.pop("dirty", False)]
+        if dirty:
+            _insight_dirty = pd.DataFrame(dirty, columns=["entity_id", "original"])  # noqa: F841
+            self.con.execute("UPDATE pii_entities SET original = d.original FROM _insight_dirty d WHERE "
+                             "pii_entities.study_id = ? AND pii_entities.entity_id = d.entity_id", [self.study_id])
 
     def person_forms(self) -> tuple[list[str], list[str]]:
         """Names to look for everywhere: (strong, weak). Parts of full names that are also ordinary
@@ -371,15 +384,19 @@ def _field_replacer(entities: _Entities):
         row = entities.rows.get(eid)
         if kind == "PERSON" and row and row["status"] == "active" and key and key not in lexicon()["not"]:
             forms[key] = row["label"]
-    if not forms:
+    known = KnownNames(values=forms)
+    if not known:
         return lambda value: value
-    pattern = re.compile(r"(?<![\w@])(?:" + "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-                         + r")(?![\w@])", re.IGNORECASE)
+    lower = {k.lower(): v for k, v in known.forms.items()}
 
     def replace(value: str) -> str:
         if not value or STAFF.match(value.strip()):
             return value
-        return pattern.sub(lambda m: forms[m.group().lower()], value)
+        out, pos = [], 0
+        for start, end, form in known.find(value):
+            out += [value[pos:start], lower[form.lower()]]
+            pos = end
+        return "".join(out) + value[pos:]
 
     return replace
 
@@ -498,14 +515,17 @@ def _literals(con, study_id: int) -> list[tuple[str, re.Pattern]]:
     return out
 
 
-def _segment_bounds(con, document_id: int) -> list[tuple[int, int]]:
+def _segment_bounds(con, document_id: int) -> list[int]:
+    """Where segments start and end in the original text, sorted."""
     back = _applied_map(con, document_id)
-    return [(back(a, "start"), back(b, "end")) for a, b in con.execute(
-        "SELECT start, \"end\" FROM segments WHERE document_id = ? ORDER BY start", [document_id]).fetchall()]
+    rows = con.execute("SELECT start, \"end\" FROM segments WHERE document_id = ?", [document_id]).fetchall()
+    return sorted({back(a, "start") for a, _ in rows} | {back(b, "end") for _, b in rows})
 
 
-def _crosses(m: Mention, bounds: list[tuple[int, int]]) -> bool:
-    return any((a < m.start < b < m.end) or (m.start < a < m.end <= b) for a, b in bounds)
+def _crosses(m: Mention, bounds: list[int]) -> bool:
+    """Whether a segment boundary (sorted ``bounds``) falls strictly inside the mention."""
+    i = bisect.bisect_right(bounds, m.start)
+    return i < len(bounds) and bounds[i] < m.end
 
 
 def pseudonymise(con, study_id: int, *, document_ids: list[int] | None = None, actor: str | None = None,
@@ -584,11 +604,11 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
             text = texts.get(doc_id)
             if text is None:
                 text = _original_text(con, doc_id)
-                if not ((again and again.search(text)) or (again_weak and again_weak.search(text))):
-                    continue
-                texts[doc_id] = text
             extra = [Mention(m.start, m.end, m.kind, m.text, "same name elsewhere", 0.75)
                      for m in known_mentions(text, again, again_weak)]
+            if not extra:
+                continue
+            texts[doc_id] = text
             found.setdefault(doc_id, []).extend(extra)
     # merge with what is stored, resolve entities, write
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -601,17 +621,27 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
 
         mentions = _resolve(found[doc_id])
         bounds = _segment_bounds(con, doc_id)
-        stored = existing.get(doc_id, [])
+        stored = sorted(existing.get(doc_id, []), key=lambda s: s[1])
+        stored_starts = [s[1] for s in stored]
         near: set[int] = set()
         for m in mentions:
             if _crosses(m, bounds):
                 continue
-            clash = [s for s in stored if s[1] < m.end and m.start < s[2]]
+            # stored mentions do not overlap one another, so those overlapping m are contiguous
+            i = bisect.bisect_left(stored_starts, m.start)
+            while i > 0 and stored[i - 1][2] > m.start:
+                i -= 1
+            clash = []
+            while i < len(stored) and stored[i][1] < m.end:
+                if stored[i][2] > m.start:
+                    clash.append(stored[i])
+                i += 1
             if clash:
                 # a confident find replaces an earlier candidate; a researcher's decision stays
                 if m.replace and all(s[3] == "candidate" for s in clash):
                     con.execute("DELETE FROM pii_mentions WHERE mention_id IN (" + ",".join(str(s[0]) for s in clash) + ")")
                     stored = [s for s in stored if s not in clash]
+                    stored_starts = [s[1] for s in stored]
                 else:
                     continue
             status = "replaced" if m.replace else "candidate"
@@ -621,7 +651,9 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
             rows.append(dict(mention_id=next_mention, study_id=study_id, document_id=doc_id, start=m.start, end=m.end,
                              original=m.text, kind=m.kind, entity_id=eid, source=m.source, score=round(m.score, 3),
                              status=status, actor=actor, changed_at=now, run_id=run_id))
-            stored.append((next_mention, m.start, m.end, status))
+            i = bisect.bisect_left(stored_starts, m.start)
+            stored.insert(i, (next_mention, m.start, m.end, status))
+            stored_starts.insert(i, m.start)
             next_mention += 1
             counts[m.kind][status] += 1
             if m.replace:

@@ -304,8 +304,8 @@ def framework_matrix(con, scope: Scope, out: str | os.PathLike, *, max_quotes: i
         people = pd.concat([people, pd.DataFrame({"id": [NO_PARTICIPANT], "participant": [NO_PARTICIPANT]})],
                            ignore_index=True)
     codes = ordered_codes(scope, cells["group"].unique())
-    more = (cells["n"] - cells["shown"]).map(lambda m: f"\n… and {m} more" if m else "")
-    cells["cell"] = "n = " + cells["n"].astype(str) + "\n" + cells["quotes"].astype(str) + more
+    more = [f"\n… and {m} more" if m else "" for m in cells["n"] - cells["shown"]]
+    cells["cell"] = [f"n = {n}\n{text}{tail}" for n, text, tail in zip(cells["n"], cells["quotes"], more)]
     cells = cells.set_index(["participant_id", "group"])
     grid = cells["n"].unstack("group").reindex(index=people["id"], columns=codes).fillna(0).astype(int)
     cell_grid = cells["cell"].unstack("group").reindex(index=people["id"], columns=codes).fillna("")

@@ -10,7 +10,7 @@ shell.page("Agreement", "Any two coders, human or automatic: Cohen's kappa, Krip
            "agreement and F1 per code, with the segments they disagree on.")
 state = st.session_state
 
-if shell.require_database():
+if shell.require_documents():
     with shell.guard():
         study = shell.study()
         coders = db.read("coders", study)

@@ -17,7 +17,7 @@ def codes_by_segment(codings, coders=None) -> dict[int, list[str]]:
     return kept.groupby("segment_id")["code"].agg(lambda s: sorted(set(s))).to_dict()
 
 
-if shell.require_database():
+if shell.require_documents():
     with shell.guard():
         study = shell.study()
         book = shell.current_codebook()

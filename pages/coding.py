@@ -30,7 +30,7 @@ def undo(coder: str) -> None:
         shell.flash(str(exc), "error")
 
 
-if shell.require_database():
+if shell.require_documents():
     with shell.guard():
         study = shell.study()
         coder = shell.coder()

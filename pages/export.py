@@ -23,7 +23,7 @@ def prepare(slot: str, suffix: str, **options) -> None:
         state[f"export.{slot}"] = {"data": data, "summary": summary, "name": f"{stem}-{slot}{suffix}"}
 
 
-if shell.require_database():
+if shell.require_documents():
     with shell.guard():
         study = shell.study()
         coders = db.read("coders", study)

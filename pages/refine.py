@@ -28,7 +28,7 @@ def run(ref: str, gold: str | None, methods: tuple, min_f1: float) -> dict | Non
     return report
 
 
-if shell.require_database():
+if shell.require_documents():
     with shell.guard():
         books = db.read("codebooks")
         if books.empty:

@@ -24,7 +24,7 @@ def progress_bar(label: str):
     return bar, update
 
 
-if shell.require_database():
+if shell.require_documents():
     with shell.guard():
         study = shell.study()
         runs = db.read("theme_runs", study=study)

@@ -429,29 +429,78 @@ def _person_rules(text: str) -> list[Mention]:
 # Names the study already knows
 
 
-def known_pattern(names) -> re.Pattern | None:
-    """One regex matching any known name as a whole word, as written, Capitalised or in CAPITALS."""
-    forms: set[str] = set()
-    for name in names:
-        name = " ".join(str(name).split())
-        if len(name) < 2 or STAFF.match(name):
-            continue
-        forms.update({name, name.title(), name.upper()})
-    if not forms:
-        return None
-    alternation = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-    return re.compile(r"(?<![\w@.])(?:" + alternation + r")(?![\w@]|['’-]\w\w)")
+class KnownNames:
+    """Names to find as whole words, as written, Capitalised or in CAPITALS (and before 's).
+
+    Matching looks each run of up to four words up in a dict, so a study's thousands of names cost
+    no more than a few (a regex alternation of them would be tried at every character).
+
+    >>> names = KnownNames(["Dave Okafor", "Grace"])
+    >>> [text for _, _, text in names.find("DAVE OKAFOR: Grace's mum and dave okafor.")]
+    ['DAVE OKAFOR', 'Grace']
+    """
+
+    _WORD = re.compile(r"[^\W_](?:[\w'’\-]*[^\W_])?")
+
+    def __init__(self, names=(), values: dict | None = None):
+        self.forms: dict[str, object] = {}
+        self.longest = 1
+        items = list((values or {}).items()) + [(n, None) for n in names]
+        for name, value in items:
+            name = " ".join(str(name).split())
+            if len(name) < 2 or STAFF.match(name):
+                continue
+            for form in (name, name.title(), name.upper()):
+                self.forms.setdefault(form, value)
+            self.longest = max(self.longest, len(name.split()))
+
+    def __bool__(self) -> bool:
+        return bool(self.forms)
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, form)`` of each known name in ``text``, longest first, left to right."""
+        if not self.forms:
+            return []
+        words = [(m.start(), m.end()) for m in self._WORD.finditer(text)]
+        out = []
+        i = 0
+        while i < len(words):
+            hit = None
+            for n in range(min(self.longest, len(words) - i), 0, -1):
+                if n > 1 and any(text[words[k][1]:words[k + 1][0]] != " " for k in range(i, i + n - 1)):
+                    continue
+                start, end = words[i][0], words[i + n - 1][1]
+                span = text[start:end]
+                if span not in self.forms and span[-2:] in ("'s", "’s") and span[:-2] in self.forms:
+                    end -= 2
+                    span = span[:-2]
+                if span in self.forms and (start == 0 or text[start - 1] not in "@.") and text[end:end + 1] != "@":
+                    hit = (start, end, span, n)
+                    break
+            if hit:
+                out.append(hit[:3])
+                i += hit[3]
+            else:
+                i += 1
+        return out
+
+    def value(self, form: str):
+        return self.forms.get(form)
 
 
-def known_mentions(text: str, pattern: re.Pattern | None, weak: re.Pattern | None) -> list[Mention]:
-    """Where known names occur in ``text`` (weak ones only mid-sentence)."""
+def known_pattern(names) -> KnownNames | None:
+    """The names to look for everywhere (``None`` when there are none)."""
+    known = KnownNames(names)
+    return known if known else None
+
+
+def known_mentions(text: str, known: KnownNames | None, weak: KnownNames | None) -> list[Mention]:
+    """Where known names occur in ``text`` (the weak ones only mid-sentence)."""
     out = []
-    if pattern is not None:
-        out += [Mention(m.start(), m.end(), "PERSON", m.group(), "known", 0.95) for m in pattern.finditer(text)]
-    if weak is not None:
-        for m in weak.finditer(text):
-            if not _sentence_start(text, m.start()):
-                out.append(Mention(m.start(), m.end(), "PERSON", m.group(), "known", 0.7))
+    if known:
+        out += [Mention(a, b, "PERSON", t, "known", 0.95) for a, b, t in known.find(text)]
+    if weak:
+        out += [Mention(a, b, "PERSON", t, "known", 0.7) for a, b, t in weak.find(text) if not _sentence_start(text, a)]
     return out
 
 
@@ -521,20 +570,26 @@ def _ner(doc) -> tuple[list[Mention], list[tuple[int, int]]]:
 
 def _resolve(mentions: list[Mention]) -> list[Mention]:
     """Keep the best of overlapping mentions: higher score, then longer."""
-    chosen: list[Mention] = []
+    import bisect
+
+    starts: list[int] = []
+    chosen: list[Mention] = []  # kept sorted by start, never overlapping
     for m in sorted(mentions, key=lambda m: (-m.score, -(m.end - m.start), m.start)):
         if m.end <= m.start:
             continue
-        if all(m.end <= c.start or c.end <= m.start for c in chosen):
-            chosen.append(m)
-    return sorted(chosen, key=lambda m: m.start)
+        i = bisect.bisect_left(starts, m.start)
+        if (i > 0 and chosen[i - 1].end > m.start) or (i < len(chosen) and chosen[i].start < m.end):
+            continue
+        starts.insert(i, m.start)
+        chosen.insert(i, m)
+    return chosen
 
 
-def detect(text: str, *, known: re.Pattern | None = None, known_weak: re.Pattern | None = None,
+def detect(text: str, *, known: KnownNames | None = None, known_weak: KnownNames | None = None,
            doc=None, kinds=KINDS) -> list[Mention]:
     """Personal data in ``text``, best first where spans overlap, in text order.
 
-    ``known``/``known_weak`` come from :func:`known_pattern` (names the study knows; the weak ones
+    ``known``/``known_weak`` are :class:`KnownNames` (names the study knows; the weak ones
     are parts of names that are also words, matched only mid-sentence). ``doc`` is a spaCy ``Doc``
     of ``text`` from a pipeline with NER (see :func:`ner_pipeline`); without one, rules only.
     Candidates (``score < REPLACE``) are included.
@@ -561,5 +616,5 @@ def detect(text: str, *, known: re.Pattern | None = None, known_weak: re.Pattern
                  if len(part) > 2 and part.lower() not in never and _is_cap(part)}
         again = known_pattern(sure)
         if again is not None:
-            found += [Mention(m.start(), m.end(), "PERSON", m.group(), "same text", 0.75) for m in again.finditer(text)]
+            found += [Mention(a, b, "PERSON", t, "same text", 0.75) for a, b, t in again.find(text)]
     return _resolve(found)

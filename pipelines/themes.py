@@ -44,7 +44,8 @@ How a theme run works:
    initialised from the 2-D PCA of the 5-D reduction), so the map and the clusters agree.
 10. **Large studies**: above ``max_fit`` segments (20,000) the model is fitted on a seeded sample;
    the other segments join the theme with the nearest centroid (the outlier rule) and are placed
-   on the map at the similarity-weighted mean of their 5 nearest fitted neighbours.
+   on the map at the similarity-weighted mean of their 5 nearest among 5,000 fitted anchors.
+   100,000 segments take about 2 GB of memory.
 
 Speed (see ``benchmarks/themes_banking77.py``): besides steps 2 and 3, numba's compilation is
 made a one-time cost per machine. UMAP compiles its kernels on first use in every process; its
@@ -83,6 +84,7 @@ N_EPOCHS = 200
 LAYOUT_EPOCHS = 200
 OUTLIER_THRESHOLD = 0.3
 MAX_FIT = 20000
+ANCHORS = 5000
 TOP_WORDS = 10
 QUOTES = 3
 INTERVIEWER = re.compile(r"^\s*(interviewer|int|i|q|facilitator|moderator|researcher|host)\s*\d*\s*$", re.I)
@@ -310,7 +312,8 @@ def exact_neighbours(query: np.ndarray, base: np.ndarray, k: int, *, chunk: int 
     k = min(k, len(base))
     indices = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, chunk):
+    every = max(1, math.ceil(n / chunk / 10))  # about ten progress reports
+    for number, start in enumerate(range(0, n, chunk), start=1):
         sims = query[start:start + chunk] @ base.T
         part = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(
             np.arange(sims.shape[1]), (len(sims), 1))
@@ -318,7 +321,7 @@ def exact_neighbours(query: np.ndarray, base: np.ndarray, k: int, *, chunk: int 
         order = np.argsort(-part_sims, axis=1, kind="stable")
         indices[start:start + chunk] = np.take_along_axis(part, order, 1)
         distances[start:start + chunk] = 1.0 - np.take_along_axis(part_sims, order, 1)
-        if progress:
+        if progress and (number % every == 0 or start + chunk >= n):
             progress(min(start + chunk, n), n)
     np.maximum(distances, 0.0, out=distances)
     return indices, distances
@@ -439,8 +442,8 @@ def resolve_settings(n: int, *, min_size: int | None = None, seed: int = DEFAULT
         "outlier_strategy": "embeddings: nearest theme centroid, cosine >= threshold" if outlier_threshold is not None
         else "none", "outlier_threshold": outlier_threshold,
         "assign_threshold": outlier_threshold if outlier_threshold is not None else OUTLIER_THRESHOLD,
-        "outside_sample": "nearest theme centroid, cosine >= assign_threshold; map position from 5 nearest "
-                          "fitted neighbours" if n > max_fit else None,
+        "outside_sample": "nearest theme centroid, cosine >= assign_threshold; map position from the 5 nearest "
+                          f"of {ANCHORS} fitted anchors" if n > max_fit else None,
         "representation": "c-TF-IDF (reduce_frequent_words), words and word pairs, stop + filler words removed",
         "top_words": TOP_WORDS, "hierarchy": "Ward linkage of unit theme centroids, ~sqrt(k) groups",
         "map": "2-D UMAP on the same neighbour graph, PCA-initialised",
@@ -560,11 +563,15 @@ def fit_themes(docs: list[str], vectors: np.ndarray, *, min_size: int | None = N
         fit_xy = reducer.layout(2)
         xy[fit_idx] = fit_xy
         if settings["sampled"]:
+            # placed among up to 5,000 seeded anchors of the fitted sample: a map position needs
+            # no more, and it keeps 100,000 segments to seconds
             rest = np.setdiff1d(np.arange(n), fit_idx)
-            idx, dist = exact_neighbours(X[rest], X_fit, 5, progress=lambda done, total: stages.say(
+            anchors = np.sort(rng.choice(len(fit_idx), min(ANCHORS, len(fit_idx)), replace=False))
+            idx, dist = exact_neighbours(X[rest], X_fit[anchors], 5, progress=lambda done, total: stages.say(
                 f"placing {total:,} segments outside the fitted sample: {done / total:.0%}"))
             weights = np.maximum(1.0 - dist, 1e-6)
-            xy[rest] = (fit_xy[idx] * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True)
+            anchor_xy = fit_xy[anchors]
+            xy[rest] = (anchor_xy[idx] * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True)
     stages.next("done")
     timings = stages.timings
     unassigned = int((labels == -1).sum())

@@ -159,6 +159,16 @@ def test_pages_on_a_missing_database_point_to_upload(tmp_path, monkeypatch):
     assert not (tmp_path / "none.duckdb").exists()  # looking creates nothing
 
 
+def test_pages_on_an_empty_database_say_what_to_do_first(tmp_path, monkeypatch):
+    Workspace(tmp_path / "empty.duckdb").close()
+    monkeypatch.setenv("INSIGHT_DB", str(tmp_path / "empty.duckdb"))
+    at = app()
+    for page in PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        clean(at)
+        assert page == "upload" or at.info, page  # each says what to do first
+
+
 def test_overview_shows_the_library_figures(db):
     at = app()
     clean(at)
@@ -466,3 +476,25 @@ def test_themes_run_and_a_gap_becomes_a_code(db, tmp_path):
         book = ws.codebook("council")
     assert book.version == 2 and book.codes[-1].name == "Street life"
     assert set(book.codes[-1].examples) <= {q["text"] for q in first["quotes"]}
+
+
+# -- access -----------------------------------------------------------------------------------
+
+
+def test_a_password_gates_the_app_and_a_viewer_changes_nothing(db):
+    from insight.access import set_password
+
+    set_password(db, "the researcher's long password", "researcher")
+    set_password(db, "the viewer's long password", "viewer")
+    at = app("coding", coder="Vic")
+    assert [t.value for t in at.title] == ["Insight"]
+    assert not any(b.key == "coding.accept" for b in at.button)  # nothing but the login form
+    at.text_input(key="insight.login.password").set_value("the viewer's long password")
+    next(b for b in at.button if b.label == "Log in").click().run()
+    assert not at.exception and at.title[0].value == "Code"
+    with ro(db) as ws:
+        before = ws.codings(study="Council")
+    at.button(key="coding.accept").click().run()
+    assert any("A viewer cannot" in e.value for e in at.error)
+    with ro(db) as ws:
+        assert ws.codings(study="Council").equals(before)

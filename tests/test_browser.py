@@ -1,7 +1,8 @@
 """The workbench in a real headless Chromium: ``insight app`` on the sample study, every page visited
-through the sidebar, no exception anywhere, a suggestion accepted with the keyboard, the codebook
-tests run; screenshots go to ``tests/_artifacts/`` and the Test & refine page to
-``docs/test_refine.png``.
+through the sidebar, no exception anywhere, a suggestion accepted with the keyboard, an export
+prepared, the codebook tests run, a code edited and re-tested; screenshots go to
+``tests/_artifacts/``, and the Test & refine page to ``docs/test_refine.png`` when that is missing or
+``INSIGHT_UPDATE_DOCS=1`` (``INSIGHT_MODEL=all-MiniLM-L6-v2`` for the real model's figures).
 
 Needs the Debian packages ``chromium`` and ``chromium-driver`` (``make browser-deps``); the set-up
 installs them with apt-get when it can, and skips with the reason when it cannot.
@@ -255,6 +256,10 @@ def test_every_page_in_a_real_browser(server, driver, sample):
     with Workspace(sample, read_only=True) as ws:
         book = ws.codebook("lived-experience")
     assert book.version == 2 and [c.name for c in book.codes if "helpline" in c.keywords] == [chosen]
-    DOCS.mkdir(exist_ok=True)
     top(d)
-    d.save_screenshot(str(DOCS / "test_refine.png"))
+    shot(d, "test_refine_docs")
+    # The README's picture: written when missing, or on request (INSIGHT_UPDATE_DOCS=1, best with the real
+    # model: INSIGHT_MODEL=all-MiniLM-L6-v2), so that a test run does not change a tracked file.
+    if os.environ.get("INSIGHT_UPDATE_DOCS") == "1" or not (DOCS / "test_refine.png").exists():
+        DOCS.mkdir(exist_ok=True)
+        d.save_screenshot(str(DOCS / "test_refine.png"))

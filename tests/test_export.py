@@ -309,10 +309,10 @@ def test_the_sample_study_exports_every_format(ws, tmp_path):
     import openpyxl
     import pyarrow.parquet as pq
 
-    corpus = ROOT / "corpora"
-    if not corpus.exists():
+    corpus = [ROOT / "corpora" / part for part in ("panel", "interviews")]
+    if not all(p.exists() for p in corpus):
         pytest.skip("no sample corpus")
-    report = ws.ingest([corpus], study="sample")
+    report = ws.ingest(corpus, study="sample")
     assert report.totals()["segments"] > 0
     formats = {"csv": "d.csv", "parquet": "d.parquet", "xlsx": "d.xlsx", "report": "r.docx",
                "framework": "f.xlsx", "cooccurrence": "c.csv", "qdpx": "p.qdpx"}
@@ -324,7 +324,11 @@ def test_the_sample_study_exports_every_format(ws, tmp_path):
     assert pq.read_table(tmp_path / "d.parquet").num_rows >= segments
     assert openpyxl.load_workbook(tmp_path / "d.xlsx", read_only=True).sheetnames == ["data", "codebook", "settings"]
     assert docx.Document(tmp_path / "r.docx").paragraphs[0].text == "Quotes by code: sample"
-    attrs = ws.participants("sample").columns
-    if len(attrs) > 4:
-        ws.export(tmp_path / "x.xlsx", format="crosstab", by=attrs[4], study="sample")
-        assert "column %" in openpyxl.load_workbook(tmp_path / "x.xlsx").sheetnames
+    assert report.totals()["codings"] > 0 and "ward" in ws.participants("sample").columns
+    ws.export(tmp_path / "x.xlsx", format="crosstab", by="ward", study="sample")
+    sheets = openpyxl.load_workbook(tmp_path / "x.xlsx")
+    assert sheets.sheetnames == ["counts", "column %", "settings"]
+    header = [c.value for c in sheets["counts"][1]]
+    assert header[0] == "code" and header[-1] == "All" and sheets["counts"]["A2"].value == "base (participants)"
+    ws.export(tmp_path / "q.qdc", format="qdc", study="sample")
+    assert pd.read_csv(tmp_path / "c.csv", index_col=0).shape[0] > 0

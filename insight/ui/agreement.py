@@ -45,7 +45,8 @@ def table(frame: pd.DataFrame, *, key: str, on_select) -> None:
     number = st.column_config.NumberColumn(format="%.2f")
     st.dataframe(frame, hide_index=True, key=key, on_select=picked, selection_mode="single-row",
                  height=min(500, 35 * (len(frame) + 1) + 3),
-                 column_config={k: number for k in ("kappa", "alpha", "agreement", "precision", "recall", "f1")})
+                 column_config={**{k: number for k in ("kappa", "alpha", "agreement", "precision", "recall")},
+                                "f1": st.column_config.NumberColumn("F1", format="%.2f")})
 
 
 def kappa_chart(frame: pd.DataFrame, *, key: str) -> None:
@@ -59,9 +60,11 @@ def kappa_chart(frame: pd.DataFrame, *, key: str) -> None:
                                                                         "almost perfect (>0.8)"])
     fig = px.bar(data.assign(band=band.astype(str)), x="kappa", y="code", orientation="h", color="band",
                  color_discrete_map={"poor (<0.4)": "#d62728", "moderate": "#ff7f0e", "substantial": "#bcbd22",
-                                     "almost perfect (>0.8)": "#2ca02c"}, title="Cohen's kappa per code")
-    fig.update_layout(height=max(280, 24 * len(data) + 90), margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None,
-                      legend_title=None, xaxis_range=[min(0, float(data["kappa"].min())), 1])
+                                     "almost perfect (>0.8)": "#2ca02c"})
+    fig.update_layout(height=max(280, 22 * len(data) + 90), margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None,
+                      legend=dict(title=None, orientation="h", y=1.01, yanchor="bottom", x=0),
+                      xaxis_range=[min(0, float(data["kappa"].min())), 1], yaxis={"autorange": "reversed"})
+    st.caption("Cohen's kappa per code, lowest first")
     st.plotly_chart(fig, key=key)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import logging
 import sys
 import traceback
 from contextlib import contextmanager
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from insight import access
 from insight.errors import DatabaseLocked, InsightError
 from insight.ui import db
 
@@ -19,8 +19,6 @@ ALL_STUDIES = "All studies"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
 UNEXPECTED = "Unexpected error"
-
-log = logging.getLogger("insight.app")
 
 
 # -- the sidebar -------------------------------------------------------------------------------
@@ -40,12 +38,10 @@ def sidebar() -> None:
             st.session_state["shell.study_only"] = studies[0] if studies else None
         if "shell.coder" not in st.session_state:
             st.session_state["shell.coder"] = st.query_params.get("coder", "")
-        st.text_input("Your name (recorded on every coding)", key="shell.coder", placeholder="e.g. Priya Shah",
-                      on_change=_remember_coder)
+        st.text_input("Your name (recorded on every coding)", key="shell.coder", placeholder="e.g. Priya Shah")
+        _remember_coder()
         if not coder():
             st.caption("Type your name once: the Code, Codebook and Test & refine pages record it.")
-        from insight import access
-
         if access.login_configured(db.db_path()):
             st.caption(f"Logged in as **{access.current_role()}**")
             st.button("Log out", key="shell.logout", on_click=access.logout)
@@ -56,11 +52,11 @@ def sidebar() -> None:
 
 
 def _remember_coder() -> None:
-    # Keep the name in the address too, so a reload of the page does not forget it.
-    name = st.session_state.get("shell.coder", "").strip()
-    if name:
+    # Keep the name in the address too (page changes clear it), so a reload does not forget it.
+    name = coder()
+    if name and st.query_params.get("coder") != name:
         st.query_params["coder"] = name
-    elif "coder" in st.query_params:
+    elif not name and "coder" in st.query_params:
         del st.query_params["coder"]
 
 
@@ -93,6 +89,18 @@ def require_database() -> bool:
         return True
     st.info(f"There is no database at `{db.db_path()}` yet. Start on the Upload page: the first import creates it.")
     st.page_link("pages/upload.py", label="Upload files", icon=":material/upload:")
+    return False
+
+
+def require_documents() -> bool:
+    """False (with a pointer to the Upload page) when the study has no documents yet."""
+    if not require_database():
+        return False
+    with guard():
+        if db.read("stats", study())["documents"]:
+            return True
+        st.info("There are no documents yet. Import transcripts, notes, diaries or panel exports first.")
+        st.page_link("pages/upload.py", label="Upload files", icon=":material/upload:")
     return False
 
 
