@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser-deps test test-fast demo sample bench clean
+.PHONY: install browser-deps test test-browser docs-screenshot test-fast demo sample bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ browser-deps:
 test: install browser-deps
 	$(BIN)/python -m pytest -q
 
+test-browser: install browser-deps
+	$(BIN)/python -m pytest -q -m browser tests/test_browser.py
+
+# Refreshes the README screenshot with the real model's figures (about 5 minutes).
+docs-screenshot: install browser-deps
+	INSIGHT_UPDATE_DOCS=1 INSIGHT_MODEL=all-MiniLM-L6-v2 $(BIN)/python -m pytest -q -m browser tests/test_browser.py
+
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
@@ -43,6 +50,7 @@ sample: install
 	$(BIN)/insight --db $(DB) codebook load codebooks/lived_experience.yaml
 	$(BIN)/insight --db $(DB) ingest corpora/ --study "$(STUDY)"
 	$(BIN)/insight --db $(DB) code --study "$(STUDY)" --methods rules,semantic,classifier --train-coder "Priya Shah"
+	$(BIN)/insight --db $(DB) themes --study "$(STUDY)"
 
 demo: sample
 	$(BIN)/insight --db $(DB) app --port $(PORT)

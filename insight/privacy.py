@@ -42,7 +42,7 @@ from datetime import datetime
 from insight.errors import InsightError, NotFound
 from insight.store import next_ids
 from pipelines.pseudonymise import (KINDS, LABELS, REPLACE, STAFF, KnownNames, Mention, detect, known_mentions,
-                                    known_pattern, lexicon, ner_pipeline)
+                                    known_pattern, lexicon, ner_pipeline, resolve_overlaps)
 
 ACTIVE = ("replaced", "accepted")
 STATUSES = ("replaced", "accepted", "undone", "candidate")
@@ -617,9 +617,7 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
     rows = []
     next_mention = next_ids(con, "pii_mentions", "mention_id").start
     for doc_id in sorted(found):
-        from pipelines.pseudonymise import _resolve
-
-        mentions = _resolve(found[doc_id])
+        mentions = resolve_overlaps(found[doc_id])
         bounds = _segment_bounds(con, doc_id)
         stored = sorted(existing.get(doc_id, []), key=lambda s: s[1])
         stored_starts = [s[1] for s in stored]
@@ -646,6 +644,8 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
                     continue
             status = "replaced" if m.replace else "candidate"
             eid = entities.resolve(m.kind, m.text, near) if m.replace else None
+            if eid is not None and entities.rows[eid]["status"] != "active":
+                status = "undone"  # a researcher said this one is not personal data
             if eid is not None:
                 near.add(eid)
             rows.append(dict(mention_id=next_mention, study_id=study_id, document_id=doc_id, start=m.start, end=m.end,
@@ -656,7 +656,7 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
             stored_starts.insert(i, m.start)
             next_mention += 1
             counts[m.kind][status] += 1
-            if m.replace:
+            if status == "replaced":
                 touched.add(doc_id)
     entities.flush()
     if rows:

@@ -568,7 +568,7 @@ def _ner(doc) -> tuple[list[Mention], list[tuple[int, int]]]:
 # Putting it together
 
 
-def _resolve(mentions: list[Mention]) -> list[Mention]:
+def resolve_overlaps(mentions: list[Mention]) -> list[Mention]:
     """Keep the best of overlapping mentions: higher score, then longer."""
     import bisect
 
@@ -608,7 +608,7 @@ def detect(text: str, *, known: KnownNames | None = None, known_weak: KnownNames
                 if m.source not in ("known", "ner", "title", "cue") and any(a <= m.start and m.end <= b for a, b in places):
                     people[i] = Mention(m.start, m.end, m.kind, m.text, m.source, min(m.score, 0.35))
         found += people
-        found = _resolve(found)
+        found = resolve_overlaps(found)
         # a name found once is a name everywhere in this text ("Grace was seventeen" after "me and Grace")
         sure = {m.text for m in found if m.kind == "PERSON" and m.score >= 0.55 and m.source != "known"}
         never = lexicon()["not"]
@@ -617,4 +617,4 @@ def detect(text: str, *, known: KnownNames | None = None, known_weak: KnownNames
         again = known_pattern(sure)
         if again is not None:
             found += [Mention(a, b, "PERSON", t, "same text", 0.75) for a, b, t in again.find(text)]
-    return _resolve(found)
+    return resolve_overlaps(found)

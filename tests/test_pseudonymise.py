@@ -424,3 +424,15 @@ def test_sample_study_pseudonymised_at_ingest_matches(sample, tmp_path):
         return {t: re.sub(r"\[([A-Z ]+) \d+\]", r"[\1]", x) for t, x in rows}
 
     assert interviews(other) == interviews(db)
+
+
+def test_a_pseudonym_undone_stays_undone_in_new_documents(study, tmp_path):
+    ws = study
+    sid = ws.study_id("s")
+    pseudonymise(ws.con, sid)
+    label = labels_of(ws, "Patel").pop()
+    undo(ws.con, study_id=sid, label=label, actor="ann")
+    write(tmp_path, "c.txt", "Interviewer: And then?\n\nP3: Mr Patel came round again.\n")
+    ws.ingest([tmp_path / "c.txt"], study="s", pseudonymise=True)
+    assert all("Patel" in t for t in texts(ws))
+    assert set(review(ws.con, sid, label=label).status) == {"undone"}

@@ -61,8 +61,8 @@ def kappa_chart(frame: pd.DataFrame, *, key: str) -> None:
     fig = px.bar(data.assign(band=band.astype(str)), x="kappa", y="code", orientation="h", color="band",
                  color_discrete_map={"poor (<0.4)": "#d62728", "moderate": "#ff7f0e", "substantial": "#bcbd22",
                                      "almost perfect (>0.8)": "#2ca02c"})
-    fig.update_layout(height=max(280, 22 * len(data) + 90), margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None,
-                      legend=dict(title=None, orientation="h", y=1.01, yanchor="bottom", x=0),
+    fig.update_layout(height=max(280, 22 * len(data) + 110), margin=dict(l=10, r=10, t=30, b=10), yaxis_title=None,
+                      legend=dict(title=None, orientation="h", y=-0.04, yanchor="top", x=0),
                       xaxis_range=[min(0, float(data["kappa"].min())), 1], yaxis={"autorange": "reversed"})
     st.caption("Cohen's kappa per code, lowest first")
     st.plotly_chart(fig, key=key)
