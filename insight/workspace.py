@@ -258,6 +258,27 @@ class Workspace:
             "AND (? IS NULL OR c.status = ?) ORDER BY c.coding_id",
             [sid, sid, coder, coder, document_id, document_id, status, status]).df()
 
+    # -- privacy (privacy.py) ----------------------------------------------------------------------
+
+    def pseudonymise(self, *, study: str | None = None, actor: str | None = None, use_ner: bool = True) -> dict:
+        """Replace personal data in a study with stable pseudonyms; originals are kept apart."""
+        from insight.privacy import pseudonymise
+
+        return pseudonymise(self.con, self.study_id(study or self.default_study()), actor=actor or _user(),
+                            use_ner=use_ner)
+
+    def pseudonyms(self, *, study: str | None = None, status: str | None = None, kind: str | None = None):
+        """The review list: every replacement with its original (researchers only)."""
+        from insight.privacy import review
+
+        return review(self.con, self.study_id(study), status=status, kind=kind)
+
+    def backup(self, out: str | Path) -> dict:
+        """A consistent copy of this workspace's database, checked row for row."""
+        from insight.privacy import backup
+
+        return backup(out, con=self.con)
+
     # -- app helpers (app.py, pages/) -------------------------------------------------------------
 
     def edit_code(self, name: str, *, codebook: str | None = None, author: str | None = None,

@@ -1,0 +1,3 @@
+from insight.cli import main
+
+main()
