@@ -173,13 +173,10 @@ def latest_theme_run(con, study_id: int) -> int | None:
     return row[0] if row else None
 
 
-def participant_label_sql(con, alias: str = "p") -> str:
-    """How reports name a participant: a pseudonym when the store has one, else name, else id."""
-    columns = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'participants'").fetchall()}
-    parts = [f"nullif(trim({alias}.pseudonym), '')"] if "pseudonym" in columns else []
-    parts += [f"nullif(trim({alias}.name), '')", f"{alias}.external_id"]
-    return "coalesce(" + ", ".join(parts) + ")"
+def participant_label_sql(alias: str = "p") -> str:
+    """How reports name a participant: name, else id. :mod:`insight.privacy` replaces names in
+    place, so a pseudonymised study shows its pseudonyms here."""
+    return f"coalesce(nullif(trim({alias}.name), ''), {alias}.external_id)"
 
 
 def attribute_names(con, study_id: int) -> list[tuple[str, str]]:

@@ -216,15 +216,16 @@ def infer_type(values: list) -> str:
 def _insert_frame(con, table: str, rows: list[dict]) -> None:
     if not rows:
         return
-    import pandas as pd
+    import pyarrow as pa
 
-    _insight_rows = pd.DataFrame(rows)  # noqa: F841 (read by DuckDB's replacement scan below)
-    cols = ", ".join(f'"{c}"' for c in _insight_rows.columns)
+    _insight_rows = pa.Table.from_pylist(rows)  # noqa: F841 (read by DuckDB's replacement scan below)
+    cols = ", ".join(f'"{c}"' for c in _insight_rows.column_names)
     con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _insight_rows")
 
 
 class _Ids:
-    """Fresh ids for one table, fetched once per file and handed out locally."""
+    """Fresh ids for one table, fetched once per ingest and handed out locally (this process is the
+    only writer while it holds the database)."""
 
     def __init__(self, con, table: str, column: str):
         self.next = next_ids(con, table, column).start
@@ -235,6 +236,41 @@ class _Ids:
         return out
 
 
+class _StudyState:
+    """What writing a file looks up (participants, attribute names and types, files already in,
+    fresh ids), read once per ingest call and kept current as files are written. A file whose
+    transaction rolls back leaves it stale, so it is then read again (:meth:`load`)."""
+
+    def __init__(self, con, study_id: int):
+        self.con = con
+        self.study_id = study_id
+        self.load()
+
+    def load(self) -> None:
+        con, study_id = self.con, self.study_id
+        self.participant_ids: dict[str, int] = dict(con.execute(
+            "SELECT external_id, participant_id FROM participants WHERE study_id = ?", [study_id]).fetchall())
+        self.attr_names: dict[int, set[str]] = {}
+        for pid, name in con.execute("SELECT a.participant_id, a.name FROM attributes a JOIN participants p "
+                                     "USING (participant_id) WHERE p.study_id = ?", [study_id]).fetchall():
+            self.attr_names.setdefault(pid, set()).add(name)
+        self.types: dict[str, str] = dict(con.execute(
+            "SELECT DISTINCT a.name, a.type FROM attributes a JOIN participants p USING (participant_id) "
+            "WHERE p.study_id = ?", [study_id]).fetchall())
+        self.files: dict[str, list[tuple[str, dict]]] = {}
+        for path, sha, opts in con.execute("SELECT path, sha256, options FROM files WHERE study_id = ?",
+                                           [study_id]).fetchall():
+            self.files.setdefault(sha, []).append((path, json.loads(opts or "{}")))
+        self.paths = {p for entries in self.files.values() for p, _ in entries}
+        self.ids = {t: _Ids(con, t, c) for t, c in (
+            ("files", "file_id"), ("participants", "participant_id"), ("documents", "document_id"),
+            ("segments", "segment_id"), ("codings", "coding_id"))}
+
+    def committed(self, path: Path, sha: str, options: dict) -> None:
+        self.files.setdefault(sha, []).append((str(path), options))
+        self.paths.add(str(path))
+
+
 class _Writer:
     """Writes one file's :class:`ReadResult` inside the caller's transaction.
 
@@ -243,7 +279,7 @@ class _Writer:
     """
 
     def __init__(self, con, study_id: int, options: IngestOptions, path: Path, sha: str, reader: str,
-                 encoding: str | None):
+                 encoding: str | None, state: "_StudyState"):
         self.con = con
         self.study_id = study_id
         self.options = options
@@ -252,18 +288,10 @@ class _Writer:
         self.reader = reader
         self.encoding = encoding
         self.result = FileResult(str(path), "added")
-        self.participant_ids: dict[str, int] = dict(con.execute(
-            "SELECT external_id, participant_id FROM participants WHERE study_id = ?", [study_id]).fetchall())
-        self.attr_names: dict[int, set[str]] = {}
-        for pid, name in con.execute("SELECT a.participant_id, a.name FROM attributes a JOIN participants p "
-                                     "USING (participant_id) WHERE p.study_id = ?", [study_id]).fetchall():
-            self.attr_names.setdefault(pid, set()).add(name)
-        self.types: dict[str, str] = dict(
-            con.execute(
-                "SELECT DISTINCT a.name, a.type FROM attributes a JOIN participants p USING (participant_id) "
-                "WHERE p.study_id = ?", [study_id]
-            ).fetchall()
-        )
+        self.state = state
+        self.participant_ids = state.participant_ids
+        self.attr_names = state.attr_names
+        self.types = state.types
         self.rows: dict[str, list[dict]] = {t: [] for t in ("participants", "attributes", "documents", "segments",
                                                              "codings", "coverage")}
         self._existing: dict | None = None
@@ -405,9 +433,7 @@ class _Writer:
             start=start, end=end, explanation=f"imported from {self.path.name}", created_at=created_at))
 
     def begin_file(self) -> None:
-        self.ids = {t: _Ids(self.con, t, c) for t, c in (
-            ("files", "file_id"), ("participants", "participant_id"), ("documents", "document_id"),
-            ("segments", "segment_id"), ("codings", "coding_id"))}
+        self.ids = self.state.ids
         (self.file_id,) = self.ids["files"].take()
 
     def end_file(self, options: IngestOptions) -> None:
@@ -426,7 +452,8 @@ class _Writer:
 
             _insight_cover = pd.DataFrame(self.rows["coverage"]).drop_duplicates()  # noqa: F841
             self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
-        opts = {k: v for k, v in asdict(options).items() if k != "participants" and v not in (None, [], "")}
+        opts = self.options_record = {k: v for k, v in asdict(options).items()
+                                      if k != "participants" and v not in (None, [], "")}
         self.con.execute(
             "INSERT INTO files (file_id, study_id, path, sha256, reader, encoding, documents, segments, codings, options)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -435,25 +462,26 @@ class _Writer:
         )
 
 
-def ingest_file(con, study_id: int, path: Path, options: IngestOptions) -> FileResult:
-    """Read one file and write it in one transaction; never raises for a bad file."""
+def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
+                state: _StudyState | None = None) -> FileResult:
+    """Read one file and write it in one transaction; never raises for a bad file. ``state`` carries
+    the study's look-ups from one file to the next (:func:`ingest` passes it)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         return FileResult(str(path), "failed", reason=f"{path}: cannot be read ({exc.strerror}).")
+    state = state or _StudyState(con, study_id)
     sha = hashlib.sha256(data).hexdigest()
     seen = None
-    for seen_path, seen_opts in con.execute(
-        "SELECT path, options FROM files WHERE study_id = ? AND sha256 = ?", [study_id, sha]
-    ).fetchall():
+    for seen_path, seen_opts in state.files.get(sha, []):
         # The same table again with another coder's code columns attaches that coder's codings.
-        if not options.code_cols or json.loads(seen_opts or "{}").get("coder") == options.coder:
+        if not options.code_cols or seen_opts.get("coder") == options.coder:
             seen = (seen_path,)
             break
     if seen:
         note = "unchanged since it was ingested" if seen[0] == str(path) else f"same content as {seen[0]}"
         return FileResult(str(path), "unchanged", reason=note)
-    changed = con.execute("SELECT count(*) FROM files WHERE study_id = ? AND path = ?", [study_id, str(path)]).fetchone()[0]
+    changed = str(path) in state.paths
     try:
         reader = reader_for(path)
         result: ReadResult = reader.read(path, data, options)
@@ -463,7 +491,7 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions) -> FileR
         return FileResult(str(path), "failed",
                           reason=f"{path}: unexpected {exc.__class__.__name__} while reading ({exc}). "
                                  "This is a bug in Insight; please report it with the file if you can.")
-    writer = _Writer(con, study_id, options, path, sha, reader.name, result.encoding)
+    writer = _Writer(con, study_id, options, path, sha, reader.name, result.encoding, state)
     con.execute("BEGIN TRANSACTION")
     try:
         writer.begin_file()
@@ -488,12 +516,15 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions) -> FileR
                                    + (f", {done['candidates']} possible name(s) to review" if done["candidates"] else "")
                                    + " (insight pseudonyms).")
         con.execute("COMMIT")
-    except InsightError as exc:
-        con.execute("ROLLBACK")
-        return FileResult(str(path), "failed", reason=str(exc))
     except Exception as exc:
         con.execute("ROLLBACK")
+        state.load()
+        if isinstance(exc, InsightError):
+            return FileResult(str(path), "failed", reason=str(exc))
         return FileResult(str(path), "failed", reason=f"{path}: could not be stored ({exc.__class__.__name__}: {exc}).")
+    state.committed(path, sha, writer.options_record)
+    if result.codebook is not None or result.memos or options.pseudonymise:
+        state.load()  # those steps write through their own look-ups
     out = writer.result
     out.warnings = result.warnings
     if out.documents == 0 and out.codings:
@@ -516,11 +547,12 @@ def ingest(con, paths: list[str | Path], options: IngestOptions,
     study_id = ensure_study(con, options.study)
     report = IngestReport(options.study)
     planned = plan(paths, options)
+    state = _StudyState(con, study_id)
     for number, (path, opts) in enumerate(planned, start=1):
         if progress:
             progress(number, len(planned), str(path))
         if isinstance(opts, ReaderError):
             report.files.append(FileResult(str(path), "failed", reason=str(opts)))
             continue
-        report.files.append(ingest_file(con, study_id, path, opts))
+        report.files.append(ingest_file(con, study_id, path, opts, state))
     return report

@@ -12,20 +12,18 @@ and which :func:`parse_description` turns back into fields. GUIDs are derived fr
 (:func:`guid`), so exporting the same study twice gives the same GUIDs.
 
 Files from elsewhere are untrusted: XML is parsed without entity expansion or external entities
-(defusedxml), ZIP members that would land outside the project folder are refused, and reads are
-bounded in size and compression ratio (:class:`Package`).
+(defusedxml); ZIP archives are opened by :class:`insight.readers.qdpx.Package`, which refuses
+members that would land outside the project folder and bounds every read.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import uuid
 import zipfile
-import zlib
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -36,9 +34,6 @@ from insight.errors import CodebookError, InsightError, ReaderError
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
-MAX_TOTAL_BYTES = 200 * 2**20  # everything read from one archive
-MAX_RATIO = 100  # uncompressed/compressed above this, for a member over RATIO_FLOOR, is a zip bomb
-RATIO_FLOOR = 2**20
 MAX_QDC_BYTES = 50 * 2**20
 _GUID_NAMESPACE = uuid.UUID("5b0e4a0c-2f4d-4c1e-9a53-7c6f1d2e8b91")
 _GUID_PREFIX = _GUID_NAMESPACE.bytes
@@ -249,81 +244,6 @@ def parse_xml(data: bytes, source: str, *, member: str | None = None):
         line = getattr(exc, "position", (None,))[0]
         raise ReaderError(where, f"the XML is broken ({exc}).", line=line,
                           fix="The file is damaged or incomplete: export it again.") from None
-
-
-def _safe_name(name: str) -> bool:
-    name = name.replace("\\", "/")
-    return not (name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in name.split("/"))
-
-
-class Package:
-    """A ``.qdpx`` ZIP opened in memory: every member name checked, every read bounded.
-
-    Nothing is extracted to disk. A member whose path is absolute or climbs out with ``..`` makes
-    the whole file refused; a member larger than what is left of :data:`MAX_TOTAL_BYTES`, or one
-    that expands more than :data:`MAX_RATIO` times, is refused as a likely zip bomb.
-    """
-
-    def __init__(self, path: str | os.PathLike, data: bytes):
-        self.path = str(path)
-        if not data.strip():
-            raise ReaderError(path, "the file is empty.", fix="Check that the export finished.")
-        try:
-            self.zip = zipfile.ZipFile(io.BytesIO(data))
-            infos = self.zip.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
-            raise ReaderError(path, f"this is not a valid .qdpx (a .qdpx is a ZIP archive; {exc}).",
-                              fix="Export the project again; if it came by e-mail or download, fetch it again.") from None
-        for info in infos:
-            if not _safe_name(info.filename):
-                raise ReaderError(path, f"refused: the archive holds a member with an unsafe path "
-                                        f"({info.filename!r}) that would land outside the project folder.",
-                                  fix="Do not open this file; export the project again from the tool that made it.")
-        self.members = {info.filename.replace("\\", "/").lower(): info for info in infos if not info.is_dir()}
-        self.budget = MAX_TOTAL_BYTES
-
-    def find(self, name: str) -> str | None:
-        """The member for ``name`` (``internal://x.txt``, ``sources/x.txt``, ``project.qde``), any case."""
-        name = name.replace("\\", "/")
-        name = re.sub(r"^internal://", "", name, flags=re.IGNORECASE).lstrip("/").lower()
-        for candidate in (name, "sources/" + name):
-            if candidate in self.members:
-                return candidate
-        base = name.rsplit("/", 1)[-1]
-        hits = [m for m in self.members if m.rsplit("/", 1)[-1] == base]
-        return hits[0] if len(hits) == 1 else None
-
-    def project_member(self) -> str:
-        hits = [m for m in self.members if m.endswith(".qde") and "/" not in m.strip("/")]
-        hits = hits or [m for m in self.members if m.endswith(".qde")]
-        if not hits:
-            raise ReaderError(self.path, "the archive has no project.qde, so it is not a REFI-QDA project.",
-                              fix="Export the project again as REFI-QDA (.qdpx).")
-        return "project.qde" if "project.qde" in hits else hits[0]
-
-    def read(self, member: str) -> bytes:
-        info = self.members[member]
-        if info.flag_bits & 0x1:
-            raise ReaderError(self.path, f"{info.filename} is encrypted.", fix="Export the project without a password.")
-        if info.file_size > self.budget:
-            raise ReaderError(self.path, f"refused: {info.filename} would expand to {info.file_size:,} bytes, more "
-                                         f"than the {MAX_TOTAL_BYTES // 2**20} MB Insight reads from one project.",
-                              fix="Export the project without its large media files.")
-        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-            raise ReaderError(self.path, f"refused: {info.filename} expands {info.file_size // max(info.compress_size, 1)}"
-                                         " times, which looks like a zip bomb.",
-                              fix="Do not open this file; export the project again from the tool that made it.")
-        try:
-            with self.zip.open(info) as handle:
-                data = handle.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error) as exc:
-            raise ReaderError(self.path, f"{info.filename} cannot be read from the archive ({exc}).",
-                              fix="The file is damaged: export the project again.") from None
-        if len(data) > info.file_size:
-            raise ReaderError(self.path, f"refused: {info.filename} holds more data than its header says.",
-                              fix="Do not open this file; export the project again from the tool that made it.")
-        self.budget -= len(data)
-        return data
 
 
 def read_qdc(path: str | os.PathLike) -> Codebook:

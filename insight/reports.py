@@ -96,7 +96,7 @@ def quotes(con, scope: Scope, per: str = "code", *, limit: int | None = None, wi
     keep = (f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join(order)}) <= {int(limit)}"
             if limit else "")
     return con.execute(f"""
-        SELECT k."group", {participant_label_sql(con)} AS participant, p.external_id AS participant_id,
+        SELECT k."group", {participant_label_sql()} AS participant, p.external_id AS participant_id,
                d.title AS document, k.document_id, k.segment_id, g.speaker, k.quote_start, k.quote_end,
                CASE WHEN k.c_start IS NULL THEN g.text
                     ELSE substring(g.text, k.c_start - g.start + 1, k.c_end - k.c_start) END AS quote, {extra}
@@ -326,7 +326,7 @@ def framework_matrix(con, scope: Scope, out: str | os.PathLike, *, max_quotes: i
 
 def _participants(con, scope: Scope):
     """One row per participant: ``id``, ``participant`` (label) and one column per attribute."""
-    label = participant_label_sql(con)
+    label = participant_label_sql()
     people = con.execute(f"SELECT p.participant_id, p.external_id AS id, {label} AS participant FROM participants p "
                          "WHERE p.study_id = ? ORDER BY p.participant_id", [scope.study_id]).df()
     attrs = con.execute("SELECT a.participant_id, a.name, a.value FROM attributes a JOIN participants p "
@@ -395,8 +395,6 @@ def crosstab(con, scope: Scope, by: str, unit: str = "participants"):
     segments (``'segments'``) in each group with the code; ``base`` the group's participants with
     any text (or its segments); ``percents`` = 100 * counts / base, to one decimal.
     """
-    import pandas as pd
-
     if unit not in ("participants", "segments"):
         raise InsightError(f"Unknown crosstab unit {unit!r}.", hint="Use participants or segments.")
     attrs = dict(attribute_names(con, scope.study_id))

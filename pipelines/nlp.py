@@ -13,7 +13,6 @@ from functools import lru_cache
 TRAINED = ("en_core_web_sm", "en_core_web_md", "en_core_web_lg", "en_core_web_trf")
 
 
-@lru_cache(maxsize=4)
 def get_nlp(preferred: str | None = None):
     """The shared spaCy ``Language``; ``nlp.meta['insight_path']`` says which path was taken.
 
@@ -21,9 +20,13 @@ def get_nlp(preferred: str | None = None):
     >>> [s.text for s in nlp("It rained. We went in.").sents]
     ['It rained.', 'We went in.']
     """
+    return _load_nlp(preferred or os.environ.get("INSIGHT_SPACY_MODEL") or None)
+
+
+@lru_cache(maxsize=4)
+def _load_nlp(choice: str | None):
     import spacy
 
-    choice = preferred or os.environ.get("INSIGHT_SPACY_MODEL")
     candidates = [] if choice == "blank" else ([choice] if choice else list(TRAINED))
     for name in candidates:
         try:
@@ -42,3 +45,6 @@ def get_nlp(preferred: str | None = None):
             nlp.remove_pipe("lemmatizer")
     nlp.meta["insight_path"] = "blank:en+sentencizer+lookup-lemmatizer"
     return nlp
+
+
+get_nlp.cache_clear = _load_nlp.cache_clear  # type: ignore[attr-defined]

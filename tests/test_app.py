@@ -72,10 +72,13 @@ INTERVIEW = """\
 def built(tmp_path_factory):
     """A small study, built once: two interviews, a panel CSV coded by Ann, a codebook, and the
     rules auto-coder's suggestions."""
-    import os
+    with pytest.MonkeyPatch.context() as mp:  # set for the build only: other modules' tests see a clean env
+        mp.setenv("INSIGHT_MODEL", "hashing")
+        mp.setenv("INSIGHT_SPACY_MODEL", "blank")
+        return _build(tmp_path_factory)
 
-    os.environ["INSIGHT_MODEL"] = "hashing"
-    os.environ["INSIGHT_SPACY_MODEL"] = "blank"
+
+def _build(tmp_path_factory):
     from pipelines.embed import get_embedder
     from pipelines.nlp import get_nlp
 

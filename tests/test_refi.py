@@ -3,7 +3,6 @@ XSD validation of what Insight writes, the round trip, and untrusted files refus
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 
@@ -234,11 +233,24 @@ def test_codes_cases_memos_and_skipped_media(ws, tmp_path):
              'guid="b0000000-0000-4000-8000-000000000002" firstX="1" firstY="1" secondX="5" secondY="5"/>'
              '</PictureSource><AudioSource guid="b0000000-0000-4000-8000-000000000003" name="walk.m4a" '
              'path="relative:///walk.m4a"/>')
+    pdf_text = "Report a missed bin online, the leaflet says."
+    at = pdf_text.index("missed bin")
+    media += ('<PDFSource guid="b0000000-0000-4000-8000-000000000004" name="leaflet.pdf" path="internal://l.pdf">'
+              '<PDFSelection guid="b0000000-0000-4000-8000-000000000005" page="1" firstX="1" firstY="1" '
+              'secondX="9" secondY="9"/><Representation guid="b0000000-0000-4000-8000-000000000006" '
+              'plainTextPath="internal://l.txt"><PlainTextSelection guid="b0000000-0000-4000-8000-000000000007" '
+              f'startPosition="{at}" endPosition="{at + 10}" creatingUser="{U_SAM}"><Coding '
+              f'guid="b0000000-0000-4000-8000-000000000008" creatingUser="{U_SAM}"><CodeRef targetGUID="{C_NEGLECT}"/>'
+              '</Coding></PlainTextSelection></Representation></PDFSource>')
     graph = '<Graphs><Graph guid="b0000000-0000-4000-8000-000000000009" name="Service map"/></Graphs>'
-    result = ingest_ok(ws, make_project(tmp_path, extra_sources=media, tail=graph), "s")
+    sources, files = sources_xml("codepoints", "\r\n")
+    files["sources/l.txt"] = pdf_text.encode("utf-8")
+    result = ingest_ok(ws, write_qdpx(tmp_path / "media.qdpx", project_xml(sources, extra_sources=media, tail=graph),
+                                      files), "s")
     warning = " ".join(result.warnings)
     assert "photo of the estate.jpg" in warning and "1 selection(s)" in warning and "walk.m4a" in warning
-    assert "Service map" in warning
+    assert "Service map" in warning and "1 area selection(s) in PDF 'leaflet.pdf'" in warning
+    assert ("Neglect", "Sam", "missed bin") in landed(ws, "s")  # the PDF's text representation
     from insight.codebook import get
 
     book = get(ws.con, "Hand-made")
@@ -252,7 +264,7 @@ def test_codes_cases_memos_and_skipped_media(ws, tmp_path):
     assert codes["Waiting"].definition == "Time spent waiting for a service or a reply."
     # codings are tied to the imported codebook
     assert ws.con.execute("SELECT count(*) FROM codings c JOIN codebooks b USING (codebook_id) "
-                          "WHERE b.name = 'Hand-made'").fetchone()[0] == len(EXPECTED)
+                          "WHERE b.name = 'Hand-made'").fetchone()[0] == len(EXPECTED) + 1  # and the PDF's
     people = ws.participants("s").set_index("external_id")
     assert people.loc["P-Amelie", "name"] == "Amélie" and people.loc["P-Amelie", "ward"] == "Eastgate"
     assert people.loc["P-Amelie", "age"] == "34" and people.loc["P-Emile", "score"] == "2.5"

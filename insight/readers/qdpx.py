@@ -20,7 +20,11 @@ other reader stores them, and positions are mapped onto that text.
 
 from __future__ import annotations
 
+import io
+import os
 import re
+import zipfile
+import zlib
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +47,86 @@ UNITS = {"codepoints": "Unicode code points (the REFI-QDA standard)",
          "utf16": "UTF-16 code units (characters such as emoji count twice)"}
 NEWLINES = {"stored": "over the text as stored", "lf": "with each line break counted as one character",
             "crlf": "with each line break counted as two (\\r\\n)"}
+MAX_TOTAL_BYTES = 200 * 2**20  # everything read from one archive
+MAX_RATIO = 100  # uncompressed/compressed above this, for a member over RATIO_FLOOR, is a zip bomb
+RATIO_FLOOR = 2**20
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
 _VALUE_TAGS = ("TextValue", "BooleanValue", "IntegerValue", "FloatValue", "DateValue", "DateTimeValue")
+
+
+def _safe_name(name: str) -> bool:
+    name = name.replace("\\", "/")
+    return not (name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in name.split("/"))
+
+
+class Package:
+    """A ``.qdpx`` ZIP opened in memory: every member name checked, every read bounded.
+
+    Nothing is extracted to disk. A member whose path is absolute or climbs out with ``..`` makes
+    the whole file refused; a member larger than what is left of :data:`MAX_TOTAL_BYTES`, or one
+    that expands more than :data:`MAX_RATIO` times, is refused as a likely zip bomb.
+    """
+
+    def __init__(self, path: str | os.PathLike, data: bytes):
+        self.path = str(path)
+        if not data.strip():
+            raise ReaderError(path, "the file is empty.", fix="Check that the export finished.")
+        try:
+            self.zip = zipfile.ZipFile(io.BytesIO(data))
+            infos = self.zip.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+            raise ReaderError(path, f"this is not a valid .qdpx (a .qdpx is a ZIP archive; {exc}).",
+                              fix="Export the project again; if it came by e-mail or download, fetch it again.") from None
+        for info in infos:
+            if not _safe_name(info.filename):
+                raise ReaderError(path, f"refused: the archive holds a member with an unsafe path "
+                                        f"({info.filename!r}) that would land outside the project folder.",
+                                  fix="Do not open this file; export the project again from the tool that made it.")
+        self.members = {info.filename.replace("\\", "/").lower(): info for info in infos if not info.is_dir()}
+        self.budget = MAX_TOTAL_BYTES
+
+    def find(self, name: str) -> str | None:
+        """The member for ``name`` (``internal://x.txt``, ``sources/x.txt``, ``project.qde``), any case."""
+        name = name.replace("\\", "/")
+        name = re.sub(r"^internal://", "", name, flags=re.IGNORECASE).lstrip("/").lower()
+        for candidate in (name, "sources/" + name):
+            if candidate in self.members:
+                return candidate
+        base = name.rsplit("/", 1)[-1]
+        hits = [m for m in self.members if m.rsplit("/", 1)[-1] == base]
+        return hits[0] if len(hits) == 1 else None
+
+    def project_member(self) -> str:
+        hits = [m for m in self.members if m.endswith(".qde") and "/" not in m.strip("/")]
+        hits = hits or [m for m in self.members if m.endswith(".qde")]
+        if not hits:
+            raise ReaderError(self.path, "the archive has no project.qde, so it is not a REFI-QDA project.",
+                              fix="Export the project again as REFI-QDA (.qdpx).")
+        return "project.qde" if "project.qde" in hits else hits[0]
+
+    def read(self, member: str) -> bytes:
+        info = self.members[member]
+        if info.flag_bits & 0x1:
+            raise ReaderError(self.path, f"{info.filename} is encrypted.", fix="Export the project without a password.")
+        if info.file_size > self.budget:
+            raise ReaderError(self.path, f"refused: {info.filename} would expand to {info.file_size:,} bytes, more "
+                                         f"than the {MAX_TOTAL_BYTES // 2**20} MB Insight reads from one project.",
+                              fix="Export the project without its large media files.")
+        if info.file_size > RATIO_FLOOR and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise ReaderError(self.path, f"refused: {info.filename} expands {info.file_size // max(info.compress_size, 1)}"
+                                         " times, which looks like a zip bomb.",
+                              fix="Do not open this file; export the project again from the tool that made it.")
+        try:
+            with self.zip.open(info) as handle:
+                data = handle.read(info.file_size + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error) as exc:
+            raise ReaderError(self.path, f"{info.filename} cannot be read from the archive ({exc}).",
+                              fix="The file is damaged: export the project again.") from None
+        if len(data) > info.file_size:
+            raise ReaderError(self.path, f"refused: {info.filename} holds more data than its header says.",
+                              fix="Do not open this file; export the project again from the tool that made it.")
+        self.budget -= len(data)
+        return data
 
 
 class Offsets:
@@ -205,7 +287,7 @@ class QdpxReader:
     suffixes = (".qdpx",)
 
     def read(self, path: Path, data: bytes, options: IngestOptions) -> ReadResult:
-        from insight.refi import Package, local, parse_xml
+        from insight.refi import local, parse_xml
 
         package = Package(path, data)
         member = package.project_member()

