@@ -43,24 +43,26 @@ class Units:
     lemmas: list[str] | None = None
 
     _blob: tuple | None = None
+    _key: str | None = None
 
     def lemma_blob(self) -> tuple[str, np.ndarray]:
-        """All lemma strings in one newline-joined text and each one's start offset: one regex
-        pass over the blob finds a keyword in every unit at C speed."""
+        """All lemma strings in one text, one unit a line, each padded with a space either side,
+        and each line's start offset: a keyword is then the literal `` word ``, which one regex pass
+        over the blob finds in every unit at C speed (ten times faster than word-boundary look-arounds)."""
         if self._blob is None:
-            lengths = np.fromiter((len(x) + 1 for x in self.lemmas), dtype=np.int64, count=len(self.lemmas))
+            lengths = np.fromiter((len(x) + 3 for x in self.lemmas), dtype=np.int64, count=len(self.lemmas))
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else np.zeros(0, np.int64)
-            self._blob = ("\n".join(self.lemmas), starts)
+            self._blob = ("\n".join(f" {x} " for x in self.lemmas), starts)
         return self._blob
 
     @property
     def key(self) -> str:
-        h = hashlib.blake2b(digest_size=12)
-        if self.text_hashes is not None:
-            h.update("\n".join(self.text_hashes).encode())
-        else:
-            h.update("\n".join(self.texts).encode())
-        return h.hexdigest()
+        """A fingerprint of the texts, computed once (the score caches are keyed by it)."""
+        if self._key is None:
+            h = hashlib.blake2b(digest_size=12)
+            h.update("\n".join(self.text_hashes if self.text_hashes is not None else self.texts).encode())
+            self._key = h.hexdigest()
+        return self._key
 
 
 @dataclass
@@ -131,11 +133,44 @@ def ensure_lemmas(con, study_id: int | None) -> int:
 
 def load_units(con, study_id: int | None, *, embedder=None, need_vectors: bool = True,
                need_lemmas: bool = True) -> Units:
-    """Every segment of a study with its text, cached lemmas and vectors (embedding what is missing)."""
-    from pipelines.embed import embed_segments, get_embedder, load_vectors
+    """Every segment of a study with its text, cached lemmas and vectors (embedding what is missing).
+    Callers must not modify the units: they are shared with the next call on the same segments."""
+    from pipelines.embed import get_embedder
 
     if need_lemmas:
         ensure_lemmas(con, study_id)
+    # The same segments as last time (count, last id and a sum of text hashes all agree): reuse
+    # the units read then, so a re-test after an edit does not read 100,000 rows again.
+    state = con.execute(
+        "SELECT count(*), max(g.segment_id), sum(hash(g.segment_id, g.text_hash)) FROM segments g "
+        "JOIN documents d USING (document_id) WHERE ? IS NULL OR d.study_id = ?", [study_id, study_id]).fetchone()
+    name = (embedder or get_embedder()).name if need_vectors else None
+    key = ("units", _con_key(con), study_id, tuple(state), need_lemmas, name)
+    cached = _UNITS.get(key)
+    if cached is not None:  # nothing new to lemmatise or embed either: the segments are the same
+        return cached
+    units = _read_units(con, study_id, embedder=embedder, need_vectors=need_vectors, need_lemmas=need_lemmas)
+    _UNITS.clear()  # one study's units at a time: they can be large
+    _UNITS[key] = units
+    return units
+
+
+_UNITS: dict[tuple, "Units"] = {}
+
+
+def _con_key(con) -> str:
+    """The database a connection is on (its file path, or the connection itself when in memory)."""
+    try:
+        path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
+    except Exception:  # noqa: BLE001
+        path = None
+    return path or f"memory:{id(con)}"
+
+
+def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool = True,
+                need_lemmas: bool = True) -> Units:
+    from pipelines.embed import embed_segments, get_embedder, load_vectors
+
     frame = con.execute(
         "SELECT g.segment_id, g.text, g.text_hash, l.lemmas FROM segments g JOIN documents d USING (document_id) "
         "LEFT JOIN lemmas l USING (text_hash) WHERE ? IS NULL OR d.study_id = ? ORDER BY g.segment_id",
@@ -171,14 +206,14 @@ def _keyword_regex(code: Code) -> tuple[list[tuple[str, re.Pattern]], list]:
     out = []
     for word, lemma in zip(words, lemmas):
         if lemma:
-            out.append((word, re.compile(r"(?<!\S)" + re.escape(lemma) + r"(?!\S)")))
+            out.append((word, re.compile(re.escape(f" {lemma} "))))  # see Units.lemma_blob
     return out, patterns
 
 
 def rules_scores(codebook: Codebook, units: Units, codes: list[str]) -> Scores:
     """Score = 1 - 0.5 ** (distinct keywords matched): one match 0.5, two 0.75; threshold 0.5."""
     matrix = np.zeros((len(units.texts), len(codes)), dtype=np.float32)
-    hits: dict[tuple[int, int], list[str]] = {}
+    hits: dict[int, dict[int, list[str]]] = {}
     for j, name in enumerate(codes):
         code = codebook.code(name)
 
@@ -202,16 +237,17 @@ def rules_scores(codebook: Codebook, units: Units, codes: list[str]) -> Scores:
                 for i, doc in enumerate(nlp.pipe(units.texts, batch_size=256)):
                     for _, a, b in matcher(doc):
                         found.setdefault(i, []).append(doc[a:b].text)
-            return found
+            found = {i: list(dict.fromkeys(words)) for i, words in found.items()}
+            rows = np.fromiter(found, dtype=np.int64, count=len(found))
+            counts = np.fromiter((len(w) for w in found.values()), dtype=np.int64, count=len(found))
+            return found, rows, (1 - 0.5 ** counts).astype(np.float32)
 
-        found = _cached(("rules", fingerprint(code), units.key), compute)
-        for i, words in found.items():
-            distinct = list(dict.fromkeys(words))
-            matrix[i, j] = 1 - 0.5 ** len(distinct)
-            hits[(i, j)] = distinct
+        found, rows, values = _cached(("rules", fingerprint(code), units.key), compute)
+        matrix[rows, j] = values
+        hits[j] = found
 
     def explain(i: int, j: int) -> str:
-        words = hits.get((i, j))
+        words = hits[j].get(i)
         return "matched: " + ", ".join(words) if words else "no keyword matched"
 
     return Scores("rules", codes, matrix, np.full(len(codes), 0.5, dtype=np.float32), explain)
