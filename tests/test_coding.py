@@ -200,3 +200,33 @@ def test_review_queue_puts_the_least_certain_first(study):
     assert (queue["score"] >= 0.5).all() and (queue["score"] <= 1).all()
     margins = (queue["score"] - 0.5).abs().tolist()
     assert margins == sorted(margins)
+
+
+def test_classifier_learns_words_and_handles_rare_and_near_universal_codes():
+    """Units with a code on all but two training units get it everywhere at its rate; a code with
+    four positives is skipped; a code that hinges on one exact word is learnt from the TF-IDF half
+    of the features even when the embeddings carry no signal (random vectors)."""
+    from pipelines import autocode
+
+    rng = np.random.default_rng(0)
+    n = 200
+    words = ["rent", "bus", "damp", "school", "park", "shop", "noise", "bins"]
+    texts = [" ".join(rng.choice(words, 4)) + f" filler{i % 7}" for i in range(n)]
+    vectors = rng.normal(size=(n, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    units = autocode.Units(texts=texts, vectors=vectors, text_hashes=[f"t{i}" for i in range(n)])
+    rent = np.array(["rent" in t.split() for t in texts])
+    labels = np.zeros((n, 3), dtype=np.int8)
+    labels[:, 0] = rent
+    labels[:, 1] = 1
+    labels[[3, 9], 1] = 0  # two negatives only
+    labels[[1, 2, 5, 8], 2] = 1  # four positives only
+    mask = np.arange(n) < 150  # the last 50 units are unseen by the coder
+    scores = autocode.classifier_scores(units, ["Rent", "Everything", "Rare"], mask, labels, coder="Ann")
+
+    decided = scores.decisions()
+    assert (decided[150:, 0] == rent[150:]).mean() >= 0.95  # unseen units, word-level signal only
+    assert decided[:, 1].all() and scores.matrix[0, 1] == pytest.approx(148 / 150)
+    assert "coded 148 of 150" in scores.explain(0, 1)
+    assert set(scores.skipped) == {"Rare"} and "4 positive" in scores.skipped["Rare"]
+    assert not decided[:, 2].any()
