@@ -67,7 +67,7 @@ def _example_scores(con, codebook: Codebook, codes: list[str], embedder, methods
         decisions["semantic"] = raw >= thresholds[None, :]
     if classifier_extra is not None:
         predict, th = classifier_extra
-        decisions["classifier"] = predict(units.vectors) >= th[None, :]
+        decisions["classifier"] = predict(texts, units.vectors) >= th[None, :]
     return cases, decisions
 
 
@@ -135,7 +135,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     if "classifier" in methods:
         clf = autocode.classifier_scores(units, codes, gold_mask, gold_labels, cv=cv, seed=seed, coder=gold)
         scores["classifier"] = clf
-        classifier_extra = (_classifier_predictor(units, codes, gold_mask, gold_labels, clf), clf.thresholds)
+        classifier_extra = (clf.classifier.predict, clf.thresholds)
 
     # Decisions on the gold units, out of fold for everything tuned on the gold coder.
     unit_decisions = {m: s.decisions() for m, s in scores.items()}
@@ -218,31 +218,6 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
             "codes": rows, "passed": n_pass, "failed": len(rows) - n_pass,
             "seconds": round(time.perf_counter() - started, 3),
             "model": embedder.name if embedder else None}
-
-
-def _classifier_predictor(units, codes, mask, labels, clf_scores):
-    """A function that scores new vectors with per-code models fitted on all gold units."""
-    from sklearn.linear_model import LogisticRegression
-
-    from pipelines.autocode import _cached
-
-    def predict(vectors):
-        out = np.zeros((len(vectors), len(codes)), dtype=np.float32)
-        train = np.flatnonzero(mask)
-        for j, code in enumerate(codes):
-            if code in clf_scores.skipped:
-                out[:, j] = -1
-                continue
-            y = labels[train, j]
-
-            def fit(y=y):
-                return LogisticRegression(C=2.0, class_weight="balanced", max_iter=2000).fit(units.vectors[train], y)
-
-            model = _cached(("clf-model", code, units.key, y.tobytes()), fit)
-            out[:, j] = model.predict_proba(vectors)[:, 1]
-        return out
-
-    return predict
 
 
 def compare_reports(old: dict, new: dict) -> list[dict]:

@@ -74,6 +74,7 @@ class Scores:
     thresholds: np.ndarray  # per code
     explain: Callable[[int, int], str]
     skipped: dict[str, str] = field(default_factory=dict)
+    classifier: "Classifier | None" = None  # the classifier's fitted models, to score other texts
 
     def decisions(self) -> np.ndarray:
         return self.matrix >= self.thresholds[None, :]
@@ -357,82 +358,111 @@ def gold_labels(con, coder: str, segment_ids: np.ndarray, codes: list[str]) -> t
     return mask, labels
 
 
-def classifier_features(units: Units, train: np.ndarray):
+CLASSIFIER_C = 8.0
+
+
+class Features:
     """The classifier's features: each unit's embedding beside its TF-IDF word and word-pair
     weights (vocabulary from the training units, words in at least two of them). Embeddings carry
     meaning across wordings; TF-IDF keeps the exact words that short, specific answers hinge on
     ("gas prices", "Iraq"). Both halves are unit-length, so neither drowns the other. On the ANES
     benchmark the pair beats either alone (``benchmarks/anes_autocode.py``)."""
-    import scipy.sparse as sp
-    from sklearn.feature_extraction.text import TfidfVectorizer
 
-    dense = sp.csr_matrix(units.vectors)
-    texts = units.texts
-    if not any(texts[i].strip() for i in train[:1000]):
-        return dense
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, max_features=50_000)
-    try:
-        vectorizer.fit([texts[i] for i in train])
-    except ValueError:  # no word in two training units: embeddings alone
-        return dense
-    return sp.hstack([dense, vectorizer.transform(texts)], format="csr")
+    def __init__(self, train_texts: list[str]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer = None
+        if any(t.strip() for t in train_texts):
+            vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2, max_features=50_000)
+            try:
+                vectorizer.fit(train_texts)
+                self.vectorizer = vectorizer
+            except ValueError:  # no word in two training units: embeddings alone
+                pass
+
+    def __call__(self, texts: list[str], vectors: np.ndarray):
+        import scipy.sparse as sp
+
+        dense = sp.csr_matrix(vectors)
+        if self.vectorizer is None:
+            return dense
+        return sp.hstack([dense, self.vectorizer.transform(texts)], format="csr")
+
+
+@dataclass
+class Classifier:
+    """The per-code models fitted on every training unit, to score texts they have not seen."""
+
+    codes: list[str]
+    features: Features
+    models: dict[int, object]  # code index -> fitted LogisticRegression
+    constant: dict[int, float]  # code index -> the rate it is suggested at everywhere
+
+    def predict(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        out = np.full((len(texts), len(self.codes)), -1.0, dtype=np.float32)
+        X = self.features(texts, vectors) if self.models else None
+        for j, model in self.models.items():
+            out[:, j] = model.predict_proba(X)[:, 1]
+        for j, rate in self.constant.items():
+            out[:, j] = rate
+        return out
 
 
 def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: np.ndarray, *, cv: int = 5,
                       seed: int = 0, coder: str = "") -> Scores:
-    """Per code: logistic regression on :func:`classifier_features` of the units ``mask`` selects.
+    """Per code: logistic regression on :class:`Features` of the units ``mask`` selects.
 
     Units used for training get out-of-fold probabilities (``cv`` folds); the others get the
-    probability of a model fitted on all training units. Codes with fewer than ``MIN_POSITIVES``
-    positive units are skipped and reported; a code the coder put on (almost) every unit, with
-    fewer than ``MIN_POSITIVES`` negatives, is suggested everywhere with its rate as the score.
+    probability of a model fitted on all training units (``Scores.classifier`` keeps those models
+    for other texts). Codes with fewer than ``MIN_POSITIVES`` positive units are skipped and
+    reported; a code the coder put on (almost) every unit, with fewer than ``MIN_POSITIVES``
+    negatives, is suggested everywhere with its rate as the score.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    matrix = np.zeros((len(units.texts), len(codes)), dtype=np.float32)
-    thresholds = np.full(len(codes), 0.5, dtype=np.float32)
+    matrix = np.full((len(units.texts), len(codes)), -1.0, dtype=np.float32)
+    thresholds = np.full(len(codes), np.inf, dtype=np.float32)
     skipped: dict[str, str] = {}
-    constant: dict[int, str] = {}
     train = np.flatnonzero(mask)
+    who = coder or "the training coder"
+    train_key = hashlib.blake2b(mask.tobytes(), digest_size=12).hexdigest()
+    features = _cached(("features", units.key, train_key), lambda: Features([units.texts[i] for i in train]))
+    classifier = Classifier(codes, features, {}, {})
     X = None
     for j, code in enumerate(codes):
         y = labels[train, j]
         pos, neg = int(y.sum()), int(len(y) - y.sum())
         if pos < MIN_POSITIVES:
-            skipped[code] = f"{pos} positive units from {coder or 'the training coder'} " \
-                            f"(needs at least {MIN_POSITIVES})"
-            matrix[:, j] = -1
-            thresholds[j] = np.inf
+            skipped[code] = f"{pos} positive units from {who} (needs at least {MIN_POSITIVES})"
             continue
         if neg < MIN_POSITIVES:
-            matrix[:, j] = pos / len(y)
-            constant[j] = f"{coder or 'the training coder'} coded {pos} of {len(y)} units with it"
+            matrix[:, j] = classifier.constant[j] = pos / len(y)
+            thresholds[j] = 0.5
             continue
         key = ("classifier", code, coder, units.key, hashlib.blake2b(
             labels[:, j].tobytes() + mask.tobytes(), digest_size=12).hexdigest(), cv, seed)
         if key not in _CACHE and X is None:
-            X = classifier_features(units, train)
+            X = features(units.texts, units.vectors)
 
-        def compute(y=y, j=j):
-            model = LogisticRegression(C=8.0, class_weight="balanced", max_iter=2000)
+        def compute(y=y, pos=pos, neg=neg):
+            model = LogisticRegression(C=CLASSIFIER_C, class_weight="balanced", max_iter=2000)
             folds = StratifiedKFold(n_splits=min(cv, pos, neg), shuffle=True, random_state=seed)
             oof = cross_val_predict(model, X[train], y, cv=folds, method="predict_proba")[:, 1]
             model.fit(X[train], y)
             every = model.predict_proba(X)[:, 1]
             every[train] = oof
-            return every, best_f1_threshold(oof, y, 0.5)
+            return every, best_f1_threshold(oof, y, 0.5), model
 
-        column, threshold = _cached(key, compute)
-        matrix[:, j] = column
-        thresholds[j] = threshold
+        matrix[:, j], thresholds[j], classifier.models[j] = _cached(key, compute)
 
     def explain(i: int, j: int) -> str:
-        if j in constant:
-            return f"{constant[j]}: suggested for every unit"
+        if j in classifier.constant:
+            n = len(train)
+            return f"{who} coded {round(classifier.constant[j] * n)} of {n} units with it: suggested for every unit"
         return f"classifier trained on {coder}'s codings: probability {matrix[i, j]:.2f}"
 
-    return Scores("classifier", codes, matrix, thresholds, explain, skipped)
+    return Scores("classifier", codes, matrix, thresholds, explain, skipped, classifier)
 
 
 # ---------------------------------------------------------------------------------------------
