@@ -131,6 +131,35 @@ def reject(con, coding_id: int, coder: str) -> None:
              new="rejected", actor=coder)
 
 
+def relabel(con, old: str, new: str, *, actor: str | None = None) -> dict:
+    """Move every coding of code ``old`` to ``new``, as a rename or merge in a codebook needs: human
+    codings and suggestions alike, whichever codebook they were made or imported under (a code's
+    name is what joins codings to codes, in tests, agreement and exports). A coding that would then
+    repeat one already there (same segment, coder, span and status) is removed instead. One logged
+    change, which :func:`undo` reverses; returns the counts."""
+    if old == new:
+        return {"moved": 0, "removed": 0}
+    scope = "c.code = ?"
+    params = [old]
+    with _transaction(con):
+        dupes = [r[0] for r in con.execute(
+            f"SELECT c.coding_id FROM codings c WHERE {scope} AND EXISTS (SELECT 1 FROM codings t WHERE t.code = ? "
+            "AND t.segment_id = c.segment_id AND t.coder = c.coder AND t.status = c.status "
+            "AND t.start IS NOT DISTINCT FROM c.start AND t.\"end\" IS NOT DISTINCT FROM c.\"end\")",
+            [*params, new]).fetchall()]
+        removed = [_row(con, i) for i in dupes]
+        if dupes:
+            con.execute(f"DELETE FROM codings WHERE coding_id IN ({', '.join('?' for _ in dupes)})", dupes)
+        moved = [r[0] for r in con.execute(f"SELECT c.coding_id FROM codings c WHERE {scope}", params).fetchall()]
+        if moved:
+            con.execute(f"UPDATE codings SET code = ? WHERE coding_id IN ({', '.join('?' for _ in moved)})",
+                        [new, *moved])
+        if moved or removed:
+            _log(con, "relabelled", code=old, actor=actor, old=old, new=new,
+                 batch=json.dumps({"moved": moved, "removed": removed}, default=str))
+    return {"moved": len(moved), "removed": len(removed)}
+
+
 def history(con, *, study_id: int | None = None, limit: int = 200):
     """The latest changes to codings, newest first."""
     return con.execute(
@@ -143,7 +172,7 @@ def history(con, *, study_id: int | None = None, limit: int = 200):
 def undo(con, actor: str | None = None) -> dict:
     """Undo the last change (by ``actor`` if given) and log the undo; returns what was undone."""
     row = con.execute("SELECT change_id, coding_id, segment_id, code, coder, action, old_status, batch FROM coding_history "
-                      "WHERE action IN ('added', 'removed', 'accepted', 'rejected') AND undone_by IS NULL "
+                      "WHERE action IN ('added', 'removed', 'accepted', 'rejected', 'relabelled') AND undone_by IS NULL "
                       "AND (? IS NULL OR actor = ?) ORDER BY change_id DESC LIMIT 1", [actor, actor]).fetchone()
     if row is None:
         raise InsightError("There is nothing to undo.")
@@ -156,6 +185,15 @@ def undo(con, actor: str | None = None) -> dict:
             cols = list(saved)
             con.execute(f"INSERT INTO codings ({', '.join(chr(34) + c + chr(34) for c in cols)}) VALUES "
                         f"({', '.join('?' for _ in cols)})", [saved[c] for c in cols])
+        elif action == "relabelled":
+            saved = json.loads(batch)
+            if saved["moved"]:
+                con.execute(f"UPDATE codings SET code = ? WHERE coding_id IN ({', '.join('?' for _ in saved['moved'])})",
+                            [code, *saved["moved"]])
+            for row in saved["removed"]:
+                cols = list(row)
+                con.execute(f"INSERT INTO codings ({', '.join(chr(34) + c + chr(34) for c in cols)}) VALUES "
+                            f"({', '.join('?' for _ in cols)})", [row[c] for c in cols])
         elif action in ("accepted", "rejected"):
             con.execute("UPDATE codings SET status = ? WHERE coding_id = ?", [old or "suggested", coding_id])
         _log(con, "undo", coding_id=coding_id, segment_id=segment_id, code=code, coder=coder, actor=actor,

@@ -285,8 +285,9 @@ class Workspace:
                   note: str | None = None, **fields) -> int:
         """Change fields of one code and save a new codebook version; returns the version.
 
-        ``new_name`` renames the code (its children follow), ``parent`` moves it; the other fields
-        are those of :class:`insight.codebook.Code`. The result is validated like a YAML file.
+        ``new_name`` renames the code (its children and its codings follow), ``parent`` moves it;
+        the other fields are those of :class:`insight.codebook.Code`. The result is validated like
+        a YAML file.
 
         >>> ws = Workspace(":memory:")
         >>> import tempfile, pathlib
@@ -318,7 +319,9 @@ class Workspace:
         codes = [edited if c.name == name else (replace(c, parent=new_name) if c.parent == name else c)
                  for c in book.codes]
         change = f"renamed {name} to {new_name}" if new_name != name else f"edited {name}"
-        return self._save_edit(book, codes, author, note or change)
+        version = self._save_edit(book, codes, author, note or change)
+        self._relabel(name, new_name, author)
+        return version
 
     def add_code(self, name: str, *, parent: str | None = None, codebook: str | None = None,
                  author: str | None = None, note: str | None = None, **fields) -> int:
@@ -353,7 +356,7 @@ class Workspace:
                     note: str | None = None) -> int:
         """Merge code ``source`` into ``target`` in a new codebook version: ``target`` gains its
         examples, counter-examples, keywords and children, and ``source`` goes; returns the version.
-        Codings keep their code names (relabelling them is a separate, logged step)."""
+        Its codings move to ``target`` (one logged change that ``undo`` reverses)."""
         from dataclasses import replace
 
         from insight.errors import CodebookError
@@ -374,7 +377,15 @@ class Workspace:
                          keywords=union(dst.keywords, src.keywords))
         codes = [merged if c.name == target else (replace(c, parent=target) if c.parent == source else c)
                  for c in book.codes if c.name != source]
-        return self._save_edit(book, codes, author, note or f"merged {source} into {target}")
+        version = self._save_edit(book, codes, author, note or f"merged {source} into {target}")
+        self._relabel(source, target, author)
+        return version
+
+    def _relabel(self, old: str, new: str, author: str | None) -> None:
+        """A renamed or merged code takes its codings along (see :func:`insight.coding.relabel`)."""
+        from insight.coding import relabel
+
+        relabel(self.con, old, new, actor=author)
 
     @staticmethod
     def _check_code_fields(book, fields: dict) -> None:

@@ -114,7 +114,7 @@ if shell.require_database():
                     target = c2.selectbox("into this one", book.names(), key="codebook.merge.target",
                                           format_func=lambda n: labels[n], index=min(1, len(book.codes) - 1))
                     st.caption("The second code gains the first one's examples, counter-examples, keywords and "
-                               "children. Codings keep their code names.")
+                               "children, and its codings (undo on the Code page's History puts them back).")
                     if st.form_submit_button("Merge"):
                         saved(shell.run_action("merge the codes", "merge_codes", source, target, codebook=book.ref,
                                                author=shell.coder() or None), f"{source} merged into {target}")

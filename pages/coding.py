@@ -25,7 +25,8 @@ def decide(verb: str, coding_id: int, code: str, coder: str) -> None:
 def undo(coder: str) -> None:
     try:
         done = db.act("undo", coder)
-        shell.flash(f"Undid {done['undone']} of {done['code']!r} ({done['coder']}).", "info")
+        who = f" ({done['coder']})" if done.get("coder") else ""
+        shell.flash(f"Undid {done['undone']} of {done['code']!r}{who}.", "info")
     except InsightError as exc:
         shell.flash(str(exc), "error")
 

@@ -230,3 +230,31 @@ def test_classifier_learns_words_and_handles_rare_and_near_universal_codes():
     assert "coded 148 of 150" in scores.explain(0, 1)
     assert set(scores.skipped) == {"Rare"} and "4 positive" in scores.skipped["Rare"]
     assert not decided[:, 2].any()
+
+
+def test_renaming_and_merging_codes_take_their_codings_along_and_undo_puts_them_back(study):
+    def coded(name):
+        return study.con.execute("SELECT segment_id, coder, status FROM codings WHERE code = ? ORDER BY ALL",
+                                 [name]).fetchall()
+
+    study.code(study="s", codebook="council", methods=["rules"])
+    damp = coded("Damp")
+    assert {c for _, c, _ in damp} == {"Ann", "auto:rules"}  # a human's and the auto-coder's codings
+    study.edit_code("Damp", new_name="Damp and mould", author="Bea")
+    assert coded("Damp") == [] and coded("Damp and mould") == damp
+    assert study.history().iloc[0]["action"] == "relabelled"
+
+    # Merging Repairs into it: Ann's R1 ("mould ... damp") has no Repairs coding, so nothing repeats;
+    # code one segment with both first, so one of Bea's codings would repeat and goes instead.
+    r1 = damp[0][0]
+    study.code_segment(r1, "Repairs", "Bea")
+    study.code_segment(r1, "Damp and mould", "Bea")
+    repairs, merged_before = coded("Repairs"), coded("Damp and mould")
+    study.merge_codes("Repairs", "Damp and mould", author="Bea")
+    assert coded("Repairs") == []
+    assert coded("Damp and mould") == sorted(set(merged_before) | set(repairs))
+    assert (r1, "Bea", "accepted") in coded("Damp and mould")
+    assert len([r for r in coded("Damp and mould") if r == (r1, "Bea", "accepted")]) == 1
+
+    assert study.undo()["undone"] == "relabelled"
+    assert coded("Repairs") == repairs and coded("Damp and mould") == merged_before
