@@ -248,7 +248,7 @@ def agreement(ctx, coders, study, all_units, bootstrap, as_json):
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
 def history(ctx, study, limit, as_json):
-    """Every change to codings (added, accepted, rejected, removed, undone): who, what and when."""
+    """Every change to codings (added, accepted, rejected, removed, relabelled, undone): who, what and when."""
     import pandas as pd
 
     with _workspace(ctx, read_only=True) as ws:
@@ -272,4 +272,5 @@ def undo(ctx, coder, as_json):
     if as_json:
         _emit(result)
     else:
-        click.echo(f"Undid {result['undone']} of {result['code']!r} by {result['coder']}.")
+        by = f" by {result['coder']}" if result.get("coder") else ""
+        click.echo(f"Undid {result['undone']} of {result['code']!r}{by}.")
