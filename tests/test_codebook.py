@@ -114,3 +114,9 @@ def test_cli_load_edit_load_diff(tmp_path):
     out = tmp_path / "exported.yaml"
     runner.invoke(main, ["--db", db, "codebook", "export", "lived-experience@1", "--out", str(out)])
     assert [c.as_dict() for c in cb.read_file(out).codes] == [c.as_dict() for c in book.codes]
+    qdc = tmp_path / "exported.qdc"
+    result = runner.invoke(main, ["--db", db, "codebook", "export", "lived-experience@1", "--out", str(qdc)])
+    assert result.exit_code == 0, result.output
+    from insight.refi import read_qdc
+
+    assert [c.name for c in read_qdc(qdc).codes] == [c.name for c in book.codes]

@@ -76,9 +76,9 @@ def codebook_export(ctx, ref, out):
     with _workspace(ctx, read_only=True) as ws:
         book = ws.codebook(ref)
         if out.lower().endswith(".qdc"):
-            from insight.refi import write_qdc
+            from insight.refi import export_qdc
 
-            write_qdc(book, Path(out))
+            export_qdc(book, Path(out))
         else:
             Path(out).write_text(book.to_yaml(), encoding="utf-8")
     click.echo(f"Wrote {book.name}@{book.version} to {out}.")
