@@ -109,13 +109,22 @@ class Workspace:
 
     def load_codebook(self, path: str | Path, *, author: str | None = None, note: str | None = None,
                       study: str | None = None) -> dict:
-        """Load a YAML (or .qdc) codebook file; a change makes a new numbered version."""
+        """Load a YAML (or .qdc) codebook file; a change makes a new numbered version. A code the
+        new version renames (same definition or examples under a new name, see
+        :func:`insight.codebook.diff`) takes its codings along, as a rename in the app does."""
         from insight import codebook as cb
 
         book = cb.read_file(path)
         version, created = cb.save(self.con, book, author=author or _user(), note=note, source=str(path),
                                    study_id=self.study_id(study) if study else None)
-        return {"codebook": book.name, "version": version, "created": created, "codes": len(book.codes)}
+        renamed = []
+        if created and version > 1:
+            changes = cb.diff(cb.get(self.con, f"{book.name}@{version - 1}"), cb.get(self.con, f"{book.name}@{version}"))
+            for pair in changes["renamed"]:
+                moved = self._relabel(pair["from"], pair["to"], author or _user())
+                renamed.append({**pair, "codings": moved["moved"] + moved["removed"]})
+        return {"codebook": book.name, "version": version, "created": created, "codes": len(book.codes),
+                "renamed": renamed}
 
     def codebook(self, ref: str | None = None):
         """A stored codebook version (``'name@3'``; default: the latest of the only codebook)."""
@@ -381,11 +390,11 @@ class Workspace:
         self._relabel(source, target, author)
         return version
 
-    def _relabel(self, old: str, new: str, author: str | None) -> None:
+    def _relabel(self, old: str, new: str, author: str | None) -> dict:
         """A renamed or merged code takes its codings along (see :func:`insight.coding.relabel`)."""
         from insight.coding import relabel
 
-        relabel(self.con, old, new, actor=author)
+        return relabel(self.con, old, new, actor=author)
 
     @staticmethod
     def _check_code_fields(book, fields: dict) -> None:

@@ -34,9 +34,11 @@ def loader() -> None:
             path.write_bytes(upload.getvalue())
             with st.spinner("Loading ..."):
                 result = db.act("load_codebook", path, author=shell.coder() or None, study=shell.study())
+            moved = "".join(f" {r['from']} is now {r['to']}: its {r['codings']} coding(s) moved with it."
+                            for r in result.get("renamed", []))
             shell.flash(f"{result['codebook']}: " + (f"version {result['version']} loaded ({result['codes']} codes)."
                                                      if result["created"] else
-                                                     f"unchanged, still version {result['version']}."))
+                                                     f"unchanged, still version {result['version']}.") + moved)
             st.rerun()
 
 

@@ -258,3 +258,20 @@ def test_renaming_and_merging_codes_take_their_codings_along_and_undo_puts_them_
 
     assert study.undo()["undone"] == "relabelled"
     assert coded("Repairs") == repairs and coded("Damp and mould") == merged_before
+
+
+def test_a_yaml_rename_takes_the_codings_along(study, tmp_path):
+    """Researchers edit codebooks in YAML: loading a version that renames a code (same
+    definition, new name) moves its codings, says so, and undo moves them back."""
+    before = study.con.execute("SELECT segment_id, coder FROM codings WHERE code = 'Damp' ORDER BY ALL").fetchall()
+    assert before
+    path = tmp_path / "renamed.yaml"
+    path.write_text(BOOK.replace("- name: Damp\n", "- name: Damp and mould\n"))
+    loaded = study.load_codebook(path)
+    assert loaded["version"] == 2
+    assert loaded["renamed"] == [{"from": "Damp", "to": "Damp and mould", "codings": len(before)}]
+    after = study.con.execute("SELECT segment_id, coder FROM codings WHERE code = 'Damp and mould' ORDER BY ALL").fetchall()
+    assert after == before
+    assert not study.con.execute("SELECT count(*) FROM codings WHERE code = 'Damp'").fetchone()[0]
+    study.undo()
+    assert study.con.execute("SELECT segment_id, coder FROM codings WHERE code = 'Damp' ORDER BY ALL").fetchall() == before

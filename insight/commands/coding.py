@@ -29,6 +29,9 @@ def codebook_load(ctx, file, author, note, study, as_json):
         _emit(result)
     elif result["created"]:
         click.echo(f"Loaded {result['codebook']} version {result['version']} ({result['codes']} codes).")
+        for pair in result["renamed"]:
+            click.echo(f"  renamed {pair['from']!r} to {pair['to']!r}: its {pair['codings']} coding(s) moved with it "
+                       "(insight undo moves them back)")
     else:
         click.echo(f"{result['codebook']} is unchanged: still version {result['version']}.")
 
