@@ -284,7 +284,7 @@ class Workspace:
 
     def backup(self, out: str | Path) -> dict:
         """A consistent copy of this workspace's database, checked row for row."""
-        from insight.privacy import backup
+        from insight.backup import backup
 
         return backup(out, con=self.con)
 

@@ -425,7 +425,7 @@ def test_backup_is_a_consistent_copy_made_while_the_app_runs(tmp_path, many_file
 
 
 def test_backup_from_the_apps_own_connection(ws, tmp_path):
-    from insight.privacy import backup
+    from insight.backup import backup
 
     coded_workspace(ws, tmp_path)
     result = backup(tmp_path / "own.duckdb", con=ws.con)

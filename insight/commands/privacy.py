@@ -231,7 +231,7 @@ def password_status(ctx):
 @click.pass_context
 def backup(ctx, out, wait, force, as_json):
     """Write a consistent copy of the database (works while the app is open), checked row for row."""
-    from insight.privacy import backup as run
+    from insight.backup import backup as run
 
     result = run(out, db=ctx.obj["db"], wait=wait, force=force)
     if as_json:
