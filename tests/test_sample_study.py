@@ -79,3 +79,39 @@ def test_ingesting_again_adds_nothing(sample):
     assert result.exit_code == 0
     assert data["added"] == {"documents": 0, "segments": 0, "codings": 0, "participants": 0}
     assert set(data["by_status"]) == {"unchanged"}
+
+
+def test_agreement_figures_are_reproducible_from_the_exported_data(sample, tmp_path):
+    """"Honest": the kappa and alpha the product shows for Priya Shah vs Tom Reid come out the same
+    from the exported 0/1 matrices with scikit-learn and `krippendorff`, on the units taken from
+    Tom's own spreadsheet (every answered row he was given)."""
+    import krippendorff
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import cohen_kappa_score
+
+    db, _ = sample
+    runner = CliRunner()
+    shown = json.loads(runner.invoke(main, ["--db", db, "agreement", "--coders", "Priya Shah", "Tom Reid",
+                                            "--json"]).stdout)
+    matrices = {}
+    for coder in ("Priya Shah", "Tom Reid"):
+        out = tmp_path / f"{coder}.csv"
+        result = runner.invoke(main, ["--db", db, "export", "--out", str(out), "--shape", "wide", "--coder", coder])
+        assert result.exit_code == 0, result.output
+        frame = pd.read_csv(out)
+        matrices[coder] = frame[frame["field"] == "q2_one_change"].set_index("participant")
+    seen = [r["respondent_id"] for r in csv.DictReader(open(CORPORA / "panel" / "second_coder_q2.csv",
+                                                            encoding="utf-8")) if r["q2_one_change"].strip()]
+    assert shown["overall"]["n_units"] == len(seen) == 119
+    codes = [row["code"] for row in shown["codes"]]
+    a = matrices["Priya Shah"].loc[seen, codes].to_numpy(int)
+    b = matrices["Tom Reid"].loc[seen, codes].to_numpy(int)
+    for j, row in enumerate(shown["codes"]):
+        if len(set(a[:, j]) | set(b[:, j])) > 1:
+            assert row["kappa"] == pytest.approx(cohen_kappa_score(a[:, j], b[:, j]), abs=1e-3), row["code"]
+        assert row["percent_agreement"] == pytest.approx((a[:, j] == b[:, j]).mean(), abs=1e-3)
+    assert shown["overall"]["kappa"] == pytest.approx(cohen_kappa_score(a.ravel(), b.ravel()), abs=1e-3)
+    assert shown["overall"]["alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=np.vstack([a.ravel(), b.ravel()]), level_of_measurement="nominal"),
+        abs=1e-3)
