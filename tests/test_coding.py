@@ -275,3 +275,20 @@ def test_a_yaml_rename_takes_the_codings_along(study, tmp_path):
     assert not study.con.execute("SELECT count(*) FROM codings WHERE code = 'Damp'").fetchone()[0]
     study.undo()
     assert study.con.execute("SELECT segment_id, coder FROM codings WHERE code = 'Damp' ORDER BY ALL").fetchall() == before
+
+
+def test_units_are_reused_only_while_the_segments_are_unchanged(study, tmp_path):
+    from pipelines import autocode
+    from pipelines.embed import get_embedder
+
+    sid = study.study_id("s")
+    first = autocode.load_units(study.con, sid, embedder=get_embedder())
+    assert autocode.load_units(study.con, sid, embedder=get_embedder()) is first  # a re-test reads nothing
+    more = tmp_path / "more.csv"
+    more.write_text('id,answer\nR9,"The bus shelter glass is smashed again"\n')
+    study.ingest([more], study="s", id_col="id", text_cols=["answer"])
+    grown = autocode.load_units(study.con, sid, embedder=get_embedder())
+    assert len(grown.texts) == len(first.texts) + 1 and grown.vectors.shape[0] == len(grown.texts)
+    study.con.execute("UPDATE segments SET text = 'changed', text_hash = 'x' WHERE segment_id = 1")
+    changed = autocode.load_units(study.con, sid, embedder=get_embedder())
+    assert changed is not grown and "changed" in changed.texts
