@@ -292,3 +292,4 @@ def test_units_are_reused_only_while_the_segments_are_unchanged(study, tmp_path)
     study.con.execute("UPDATE segments SET text = 'changed', text_hash = 'x' WHERE segment_id = 1")
     changed = autocode.load_units(study.con, sid, embedder=get_embedder())
     assert changed is not grown and "changed" in changed.texts
+

@@ -115,3 +115,54 @@ def test_agreement_figures_are_reproducible_from_the_exported_data(sample, tmp_p
     assert shown["overall"]["alpha"] == pytest.approx(
         krippendorff.alpha(reliability_data=np.vstack([a.ravel(), b.ravel()]), level_of_measurement="nominal"),
         abs=1e-3)
+
+
+def test_codebook_test_figures_match_sklearn_and_the_gold_codings(sample, tmp_path, monkeypatch):
+    """On the sample study against Priya Shah, each code's precision, recall, F1, kappa and alpha
+    equal scikit-learn's and `krippendorff`'s on the confusion counts the report gives, and its
+    gold counts equal a plain SQL count of her codings over the segments she saw (a parent's from
+    its children): the panel answers and the interview she coded in Word."""
+    import shutil
+
+    import krippendorff
+    import numpy as np
+    from sklearn.metrics import cohen_kappa_score, f1_score, precision_score, recall_score
+
+    from insight import Workspace
+    from pipelines.embed import get_embedder
+
+    monkeypatch.setenv("INSIGHT_MODEL", "hashing")  # the figures' arithmetic, not the model, is under test
+    get_embedder.cache_clear()
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(sample[0], db)
+    with Workspace(db) as ws:
+        ws.load_codebook(ROOT / "codebooks" / "lived_experience.yaml")
+        book = ws.codebook("lived-experience")
+        report = ws.test_codebook(codebook="lived-experience", gold="Priya Shah")
+        seen = ws.con.execute("SELECT count(*) FROM coverage WHERE coder = 'Priya Shah'").fetchone()[0]
+        counts = {}
+        for code in book.codes:
+            names = [code.name] + [c.name for c in book.codes if c.parent == code.name]
+            counts[code.name] = ws.con.execute(
+                "SELECT count(DISTINCT c.segment_id) FROM codings c JOIN coverage v ON v.segment_id = c.segment_id "
+                f"AND v.coder = c.coder WHERE c.coder = 'Priya Shah' AND c.code IN ({', '.join('?' for _ in names)})",
+                names).fetchone()[0]
+    assert seen == 339 + 48  # 339 answers to q2, 48 turns of the interview with her Word comments
+    with_errors = 0
+    for row in report["codes"]:
+        gold = counts[row["code"]]
+        assert (row["gold_units"], row["gold_positives"]) == (seen, gold), row["code"]
+        fn, fp = row["false_negative_count"], row["false_positive_count"]
+        tp = gold - fn
+        tn = row["gold_units"] - tp - fp - fn
+        y = np.array([1] * tp + [0] * fp + [1] * fn + [0] * tn)
+        d = np.array([1] * tp + [1] * fp + [0] * fn + [0] * tn)
+        assert row["precision"] == pytest.approx(precision_score(y, d, zero_division=0), abs=1e-4), row["code"]
+        assert row["recall"] == pytest.approx(recall_score(y, d), abs=1e-4)
+        assert row["f1"] == pytest.approx(f1_score(y, d), abs=1e-4)
+        assert row["kappa"] == pytest.approx(cohen_kappa_score(y, d), abs=1e-4)
+        assert row["alpha"] == pytest.approx(
+            krippendorff.alpha(reliability_data=[y, d], level_of_measurement="nominal"), abs=1e-4)
+        with_errors += bool(fp or fn)
+    assert with_errors >= 10  # the checks above ran on real disagreements
+    get_embedder.cache_clear()
