@@ -679,6 +679,17 @@ def _add_groups(themes, centroids, ctfidf, rows, words, docs, X, labels) -> None
 # The store: discover_themes, find_gaps
 
 
+def _finished_run(con, study_id, step: str, settings: dict, summary: dict, started: float) -> int:
+    """Log a finished run of ``step`` (inside the caller's transaction); returns its id."""
+    from insight.store import next_ids
+
+    (run_id,) = next_ids(con, "runs", "run_id")
+    con.execute("INSERT INTO runs (run_id, study_id, step, settings, summary, status, started_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, 'done', to_timestamp(?), current_timestamp)",
+                [run_id, study_id, step, json.dumps(settings, default=str), json.dumps(summary, default=str), started])
+    return run_id
+
+
 def _segments(con, study_id: int | None, model: str, *, include_interviewer: bool):
     frame = con.execute(
         """
@@ -738,8 +749,6 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
     """
     import pandas as pd
 
-    from insight.store import next_ids
-
     started = time.time()
     name = _ensure_embedded(con, study_id, model, progress)
     frame = _segments(con, study_id, name, include_interviewer=include_interviewer)
@@ -767,10 +776,7 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
         progress(1, 1, "saving the run")
     con.execute("BEGIN TRANSACTION")
     try:
-        (run_id,) = next_ids(con, "runs", "run_id")
-        con.execute("INSERT INTO runs (run_id, study_id, step, settings, summary, status, started_at, finished_at) "
-                    "VALUES (?, ?, 'themes', ?, ?, 'done', to_timestamp(?), current_timestamp)",
-                    [run_id, study_id, json.dumps(settings, default=str), json.dumps(summary, default=str), started])
+        run_id = _finished_run(con, study_id, "themes", settings, summary, started)
         con.execute("INSERT INTO themes (run_id, theme_id, label, keywords, size, parent_id, quotes) "
                     "SELECT ?, theme_id, label, keywords, size, parent_id, quotes FROM _themes_rows", [run_id])
         con.execute("INSERT INTO segment_themes (run_id, segment_id, theme_id, probability, reassigned, x, y) "
@@ -801,8 +807,6 @@ def find_gaps(con, study_id: int | None, coders: list[str] | None = None, *, min
     any coder). Uncovered segments HDBSCAN calls noise stay out of every candidate: a candidate
     code should be coherent.
     """
-    from insight.store import next_ids
-
     started = time.time()
     name = _ensure_embedded(con, study_id, model, progress)
     frame = _segments(con, study_id, name, include_interviewer=include_interviewer)
@@ -839,10 +843,7 @@ def find_gaps(con, study_id: int | None, coders: list[str] | None = None, *, min
                "wall_seconds": round(time.time() - started, 2)}
     con.execute("BEGIN TRANSACTION")
     try:
-        (run_id,) = next_ids(con, "runs", "run_id")
-        con.execute("INSERT INTO runs (run_id, study_id, step, settings, summary, status, started_at, finished_at) "
-                    "VALUES (?, ?, 'gaps', ?, ?, 'done', to_timestamp(?), current_timestamp)",
-                    [run_id, study_id, json.dumps(settings, default=str), json.dumps(summary, default=str), started])
+        run_id = _finished_run(con, study_id, "gaps", settings, summary, started)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

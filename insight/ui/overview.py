@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import streamlit as st
 
-from insight.ui.shell import PALETTE, fmt
+from insight.ui.shell import PALETTE, fmt, parse_json
 
 
 def metrics(stats: dict) -> None:
@@ -104,7 +103,7 @@ def latest_runs(runs: pd.DataFrame) -> None:
             st.markdown(f"**{label}**: not run yet.")
             continue
         row = rows.iloc[0]
-        summary = _json(row["summary"])
+        summary = parse_json(row["summary"])
         when = row["finished_at"] if pd.notna(row["finished_at"]) else row["started_at"]
         detail = ""
         if step == "code":
@@ -126,13 +125,3 @@ def codebook_line(versions: pd.DataFrame, name: str) -> None:
     st.markdown(f"**Codebook** {name}@{row['version']}: {row['codes']} codes, last changed "
                 f"{row['created_at']:%Y-%m-%d %H:%M} by {row['author'] or 'unknown'}"
                 + (f" ({row['note']})" if row["note"] else "") + ".")
-
-
-def _json(value) -> dict:
-    if isinstance(value, dict):
-        return value
-    try:
-        return json.loads(value) if value else {}
-    except (TypeError, ValueError):
-        return {}
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import sys
 import traceback
 from contextlib import contextmanager
@@ -226,3 +227,13 @@ def _through_app() -> None:
         PagesManager.uses_pages_directory = False
         runpy.run_path(str(APP), run_name="__main__")
         st.stop()
+
+
+def parse_json(value) -> dict:
+    """A JSON column (run settings, summaries) as a dict; ``{}`` when empty or not JSON."""
+    if isinstance(value, dict):
+        return value
+    try:
+        return json.loads(value) if value else {}
+    except (TypeError, ValueError):
+        return {}

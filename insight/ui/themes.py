@@ -4,17 +4,16 @@ and the gap finder's candidates."""
 from __future__ import annotations
 
 import html
-import json
 
 import pandas as pd
 import streamlit as st
 
-from insight.ui.shell import quote
+from insight.ui.shell import parse_json, quote
 
 
 def run_summary(run: pd.Series) -> None:
-    summary = _json(run["summary"])
-    settings = _json(run["settings"])
+    summary = parse_json(run["summary"])
+    settings = parse_json(run["settings"])
     share = summary.get("outlier_share")
     bits = [f"run {run['run_id']}", f"{run['finished_at']:%Y-%m-%d %H:%M}" if pd.notna(run["finished_at"]) else "",
             f"{summary.get('themes', '?')} themes" if "themes" in summary else "",
@@ -130,12 +129,3 @@ def candidate(cand: dict) -> None:
     for q in cand.get("quotes", [])[:3]:
         who = " \u00b7 ".join(str(q[k]) for k in ("participant", "document") if q.get(k))
         quote(q.get("text", ""), who or None)
-
-
-def _json(value) -> dict:
-    if isinstance(value, dict):
-        return value
-    try:
-        return json.loads(value) if value else {}
-    except (TypeError, ValueError):
-        return {}
