@@ -214,7 +214,7 @@ def embed_segments(con, *, study_id: int | None = None, embedder: Embedder | Non
         WHERE (? IS NULL OR d.study_id = ?)
           AND g.text_hash NOT IN (SELECT text_hash FROM embeddings WHERE model = ?)
         GROUP BY g.text_hash
-        ORDER BY length(any_value(g.text))
+        ORDER BY length(any_value(g.text)), g.text_hash
         """,
         [study_id, study_id, name],
     ).fetchall()

@@ -323,14 +323,25 @@ def usable_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def plan_batches(lengths: list[int], budget: int = TOKEN_BUDGET, max_batch: int = MAX_BATCH) -> list[np.ndarray]:
-    """Indices of texts grouped into batches: sorted by length, each batch's size times its longest
-    text kept within ``budget`` tokens (so short texts go many at a time, long ones few).
+def plan_batches(lengths: list[int], budget: int = TOKEN_BUDGET, max_batch: int = MAX_BATCH,
+                 texts: list[str] | None = None) -> list[np.ndarray]:
+    """Indices of texts grouped into batches: sorted by length (then by ``texts``), each batch's
+    size times its longest text kept within ``budget`` tokens (so short texts go many at a time,
+    long ones few).
+
+    The int8 graph quantises activations per batch, so a text's vector depends slightly on its
+    batch companions: with ties broken by the text itself, the same set of texts always makes the
+    same batches, whatever order it comes in, and the same study gives the same vectors.
 
     >>> [b.tolist() for b in plan_batches([5, 100, 6, 7], budget=20)]
     [[0, 2], [3], [1]]
+    >>> [b.tolist() for b in plan_batches([5, 5, 5], budget=10, texts=["c", "a", "b"])]
+    [[1, 2], [0]]
     """
-    order = np.argsort(np.asarray(lengths), kind="stable")
+    if texts is None:
+        order = np.argsort(np.asarray(lengths), kind="stable")
+    else:
+        order = np.asarray(sorted(range(len(lengths)), key=lambda i: (lengths[i], texts[i])), dtype=np.int64)
     batches, start = [], 0
     while start < len(order):
         end = start + 1
@@ -345,7 +356,7 @@ def _batches(tokenizer, texts: list[str], names: list[str], budget: int):
     """``(indices, feed)`` per batch: padded int64 arrays named as the graph's inputs."""
     encodings = tokenizer.encode_batch(list(texts), add_special_tokens=True)
     lengths = [len(e.ids) for e in encodings]
-    for idx in plan_batches(lengths, budget):
+    for idx in plan_batches(lengths, budget, texts=texts):
         width = max(lengths[i] for i in idx)
         ids = np.zeros((len(idx), width), dtype=np.int64)
         mask = np.zeros((len(idx), width), dtype=np.int64)

@@ -160,6 +160,21 @@ def test_export_then_encode_matches_pytorch(tiny_model, cache, monkeypatch, caps
     assert len(list(cache.iterdir())) == 1
 
 
+def test_the_same_texts_give_the_same_vectors_in_any_order(tiny_model, cache, monkeypatch):
+    """int8 activations are quantised per batch, so batches must not depend on the input order:
+    texts of equal length, shuffled, split over several batches, give bit-identical vectors."""
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("INSIGHT_MODEL", str(tiny_model))
+    embedder = embed_onnx.OnnxEmbedder(quiet=True, token_budget=24)
+    texts = [f"the {w} was broken again" for w in ("bin", "lift", "door", "boiler", "light", "gate", "pipe", "tap")]
+    first = embedder.encode(texts)
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(len(texts))
+        again = np.empty_like(first)
+        again[order] = embedder.encode([texts[i] for i in order])
+        assert np.array_equal(again, first)
+
+
 def test_the_float32_export_is_exact(tiny_model, tmp_path):
     pytest.importorskip("onnxruntime")
     layout = embed_onnx.inspect_model(tiny_model)
