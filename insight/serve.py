@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,18 @@ def serve(db: str, *, host: str = "localhost", port: int = 8501) -> None:
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
     print(f"Insight is running at http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    proc = subprocess.Popen(cmd, env=env)
+
+    def stop(signum, frame):  # noqa: ARG001 (a service manager's SIGTERM must stop the server too)
+        proc.terminate()
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
     try:
-        subprocess.run(cmd, env=env, check=False)
-    except KeyboardInterrupt:
-        pass
+        proc.wait()
+    except KeyboardInterrupt:  # Ctrl+C reaches Streamlit too: give it a moment to shut down
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

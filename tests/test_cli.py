@@ -72,3 +72,44 @@ def test_app_refuses_a_network_address_without_a_password(tmp_path, monkeypatch)
     monkeypatch.delenv("INSIGHT_PASSWORD_HASH", raising=False)
     result = CliRunner().invoke(main, ["--db", str(tmp_path / "t.duckdb"), "app", "--host", "0.0.0.0"])
     assert result.exit_code == 1 and "password" in result.output
+
+
+@pytest.mark.slow
+def test_stopping_insight_app_stops_the_server(tmp_path):
+    """A service manager stops `insight app` with SIGTERM: the Streamlit server it started must go
+    too, not linger holding the port and the database."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    url = f"http://localhost:{port}/_stcore/health"
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "insight"), "--db", str(tmp_path / "x.duckdb"), "app",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def healthy() -> bool:
+        try:
+            return urllib.request.urlopen(url, timeout=2).read().strip() == b"ok"
+        except OSError:
+            return False
+
+    try:
+        for _ in range(120):
+            if healthy():
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the app did not start")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+        for _ in range(20):
+            if not healthy():
+                break
+            time.sleep(0.5)
+        assert not healthy()
+    finally:
+        proc.kill()
