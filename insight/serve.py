@@ -41,9 +41,15 @@ def serve(db: str, *, host: str = "localhost", port: int = 8501) -> None:
            "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.maxUploadSize", str(MAX_UPLOAD_MB)]
     print(f"Insight is running at http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    run_server(cmd, env)
+
+
+def run_server(cmd: list[str], env: dict) -> None:
+    """Run the Streamlit server until it exits. A service manager's SIGTERM (or SIGHUP) to this
+    process stops the server too, instead of leaving it holding the port and the database."""
     proc = subprocess.Popen(cmd, env=env)
 
-    def stop(signum, frame):  # noqa: ARG001 (a service manager's SIGTERM must stop the server too)
+    def stop(signum, frame):  # noqa: ARG001
         proc.terminate()
 
     for name in ("SIGTERM", "SIGHUP"):

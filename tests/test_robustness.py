@@ -476,7 +476,7 @@ def test_the_app_refuses_a_network_address_without_a_password(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
     started = []
-    monkeypatch.setattr(serving.subprocess, "run", lambda cmd, **kw: started.append(cmd))
+    monkeypatch.setattr(serving, "run_server", lambda cmd, env: started.append(cmd))
     for host in ("0.0.0.0", "192.168.1.20", "::", "example.org"):
         with pytest.raises(InsightError, match="Refusing to serve"):
             serving.serve(db, host=host)
@@ -498,7 +498,7 @@ def test_openid_connect_login_also_opens_the_network(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(serving.subprocess, "run", lambda cmd, **kw: None)
+    monkeypatch.setattr(serving, "run_server", lambda cmd, env: None)
     assert not oidc_configured()
     (tmp_path / ".streamlit").mkdir()
     (tmp_path / ".streamlit" / "secrets.toml").write_text(
