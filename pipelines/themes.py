@@ -758,7 +758,10 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
     docs = frame["text"].tolist()
     fit = fit_themes(docs, vectors, min_size=min_size, seed=seed, max_fit=max_fit,
                      outlier_threshold=outlier_threshold, progress=progress)
+    from pipelines.embed import embedding_provenance
+
     settings = {**fit.settings, "study_id": study_id, "embedding_model": name,
+                "embeddings": embedding_provenance(con, name),
                 "include_interviewer": include_interviewer, "versions": _versions()}
     summary = {**fit.summary, "excluded_interviewer_segments": _excluded(con, study_id, name, len(frame)),
                "wall_seconds": round(time.time() - started, 2)}

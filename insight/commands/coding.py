@@ -144,6 +144,13 @@ def embed(ctx, study, model, as_json):
     else:
         click.echo(f"{result['embedded']} texts embedded with {result['model']}; {result['cached']} were cached "
                    f"({result['segments']} segments, {result['unique_texts']} distinct texts).")
+        info = result.get("embedder") or {}
+        if info.get("mean_cosine") is not None:
+            click.echo(f"Embedder: {info['backend']}, checked against PyTorch on this CPU ({info['cpu']}): mean cosine "
+                       f"{info['mean_cosine']:.4f}, same nearest neighbour for {info['neighbours']:.1%} of "
+                       f"{info['probes']} real texts (bar: 0.995 and 90%).")
+        elif info:
+            click.echo(f"Embedder: {info.get('backend')}.")
 
 
 def _say(message):

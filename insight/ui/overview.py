@@ -116,6 +116,24 @@ def latest_runs(runs: pd.DataFrame) -> None:
             if summary.get("segments"):
                 detail += f" over {summary['segments']:,} segments"
         st.markdown(f"**{label}**: run {row['run_id']} ({row['status']}), {when:%Y-%m-%d %H:%M}. {detail}")
+    embedding_line(runs)
+
+
+def embedding_line(runs: pd.DataFrame) -> None:
+    """How the latest vectors were made: backend, variant, fidelity to PyTorch, CPU."""
+    rows = runs[runs["step"] == "embed"]
+    if rows.empty:
+        return
+    info = parse_json(rows.iloc[0]["settings"])
+    text = f"**Embeddings**: {info.get('model', '?')}, {info.get('backend', '?')}"
+    if info.get("mean_cosine") is not None:
+        text += (f": against PyTorch on {info.get('probes', '?')} real texts, mean cosine {info['mean_cosine']:.4f}"
+                 f" and the same nearest neighbour for {info.get('neighbours', 0):.0%} of texts (bar: 0.995 and 90%),"
+                 f" measured on {info.get('cpu', 'this CPU')}")
+    elif info.get("backend") == "torch":
+        text += " (the reference PyTorch model)"
+    st.markdown(text + ".", help="The fast embedder checks itself against PyTorch on the CPU it runs on and uses "
+                                 "the most quantised variant that stays within the bar (see README, Speed).")
 
 
 def codebook_line(versions: pd.DataFrame, name: str) -> None:
