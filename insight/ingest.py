@@ -28,7 +28,7 @@ from typing import Callable
 from insight.errors import InsightError, ReaderError
 from insight.readers import reader_for
 from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws
-from insight.store import next_ids
+from insight.store import next_ids, text_hash  # noqa: F401 (text_hash: callers import it from here)
 
 MANIFEST = "ingest.yaml"
 _WORKSPACE_FILES = {".duckdb", ".wal", ".tmp"}  # a workspace database kept beside the data is not data
@@ -73,11 +73,6 @@ class IngestReport:
             "added": self.totals(),
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
         }
-
-
-def text_hash(text: str) -> str:
-    """The key of a text in the embeddings cache."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,11 +6,19 @@ clear message instead of guessing.
 
 Ids are plain integers assigned by :func:`next_ids` inside the writing transaction (DuckDB allows
 one writing process, so ``max(id) + 1`` is safe) which lets bulk inserts go through DataFrames.
+
+It also owns what every operation shares: :func:`transaction` (the only place that writes
+``BEGIN``/``COMMIT``), :func:`frames` (DataFrames and Arrow tables visible to SQL by name, without
+locals that exist only for DuckDB's replacement scan), :func:`record_run` (the only writer of the
+``runs`` table) and :func:`text_hash` (the key of a text in the embeddings cache).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -351,3 +359,76 @@ def next_ids(con: duckdb.DuckDBPyConnection, table: str, column: str, n: int = 1
     """``n`` fresh ids for ``table.column`` (call inside the writing transaction)."""
     start = con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0]
     return range(int(start), int(start) + n)
+
+
+def text_hash(text: str) -> str:
+    """The key of a text in the embeddings cache.
+
+    >>> text_hash("Damp again.")
+    '472dd686ecd21a10cbaa4dd9e7c67d3a'
+    """
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+_OPEN_TRANSACTIONS: dict[int, int] = {}
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection):
+    """One transaction: committed when the block ends, rolled back (and the error raised) when it
+    fails. Nested blocks join the outer transaction, so an operation that writes in one transaction
+    can be called from another that does."""
+    key = id(con)
+    depth = _OPEN_TRANSACTIONS.get(key, 0)
+    if depth:
+        _OPEN_TRANSACTIONS[key] = depth + 1
+        try:
+            yield con
+        finally:
+            _OPEN_TRANSACTIONS[key] = depth
+        return
+    con.execute("BEGIN TRANSACTION")
+    _OPEN_TRANSACTIONS[key] = 1
+    try:
+        yield con
+    except BaseException:
+        _OPEN_TRANSACTIONS.pop(key, None)
+        con.execute("ROLLBACK")
+        raise
+    _OPEN_TRANSACTIONS.pop(key, None)
+    con.execute("COMMIT")
+
+
+@contextmanager
+def frames(con: duckdb.DuckDBPyConnection, **tables):
+    """Make DataFrames or Arrow tables queryable by name for the block:
+    ``with frames(con, _ids=frame): con.execute("SELECT ... FROM _ids")``."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield con
+    finally:
+        for name in tables:
+            try:
+                con.unregister(name)
+            except Exception:  # the connection was closed in the block
+                pass
+
+
+def record_run(con: duckdb.DuckDBPyConnection, step: str, study_id: int | None, settings: dict,
+               summary: dict | None = None, *, status: str = "done", started: float | None = None) -> int:
+    """A row of ``runs`` (inside the caller's transaction, if any); returns its id. ``started`` is
+    a Unix time (default: now); a run with status ``done`` is finished now."""
+    (run_id,) = next_ids(con, "runs", "run_id")
+    con.execute("INSERT INTO runs (run_id, study_id, step, settings, summary, status, started_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, coalesce(to_timestamp(?)::TIMESTAMP, current_timestamp), "
+                "CASE WHEN ? = 'done' THEN current_timestamp END)",
+                [run_id, study_id, step, json.dumps(settings, default=str),
+                 None if summary is None else json.dumps(summary, default=str), status, started, status])
+    return run_id
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: int, summary: dict, *, status: str = "done") -> None:
+    """Set a run's summary and status, finished now."""
+    con.execute("UPDATE runs SET summary = ?, status = ?, finished_at = current_timestamp WHERE run_id = ?",
+                [json.dumps(summary, default=str), status, run_id])
