@@ -11,8 +11,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from insight import store
-from insight.errors import NotFound
+from insight import scope, store
 
 
 class Workspace:
@@ -35,20 +34,17 @@ class Workspace:
     # -- studies --------------------------------------------------------------------------------
 
     def studies(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT name FROM studies ORDER BY study_id").fetchall()]
+        return scope.study_names(self.con)
 
-    def study_id(self, name: str | None) -> int | None:
-        """The id of study ``name``; with ``None``, the only study (or ``None`` for all of them)."""
-        if name is None:
-            return None
-        row = self.con.execute("SELECT study_id FROM studies WHERE name = ?", [name]).fetchone()
-        if not row:
-            raise NotFound("study", name, self.studies())
-        return row[0]
+    def study_id(self, name: str | None, *, default: str = scope.ALL) -> int | None:
+        """The id of study ``name``; without one, as ``default`` says: ``"all"`` (``None``, every
+        study), ``"only"`` (the only study, else ``None``) or ``"required"`` (the only study, else an
+        error); see :mod:`insight.scope`."""
+        return scope.resolve_study(self.con, name, default=default)
 
     def default_study(self) -> str:
-        names = self.studies()
-        return names[0] if len(names) == 1 else "default"
+        """The study new files go to: the only one, else ``'default'``."""
+        return scope.new_study_name(self.con)
 
     # -- verbs ----------------------------------------------------------------------------------
 
@@ -130,7 +126,7 @@ class Workspace:
         """A stored codebook version (``'name@3'``; default: the latest of the only codebook)."""
         from insight import codebook as cb
 
-        return cb.get(self.con, ref or self._default_codebook())
+        return cb.get(self.con, scope.resolve_codebook(self.con, ref))
 
     def codebooks(self):
         from insight import codebook as cb
@@ -148,17 +144,6 @@ class Workspace:
         from insight import codebook as cb
 
         return cb.diff(cb.get(self.con, ref_a), cb.get(self.con, ref_b))
-
-    def _default_codebook(self) -> str:
-        from insight.errors import InsightError
-
-        names = [r[0] for r in self.con.execute(
-            "SELECT b.name FROM codebooks b WHERE b.name NOT IN (SELECT name FROM studies) ORDER BY codebook_id").fetchall()]
-        if not names:
-            names = [r[0] for r in self.con.execute("SELECT name FROM codebooks ORDER BY codebook_id").fetchall()]
-        if not names:
-            raise InsightError("There is no codebook yet.", hint="Load one: insight codebook load codebooks/FILE.yaml")
-        return names[0]
 
     def embed(self, *, study: str | None = None, model: str | None = None, progress=None) -> dict:
         """Embed every segment not yet cached for the model (each text once, across studies)."""
@@ -273,7 +258,7 @@ class Workspace:
         """Replace personal data in a study with stable pseudonyms; originals are kept apart."""
         from insight.privacy import pseudonymise
 
-        return pseudonymise(self.con, self.study_id(study or self.default_study()), actor=actor or _user(),
+        return pseudonymise(self.con, self.study_id(study, default=scope.REQUIRED), actor=actor or _user(),
                             use_ner=use_ner)
 
     def pseudonyms(self, *, study: str | None = None, status: str | None = None, kind: str | None = None):
@@ -450,7 +435,7 @@ class Workspace:
         """Every version of a codebook: version, title, author, note, time, number of codes."""
         from insight.codebook import parse_ref
 
-        name = parse_ref(name or self._default_codebook())[0]
+        name = parse_ref(scope.resolve_codebook(self.con, name))[0]
         return self.con.execute(
             "SELECT v.version, v.title, v.author, v.note, v.created_at, (SELECT count(*) FROM codes c WHERE "
             "c.codebook_id = v.codebook_id AND c.version = v.version) AS codes FROM codebook_versions v "
@@ -521,10 +506,7 @@ class Workspace:
 
     def _theme_study(self, study: str | None) -> int | None:
         """The study for theme runs: the named one, else the only one (else all studies)."""
-        if study is not None:
-            return self.study_id(study)
-        ids = [r[0] for r in self.con.execute("SELECT study_id FROM studies").fetchall()]
-        return ids[0] if len(ids) == 1 else None
+        return self.study_id(study, default=scope.ONLY)
 
     def themes(self, *, study: str | None = None, min_size: int | None = None, seed: int = 42, model: str | None = None,
                include_interviewer: bool = False, by: str | None = None, progress=None) -> dict:
@@ -625,10 +607,4 @@ class Workspace:
         return cooccurrence(self.con, resolve_scope(self.con, study=study, codebook_default=True, **scope))
 
 
-def _user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
+_user = scope.current_user

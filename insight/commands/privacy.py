@@ -7,25 +7,17 @@ import sys
 import click
 
 from insight.cli import JSON_HELP, _emit, _workspace, main
-from insight.errors import InsightError
 
 
 def _study(ws, name: str | None) -> int:
     """The named study, or the only one."""
-    if name:
-        return ws.study_id(name)
-    names = ws.studies()
-    if len(names) == 1:
-        return ws.study_id(names[0])
-    if not names:
-        raise InsightError("There are no studies yet.", hint="Ingest something first: insight ingest PATH")
-    raise InsightError("This database holds several studies.", hint="Name one with --study: " + ", ".join(names) + ".")
+    return ws.study_id(name or None, default="required")
 
 
 def _actor() -> str:
-    from insight.workspace import _user
+    from insight.scope import current_user
 
-    return _user()
+    return current_user()
 
 
 @main.command()
