@@ -6,35 +6,11 @@ object on stdout). Errors are one clean line on stderr and a non-zero exit, neve
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from insight.errors import InsightError
-
-JSON_HELP = "Print one JSON object on stdout instead of text."
-
-
-class InsightGroup(click.Group):
-    """Turns library errors into one line and exit status 1."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except InsightError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            ctx.exit(1)
-
-
-def _workspace(ctx, read_only: bool = False):
-    from insight.workspace import Workspace
-
-    return Workspace(ctx.obj["db"], read_only=read_only)
-
-
-def _emit(data: dict) -> None:
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+from insight.commands._common import JSON_HELP, InsightGroup, emit, open_workspace
 
 
 @click.group(cls=InsightGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,12 +70,12 @@ def ingest(ctx, paths, study, as_json, **options):
         bar.set_postfix_str(path[-40:])
         bar.update(1)
 
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         report = ws.ingest(list(paths), study=study, progress=progress, **options)
     bar.close()
     data = report.to_dict()
     if as_json:
-        _emit(data)
+        emit(data)
     else:
         _print_ingest(report)
     if report.failed:
@@ -135,10 +111,10 @@ def _print_ingest(report) -> None:
 @click.pass_context
 def stats(ctx, study, as_json):
     """Counts: studies, documents, segments, participants, speakers, codes and codings by coder."""
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         data = ws.stats(study)
     if as_json:
-        _emit(data)
+        emit(data)
         return
     click.echo(f"studies       {data['studies']}")
     kinds = ", ".join(f"{k} {v}" for k, v in data["documents_by_kind"].items())
@@ -161,14 +137,16 @@ def app(ctx, port, host):
 
 
 def _register_commands() -> None:
-    """Each module in ``insight.commands`` adds its commands to ``main`` when imported."""
+    """Each module in ``insight.commands`` lists its commands in ``COMMANDS``; they join ``main``."""
     import importlib
     import pkgutil
 
     import insight.commands as package
 
     for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"insight.commands.{module.name}")
+        if not module.name.startswith("_"):
+            for command in importlib.import_module(f"insight.commands.{module.name}").COMMANDS:
+                main.add_command(command)
 
 
 _register_commands()

@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from insight.cli import JSON_HELP, _emit, _workspace, main
+from insight.commands._common import JSON_HELP, emit, open_workspace
 
 
-@main.group()
+@click.group()
 def codebook():
     """Load, list, show, export and compare codebook versions."""
 
@@ -23,10 +23,10 @@ def codebook():
 @click.pass_context
 def codebook_load(ctx, file, author, note, study, as_json):
     """Load a YAML (or REFI-QDA .qdc) codebook; a changed file becomes a new version."""
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = ws.load_codebook(file, author=author, note=note, study=study)
     if as_json:
-        _emit(result)
+        emit(result)
     elif result["created"]:
         click.echo(f"Loaded {result['codebook']} version {result['version']} ({result['codes']} codes).")
         for pair in result["renamed"]:
@@ -41,10 +41,10 @@ def codebook_load(ctx, file, author, note, study, as_json):
 @click.pass_context
 def codebook_list(ctx, as_json):
     """List codebooks with their latest version."""
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         frame = ws.codebooks()
     if as_json:
-        _emit({"codebooks": frame.to_dict("records")})
+        emit({"codebooks": frame.to_dict("records")})
         return
     if frame.empty:
         click.echo("No codebooks yet. Load one: insight codebook load codebooks/lived_experience.yaml")
@@ -59,10 +59,10 @@ def codebook_list(ctx, as_json):
 @click.pass_context
 def codebook_show(ctx, ref, as_json):
     """Show a codebook version as YAML (REF is NAME or NAME@VERSION)."""
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         book = ws.codebook(ref)
     if as_json:
-        _emit({"codebook": book.name, "version": book.version, **book.to_dict()})
+        emit({"codebook": book.name, "version": book.version, **book.to_dict()})
     else:
         click.echo(f"# {book.name} version {book.version}")
         click.echo(book.to_yaml())
@@ -76,7 +76,7 @@ def codebook_export(ctx, ref, out):
     """Write a codebook version to a YAML file (or REFI-QDA .qdc)."""
     from pathlib import Path
 
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         book = ws.codebook(ref)
         if out.lower().endswith(".qdc"):
             from insight.refi import export_qdc
@@ -94,10 +94,10 @@ def codebook_export(ctx, ref, out):
 @click.pass_context
 def codebook_diff(ctx, ref_a, ref_b, as_json):
     """What changed between two versions: codes added, removed, renamed, fields changed."""
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         result = ws.diff_codebooks(ref_a, ref_b)
     if as_json:
-        _emit(result)
+        emit(result)
         return
     click.echo(f"{result['from']} -> {result['to']}")
     for name in result["added"]:
@@ -128,7 +128,7 @@ def _bar(desc: str):
     return bar, progress
 
 
-@main.command()
+@click.command()
 @click.option("--study", help="Only this study (default: all).")
 @click.option("--model", help="A sentence-transformers model name or path (default: all-MiniLM-L6-v2, packaged).")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
@@ -136,11 +136,11 @@ def _bar(desc: str):
 def embed(ctx, study, model, as_json):
     """Embed segments with sentence-transformers, cached: no text is embedded twice."""
     bar, progress = _bar("embedding")
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = ws.embed(study=study, model=model, progress=progress)
     bar.close()
     if as_json:
-        _emit(result)
+        emit(result)
     else:
         click.echo(f"{result['embedded']} texts embedded with {result['model']}; {result['cached']} were cached "
                    f"({result['segments']} segments, {result['unique_texts']} distinct texts).")
@@ -157,7 +157,7 @@ def _say(message):
     click.echo(f"... {message}", err=True)
 
 
-@main.command()
+@click.command()
 @click.option("--study", help="Study to code (default: all).")
 @click.option("--codebook", "codebook_ref", metavar="NAME[@V]", help="Codebook version (default: the latest loaded).")
 @click.option("--methods", default="rules,semantic", show_default=True,
@@ -168,11 +168,11 @@ def _say(message):
 @click.pass_context
 def code(ctx, study, codebook_ref, methods, train_coder, model, as_json):
     """Auto-code segments: suggestions with scores and explanations; human codings are never changed."""
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = ws.code(study=study, codebook=codebook_ref, methods=methods.split(","), train_coder=train_coder,
                          model=model, progress=None if as_json else _say)
     if as_json:
-        _emit(result)
+        emit(result)
         return
     click.echo(f"Coded {result['units']} segments with {result['codebook']}:")
     for coder, count in result["suggestions"].items():
@@ -182,7 +182,7 @@ def code(ctx, study, codebook_ref, methods, train_coder, model, as_json):
     click.echo("Review them in the app (Code page) or accept/reject with the library.")
 
 
-@main.command("test-codebook")
+@click.command("test-codebook")
 @click.option("--study", help="Study whose segments to test on (default: all).")
 @click.option("--codebook", "codebook_ref", metavar="NAME[@V]", help="Codebook version (default: the latest loaded).")
 @click.option("--gold", metavar="CODER", help="The reference coder: adds precision, recall, F1 and kappa per code.")
@@ -202,7 +202,7 @@ def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_r
     """
     from insight.codetest import compare_reports, format_report
 
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         report = ws.test_codebook(study=study, codebook=codebook_ref, gold=gold, cv=cv, min_f1=min_f1,
                                   methods=methods.split(","), model=model)
         if compare_ref:
@@ -211,7 +211,7 @@ def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_r
             report["changes"] = compare_reports(old, report)
             report["compared_with"] = old["codebook"]
     if as_json:
-        _emit(report)
+        emit(report)
     else:
         click.echo(format_report(report))
         if compare_ref:
@@ -224,7 +224,7 @@ def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_r
         ctx.exit(1)
 
 
-@main.command()
+@click.command()
 @click.option("--coders", nargs=2, required=True, metavar="A B", help="Two coders; A is the gold for P/R/F1.")
 @click.option("--study", help="Only this study.")
 @click.option("--all-units", is_flag=True, help="Compare on every segment, not only those both coders saw.")
@@ -233,10 +233,10 @@ def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_r
 @click.pass_context
 def agreement(ctx, coders, study, all_units, bootstrap, as_json):
     """Agreement between two coders, human or automatic: kappa, alpha, % agreement, P/R/F1 per code."""
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         result = ws.agreement(coders[0], coders[1], study=study, all_units=all_units, bootstrap=bootstrap)
     if as_json:
-        _emit(result)
+        emit(result)
         return
 
     def fmt(x):
@@ -252,7 +252,7 @@ def agreement(ctx, coders, study, all_units, bootstrap, as_json):
                    f"{fmt(row['f1'])}  {row['a_count']:>8} {row['b_count']:>8}")
 
 
-@main.command()
+@click.command()
 @click.option("--study", help="Only this study.")
 @click.option("--limit", default=50, show_default=True, help="How many changes to show.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
@@ -261,26 +261,29 @@ def history(ctx, study, limit, as_json):
     """Every change to codings (added, accepted, rejected, removed, relabelled, undone): who, what and when."""
     import pandas as pd
 
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         frame = ws.history(study=study, limit=limit)
     if as_json:
-        _emit({"changes": frame.to_dict("records")})
+        emit({"changes": frame.to_dict("records")})
         return
     for row in frame.itertuples():
         click.echo(f"{row.changed_at:%Y-%m-%d %H:%M:%S}  {row.actor or '':<12} {row.action:<9} {row.code or '':<30} "
                    f"{row.coder or ''}" + ("" if pd.isna(row.segment_id) else f"  segment {int(row.segment_id)}"))
 
 
-@main.command()
+@click.command()
 @click.option("--coder", help="Undo this coder's last change (default: the last change by anyone).")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
 def undo(ctx, coder, as_json):
     """Undo the last change to a coding."""
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = ws.undo(coder)
     if as_json:
-        _emit(result)
+        emit(result)
     else:
         by = f" by {result['coder']}" if result.get("coder") else ""
         click.echo(f"Undid {result['undone']} of {result['code']!r}{by}.")
+
+
+COMMANDS = [codebook, embed, code, test_codebook, agreement, history, undo]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from insight.cli import JSON_HELP, _emit, _workspace, main
+from insight.commands._common import JSON_HELP, emit, open_workspace
 
 
-@main.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "xlsx", "report", "framework", "cooccurrence",
                                                     "crosstab", "qdpx", "qdc"]),
               help="What to write (default: from the --out suffix). csv/parquet/xlsx: the coded dataset; report: "
@@ -47,15 +47,18 @@ def export(ctx, fmt, out, study, coders, codebook, shape, statuses, by, unit, pe
 
     CSV and XLSX cells that a spreadsheet would run as a formula are prefixed with '.
     """
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         summary = ws.export(out, format=fmt, study=study, coders=list(coders) or None, codebook=codebook,
                             shape=shape, statuses=list(statuses) or None, by=by, unit=unit, per=per,
                             report_format=report_format, max_quotes=max_quotes)
     if as_json:
-        _emit(summary)
+        emit(summary)
         return
     what = summary["format"] + (f" ({summary['shape']})" if summary.get("shape") else "")
     counts = ", ".join(f"{summary[k]:,} {k}" for k in ("rows", "sections", "quotes", "participants", "codes",
                                                         "sources", "codings", "cases", "notes")
                        if isinstance(summary.get(k), int))
     click.echo(f"Wrote {summary['out']}: {what}" + (f", {counts}" if counts else "") + ".")
+
+
+COMMANDS = [export]

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from insight.cli import JSON_HELP, _emit, _workspace, main
+from insight.commands._common import JSON_HELP, emit, open_workspace
 
 
 def _study(ws, name: str | None) -> int:
@@ -20,7 +20,7 @@ def _actor() -> str:
     return current_user()
 
 
-@main.command()
+@click.command()
 @click.option("--study", help="The study to pseudonymise (default: the only one).")
 @click.option("--no-ner", is_flag=True, help="Use the rules only, even when a trained spaCy NER is installed.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
@@ -33,10 +33,10 @@ def pseudonymise(ctx, study, no_ner, as_json):
     """
     from insight.privacy import pseudonymise as run
 
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = run(ws.con, _study(ws, study), actor=_actor(), use_ner=not no_ner)
     if as_json:
-        _emit(result)
+        emit(result)
         return
     click.echo(f"Pseudonymised {result['changed_documents']} of {result['documents']} documents: "
                f"{result['replaced']} replacements, {result['new_pseudonyms']} new pseudonyms, "
@@ -48,7 +48,7 @@ def pseudonymise(ctx, study, no_ner, as_json):
                    "`insight pseudonyms --status candidate` and accept the right ones.")
 
 
-@main.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @click.option("--study", help="Only this study.")
 @click.option("--status", type=click.Choice(["replaced", "accepted", "undone", "candidate"]), help="Only this status.")
 @click.option("--kind", help="Only this kind: PERSON, EMAIL, PHONE, POSTCODE, ADDRESS, DOB or NHS.")
@@ -65,11 +65,11 @@ def pseudonyms(ctx, study, status, kind, label, limit, as_json):
         return
     from insight.privacy import review
 
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         frame = review(ws.con, ws.study_id(study) if study else None, status=status, kind=kind, label=label,
                        limit=limit)
     if as_json:
-        _emit({"mentions": frame.to_dict("records")})
+        emit({"mentions": frame.to_dict("records")})
         return
     if frame.empty:
         click.echo("Nothing pseudonymised yet." if not (status or kind or label) else "No mentions match.")
@@ -87,7 +87,7 @@ def pseudonyms_accept(ctx, ids):
     """Confirm replacements by id; a candidate (or an undone one) is replaced."""
     from insight.privacy import accept
 
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         n = accept(ws.con, ids, actor=_actor())
     click.echo(f"Accepted {n} replacement(s).")
 
@@ -103,7 +103,7 @@ def pseudonyms_undo(ctx, ids, label, study):
 
     if not ids and not label:
         raise click.UsageError("Give replacement ids or --label.")
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         n = undo(ws.con, ids, study_id=_study(ws, study) if label else None, label=label, actor=_actor())
     click.echo(f"Undid {n} replacement(s).")
 
@@ -119,7 +119,7 @@ def pseudonyms_add(ctx, text, kind, label, study):
     """Replace something that was missed, everywhere in the study and in future runs."""
     from insight.privacy import add
 
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = add(ws.con, _study(ws, study), text, kind=kind, label=label, actor=_actor())
     click.echo(f"Replaced {result['replaced']} mention(s) in {result['documents']} document(s) with {result['pseudonym']}.")
 
@@ -133,7 +133,7 @@ def pseudonyms_rename(ctx, label, new_label, study):
     """Use a pseudonym of your choosing, e.g. insight pseudonyms rename '[PERSON 3]' 'Anna'."""
     from insight.privacy import rename
 
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = rename(ws.con, _study(ws, study), label, new_label)
     click.echo(f"{result['from']} is now {result['to']} in {result['documents']} document(s).")
 
@@ -147,10 +147,10 @@ def pseudonyms_reveal(ctx, label, study, as_json):
     """Re-identify: the original behind a pseudonym (researchers only)."""
     from insight.privacy import reveal
 
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         result = reveal(ws.con, _study(ws, study), label)
     if as_json:
-        _emit(result)
+        emit(result)
     else:
         click.echo(f"{result['pseudonym']} ({result['kind']}, {result['status']}): {result['original']}"
                    + (f"  (seen as: {', '.join(result['forms'])})" if result["forms"] else ""))
@@ -166,12 +166,12 @@ def pseudonyms_reverse(ctx, study, yes):
 
     if not yes:
         click.confirm("Put every original back in the study's text and forget its pseudonyms?", abort=True)
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = reverse(ws.con, _study(ws, study))
     click.echo(f"Restored the original text of {result['documents']} document(s).")
 
 
-@main.group()
+@click.group()
 def password():
     """Passwords for the app (stored as scrypt hashes beside the database)."""
 
@@ -215,7 +215,7 @@ def password_status(ctx):
     click.echo("openid        " + ("configured (.streamlit/secrets.toml [auth])" if oidc_configured() else "not configured"))
 
 
-@main.command()
+@click.command()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The backup file to write (.duckdb).")
 @click.option("--wait", default=10.0, show_default=True, help="Seconds to wait while another process is writing.")
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
@@ -227,7 +227,10 @@ def backup(ctx, out, wait, force, as_json):
 
     result = run(out, db=ctx.obj["db"], wait=wait, force=force)
     if as_json:
-        _emit(result)
+        emit(result)
     else:
         click.echo(f"Backed up {result['tables']} tables ({result['rows']} rows, schema version "
                    f"{result['schema_version']}) to {result['out']} ({result['bytes'] / 1e6:.1f} MB).")
+
+
+COMMANDS = [pseudonymise, pseudonyms, password, backup]

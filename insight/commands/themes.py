@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from insight.cli import JSON_HELP, _emit, _workspace, main
+from insight.commands._common import JSON_HELP, emit, open_workspace
 
 
 def _progress(quiet: bool):
@@ -32,7 +32,7 @@ def _who(quote: dict) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-@main.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @click.option("--study", help="Study to find themes in (default: the only study, else all).")
 @click.option("--min-size", type=click.IntRange(2, None), metavar="N",
               help="Smallest theme, in segments (default: sqrt(segments) / 2.5, within 5..60).")
@@ -51,7 +51,7 @@ def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, a
     """
     if ctx.invoked_subcommand is not None:
         return
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = ws.themes(study=study, min_size=min_size, seed=seed, by=by, model=model,
                            include_interviewer=include_interviewer, progress=_progress(False))
     if as_json:
@@ -63,7 +63,7 @@ def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, a
                 "settings": result["settings"]}
         if by:
             data["by"] = result["by"]
-        _emit(data)
+        emit(data)
         return
     click.echo(f"Run {result['run_id']}: {len(result['themes'])} themes in {result['segments']:,} segments; "
                f"{result['unassigned']:,} unassigned ({100 * result['outlier_share']:.1f}%).")
@@ -105,7 +105,7 @@ def themes_map(ctx, out, chart, colour_by, coder, by, freq, run_id, study):
     """Draw the theme map (or another chart) of a theme run as HTML or PNG."""
     from insight import maps
 
-    with _workspace(ctx, read_only=True) as ws:
+    with open_workspace(ctx, read_only=True) as ws:
         sid = ws._theme_study(study)
         if chart == "map":
             fig = maps.theme_map(ws.con, run_id, colour_by=colour_by, coder=coder, study_id=sid)
@@ -121,7 +121,7 @@ def themes_map(ctx, out, chart, colour_by, coder, by, freq, run_id, study):
     click.echo(f"Wrote {path}.")
 
 
-@main.group(invoke_without_command=True)
+@click.group(invoke_without_command=True)
 @click.option("--study", help="Study to look in (default: the only study, else all).")
 @click.option("--coder", "coders", multiple=True, metavar="NAME",
               help="A segment is covered when this coder coded it (repeatable; default: any coder).")
@@ -137,11 +137,11 @@ def gaps(ctx, study, coders, min_size, seed, model, as_json):
     """
     if ctx.invoked_subcommand is not None:
         return
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = ws.gaps(study=study, coders=list(coders) or None, min_size=min_size, seed=seed, model=model,
                          progress=None if as_json else _progress(False))
     if as_json:
-        _emit(result)
+        emit(result)
         return
     cands = result["candidates"]
     click.echo(f"Gaps run {result['run_id']}: {result['uncovered']:,} of {result['segments']:,} segments have no code"
@@ -168,10 +168,13 @@ def gaps_add(ctx, candidate, codebook_name, name, author, study, as_json):
 
     The code gets a drafted definition, keywords and example quotes to edit.
     """
-    with _workspace(ctx) as ws:
+    with open_workspace(ctx) as ws:
         result = ws.add_gap_as_code(candidate, codebook_name, name=name, author=author, study=study)
     if as_json:
-        _emit(result)
+        emit(result)
         return
     click.echo(f"Added {result['code']!r} to {result['codebook']} as version {result['version']}. "
                f"Edit its definition: insight codebook export {result['codebook']} --out FILE.yaml")
+
+
+COMMANDS = [themes, gaps]
