@@ -169,7 +169,7 @@ def _say(message):
 def code(ctx, study, codebook_ref, methods, train_coder, model, as_json):
     """Auto-code segments: suggestions with scores and explanations; human codings are never changed."""
     with open_workspace(ctx) as ws:
-        result = ws.code(study=study, codebook=codebook_ref, methods=methods.split(","), train_coder=train_coder,
+        result = ws.run_autocoders(study=study, codebook=codebook_ref, methods=methods.split(","), train_coder=train_coder,
                          model=model, progress=None if as_json else _say)
     if as_json:
         emit(result)

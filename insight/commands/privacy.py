@@ -9,17 +9,6 @@ import click
 from insight.commands._common import JSON_HELP, emit, open_workspace
 
 
-def _study(ws, name: str | None) -> int:
-    """The named study, or the only one."""
-    return ws.study_id(name or None, default="required")
-
-
-def _actor() -> str:
-    from insight.scope import current_user
-
-    return current_user()
-
-
 @click.command()
 @click.option("--study", help="The study to pseudonymise (default: the only one).")
 @click.option("--no-ner", is_flag=True, help="Use the rules only, even when a trained spaCy NER is installed.")
@@ -31,10 +20,8 @@ def pseudonymise(ctx, study, no_ner, as_json):
 
     Safe to re-run: it never replaces a pseudonym again and keeps your review decisions.
     """
-    from insight.privacy import pseudonymise as run
-
     with open_workspace(ctx) as ws:
-        result = run(ws.con, _study(ws, study), actor=_actor(), use_ner=not no_ner)
+        result = ws.pseudonymise(study=study or None, use_ner=not no_ner)
     if as_json:
         emit(result)
         return
@@ -63,11 +50,8 @@ def pseudonyms(ctx, study, status, kind, label, limit, as_json):
     """
     if ctx.invoked_subcommand is not None:
         return
-    from insight.privacy import review
-
     with open_workspace(ctx, read_only=True) as ws:
-        frame = review(ws.con, ws.study_id(study) if study else None, status=status, kind=kind, label=label,
-                       limit=limit)
+        frame = ws.pseudonyms(study=study or None, status=status, kind=kind, label=label, limit=limit)
     if as_json:
         emit({"mentions": frame.to_dict("records")})
         return
@@ -85,10 +69,8 @@ def pseudonyms(ctx, study, status, kind, label, limit, as_json):
 @click.pass_context
 def pseudonyms_accept(ctx, ids):
     """Confirm replacements by id; a candidate (or an undone one) is replaced."""
-    from insight.privacy import accept
-
     with open_workspace(ctx) as ws:
-        n = accept(ws.con, ids, actor=_actor())
+        n = ws.accept_pseudonyms(ids)
     click.echo(f"Accepted {n} replacement(s).")
 
 
@@ -99,12 +81,10 @@ def pseudonyms_accept(ctx, ids):
 @click.pass_context
 def pseudonyms_undo(ctx, ids, label, study):
     """Show the original again for these replacements (it was not personal data)."""
-    from insight.privacy import undo
-
     if not ids and not label:
         raise click.UsageError("Give replacement ids or --label.")
     with open_workspace(ctx) as ws:
-        n = undo(ws.con, ids, study_id=_study(ws, study) if label else None, label=label, actor=_actor())
+        n = ws.undo_pseudonyms(ids, label=label, study=study or None)
     click.echo(f"Undid {n} replacement(s).")
 
 
@@ -117,10 +97,8 @@ def pseudonyms_undo(ctx, ids, label, study):
 @click.pass_context
 def pseudonyms_add(ctx, text, kind, label, study):
     """Replace something that was missed, everywhere in the study and in future runs."""
-    from insight.privacy import add
-
     with open_workspace(ctx) as ws:
-        result = add(ws.con, _study(ws, study), text, kind=kind, label=label, actor=_actor())
+        result = ws.add_pseudonym(text, kind=kind, label=label, study=study or None)
     click.echo(f"Replaced {result['replaced']} mention(s) in {result['documents']} document(s) with {result['pseudonym']}.")
 
 
@@ -131,10 +109,8 @@ def pseudonyms_add(ctx, text, kind, label, study):
 @click.pass_context
 def pseudonyms_rename(ctx, label, new_label, study):
     """Use a pseudonym of your choosing, e.g. insight pseudonyms rename '[PERSON 3]' 'Anna'."""
-    from insight.privacy import rename
-
     with open_workspace(ctx) as ws:
-        result = rename(ws.con, _study(ws, study), label, new_label)
+        result = ws.rename_pseudonym(label, new_label, study=study or None)
     click.echo(f"{result['from']} is now {result['to']} in {result['documents']} document(s).")
 
 
@@ -145,10 +121,8 @@ def pseudonyms_rename(ctx, label, new_label, study):
 @click.pass_context
 def pseudonyms_reveal(ctx, label, study, as_json):
     """Re-identify: the original behind a pseudonym (researchers only)."""
-    from insight.privacy import reveal
-
     with open_workspace(ctx, read_only=True) as ws:
-        result = reveal(ws.con, _study(ws, study), label)
+        result = ws.reveal_pseudonym(label, study=study or None)
     if as_json:
         emit(result)
     else:
@@ -162,12 +136,10 @@ def pseudonyms_reveal(ctx, label, study, as_json):
 @click.pass_context
 def pseudonyms_reverse(ctx, study, yes):
     """Put every original back and forget the pseudonyms of a study."""
-    from insight.privacy import reverse
-
     if not yes:
         click.confirm("Put every original back in the study's text and forget its pseudonyms?", abort=True)
     with open_workspace(ctx) as ws:
-        result = reverse(ws.con, _study(ws, study))
+        result = ws.reverse_pseudonyms(study=study or None)
     click.echo(f"Restored the original text of {result['documents']} document(s).")
 
 

@@ -52,7 +52,7 @@ def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, a
     if ctx.invoked_subcommand is not None:
         return
     with open_workspace(ctx) as ws:
-        result = ws.themes(study=study, min_size=min_size, seed=seed, by=by, model=model,
+        result = ws.run_themes(study=study, min_size=min_size, seed=seed, by=by, model=model,
                            include_interviewer=include_interviewer, progress=_progress(False))
     if as_json:
         data = {"run_id": result["run_id"], "segments": result["segments"], "outlier_share": result["outlier_share"],
@@ -103,22 +103,13 @@ def _echo_by(rows: list[dict], attribute: str) -> None:
 @click.pass_context
 def themes_map(ctx, out, chart, colour_by, coder, by, freq, run_id, study):
     """Draw the theme map (or another chart) of a theme run as HTML or PNG."""
-    from insight import maps
+    from pathlib import Path
 
+    if chart == "by" and not by:
+        raise click.UsageError("--chart by needs --by ATTRIBUTE.")
     with open_workspace(ctx, read_only=True) as ws:
-        sid = ws._theme_study(study)
-        if chart == "map":
-            fig = maps.theme_map(ws.con, run_id, colour_by=colour_by, coder=coder, study_id=sid)
-        elif chart == "by":
-            if not by:
-                raise click.UsageError("--chart by needs --by ATTRIBUTE.")
-            fig = maps.theme_attribute_heatmap(ws.con, by, run_id, study_id=sid)
-        elif chart == "codes":
-            fig = maps.code_cooccurrence_heatmap(ws.con, study_id=sid, coder=coder)
-        else:
-            fig = maps.themes_over_time_chart(ws.con, run_id, freq=freq, study_id=sid)
-        path = maps.write_figure(fig, out)
-    click.echo(f"Wrote {path}.")
+        ws.theme_chart(chart, out, run_id=run_id, colour_by=colour_by, coder=coder, by=by, freq=freq, study=study)
+    click.echo(f"Wrote {Path(out)}.")
 
 
 @click.group(invoke_without_command=True)
@@ -138,7 +129,7 @@ def gaps(ctx, study, coders, min_size, seed, model, as_json):
     if ctx.invoked_subcommand is not None:
         return
     with open_workspace(ctx) as ws:
-        result = ws.gaps(study=study, coders=list(coders) or None, min_size=min_size, seed=seed, model=model,
+        result = ws.run_gaps(study=study, coders=list(coders) or None, min_size=min_size, seed=seed, model=model,
                          progress=None if as_json else _progress(False))
     if as_json:
         emit(result)
