@@ -25,11 +25,12 @@ import os
 import secrets
 from pathlib import Path
 
+from insight import config
 from insight.errors import InsightError
 
 ROLES = ("researcher", "viewer")
 MIN_LENGTH = 10
-MAX_UPLOAD_MB = int(os.environ.get("INSIGHT_MAX_UPLOAD_MB", "200"))
+MAX_UPLOAD_MB = int(config.env("MAX_UPLOAD_MB", "200"))
 SESSION_KEY = "insight.role"
 # scrypt at n=2**15, r=8, p=1: about 64 MiB and a tenth of a second per guess (OWASP's floor is 2**17
 # for interactive logins on servers; a local research app trades a little of that for a quick login)
@@ -130,7 +131,7 @@ def roles_with_password(db) -> list[str]:
 
 def password_configured(db) -> bool:
     """True when a password is set for ``db`` (or ``INSIGHT_PASSWORD_HASH`` holds a researcher hash)."""
-    return bool(os.environ.get("INSIGHT_PASSWORD_HASH")) or bool(roles_with_password(db))
+    return bool(config.env("PASSWORD_HASH")) or bool(roles_with_password(db))
 
 
 def check_password(db, password: str) -> str | None:
@@ -145,8 +146,8 @@ def check_password(db, password: str) -> str | None:
     if not password:
         return None
     stored = dict(_read(db))
-    if os.environ.get("INSIGHT_PASSWORD_HASH"):
-        stored.setdefault("researcher", os.environ["INSIGHT_PASSWORD_HASH"])
+    if config.env("PASSWORD_HASH"):
+        stored.setdefault("researcher", config.env("PASSWORD_HASH"))
     for role in ROLES:
         if role in stored and verify_password(password, stored[role]):
             return role
