@@ -21,22 +21,7 @@ from insight.coding.units import gold_labels, load_units, setting, text_units
 MAX_QUOTES = 5
 
 
-def _fold_thresholds(raw: np.ndarray, gold: np.ndarray, mask: np.ndarray, folds: int, seed: int, default: float):
-    """Decisions on the gold units with thresholds chosen on the other folds (no peeking)."""
-    from pipelines.autocode import best_f1_threshold
-
-    idx = np.flatnonzero(mask)
-    rng = np.random.default_rng(seed)
-    assign = rng.integers(0, folds, size=len(idx))
-    out = np.zeros(len(raw), dtype=bool)
-    for f in range(folds):
-        test, train = idx[assign == f], idx[assign != f]
-        t = best_f1_threshold(raw[train], gold[train], default) if len(train) else default
-        out[test] = raw[test] >= t
-    return out
-
-
-def _example_scores(con, codebook: Codebook, codes: list[str], embedder, coders, scores):
+def _example_scores(con, codebook: Codebook, codes: list[str], embedder, selected, scores):
     """Each auto-coder's decisions (cases x codes) on every code's examples and counter-examples; a
     case is scored against its own code leave-one-out, so it never matches itself."""
     from pipelines.embed import embed_texts
@@ -49,11 +34,11 @@ def _example_scores(con, codebook: Codebook, codes: list[str], embedder, coders,
         return cases, {}
     texts = [t for _, t, _ in cases]
     units = text_units(con, texts, need_vectors=False)
-    if any(c.needs_vectors for c in coders):
+    if any(c.needs_vectors for c in selected):
         units.vectors = embed_texts(con, texts, embedder)
     own = [j for j, _, _ in cases]
     book = [codebook.code(c) for c in codes]
-    return cases, {c.name: c.score_cases(units, book, own, scores[c.name]) for c in coders}
+    return cases, {c.name: c.score_cases(units, book, own, scores[c.name]) for c in selected}
 
 
 def _rollup(codebook: Codebook, codes: list[str], matrix: np.ndarray) -> np.ndarray:
@@ -89,6 +74,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     """Run the codebook's tests; returns ``{"codes": [...], "passed", "failed", ...}``."""
     from insight.reliability import figures
     from pipelines import autocode
+    from pipelines.autocode_combine import choose, rule_options
     from pipelines.embed import get_embedder
 
     started = time.perf_counter()
@@ -111,28 +97,20 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     else:
         methods = [m for m in methods if not autocode.AUTOCODERS[m].needs_gold]
 
-    # Semantic thresholds are not tuned on the gold coder here: they are chosen out of fold below.
-    coders = autocode.autocoders(methods, setting(con, embedder, coder=gold or "", cv=cv, seed=seed,
-                                                  calibrate=False))
+    # Nothing is tuned on the gold units it decides: semantic thresholds are chosen out of fold.
+    selected = autocode.autocoders(methods, setting(con, embedder, coder=gold or "", cv=cv, seed=seed,
+                                                    calibrate=False))
     gold_pair = (gold_mask, gold_matrix) if gold else None
-    scores = {c.name: c.score(units, [codebook.code(n) for n in codes], gold_pair) for c in coders}
-
-    # Decisions on the gold units, out of fold for everything tuned on the gold coder.
-    unit_decisions = {m: s.decisions() for m, s in scores.items()}
-    if gold and "semantic" in scores:
-        sem = unit_decisions["semantic"].copy()
-        for j in range(len(codes)):
-            sem[gold_mask, j] = _fold_thresholds(scores["semantic"].matrix[:, j], gold_matrix[:, j], gold_mask,
-                                                 max(2, cv), seed, autocode.DEFAULT_SEMANTIC_THRESHOLD)[gold_mask]
-        unit_decisions["semantic"] = sem
-    options = autocode.rule_options(unit_decisions)
-    chosen = autocode.choose(options, codes, gold_pair, {m: s.skipped for m, s in scores.items()})
+    scores = {c.name: c.score(units, [codebook.code(n) for n in codes], gold_pair) for c in selected}
+    unit_decisions = {c.name: c.held_out(scores[c.name], gold_pair) for c in selected}
+    options = rule_options(unit_decisions)
+    chosen = choose(options, codes, gold_pair, {m: s.skipped for m, s in scores.items()})
     parents = np.array([bool(codebook.children(c)) for c in codes])
     final = _rollup(codebook, codes, _decide(unit_decisions, chosen) & ~parents[None, :])
     if gold:
         gold_matrix = _rollup(codebook, codes, gold_matrix.astype(bool)).astype(np.int8)
 
-    cases, example_decisions = _example_scores(con, codebook, codes, embedder, coders, scores)
+    cases, example_decisions = _example_scores(con, codebook, codes, embedder, selected, scores)
     example_final = _rollup(codebook, codes, _decide(example_decisions, chosen) & ~parents[None, :]) if cases else None
 
     rows = []
@@ -157,8 +135,8 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
                "failing_examples": ex_fail, "failing_counter_examples": cx_fail,
                "precision": None, "recall": None, "f1": None, "kappa": None, "alpha": None,
                "gold_units": None, "gold_positives": None, "predicted": int(final[:, j].sum()),
-               "false_positives": [], "false_negatives": [], "skipped": scores.get("classifier").skipped.get(name)
-               if "classifier" in scores else None}
+               "false_positives": [], "false_negatives": [], "skipped": next(
+                   (s.skipped[name] for s in scores.values() if name in s.skipped), None)}
         passed = not ex_fail and not cx_fail
         if gold:
             y = gold_matrix[gold_mask, j].astype(np.float64)

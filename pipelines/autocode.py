@@ -9,7 +9,7 @@
   weights, trained on a named coder's codings, with cross-validated out-of-fold scores for the
   units it was trained on.
 - ``auto:best``: per code, whichever of the above (or rules OR semantic) scores the best F1
-  against the gold coder; without one, rules OR semantic.
+  against the gold coder; without one, rules OR semantic (:mod:`pipelines.autocode_combine`).
 
 Each method is an :class:`AutoCoder` in :data:`AUTOCODERS`: a name, how far its raw scores spread
 past a threshold (what counts as sure) and ``score(units, codes, gold)``, which returns a
@@ -249,6 +249,20 @@ def semantic_scores(units: Units, codes: list, embed: Embed, model: str,
     return Scores("semantic", [c.name for c in codes], matrix, thresholds, explain)
 
 
+def fold_decisions(raw: np.ndarray, gold: np.ndarray, mask: np.ndarray, folds: int, seed: int,
+                   default: float) -> np.ndarray:
+    """Decisions on the gold units with thresholds chosen on the other folds (no peeking)."""
+    idx = np.flatnonzero(mask)
+    rng = np.random.default_rng(seed)
+    assign = rng.integers(0, folds, size=len(idx))
+    out = np.zeros(len(raw), dtype=bool)
+    for f in range(folds):
+        test, train = idx[assign == f], idx[assign != f]
+        t = best_f1_threshold(raw[train], gold[train], default) if len(train) else default
+        out[test] = raw[test] >= t
+    return out
+
+
 def best_f1_threshold(scores: np.ndarray, gold: np.ndarray, default: float) -> float:
     """The threshold that maximises F1 of ``scores >= t`` against ``gold`` (0/1)."""
     if gold.sum() == 0:
@@ -376,64 +390,6 @@ def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: 
     return Scores("classifier", codes, matrix, thresholds, explain, skipped, classifier)
 
 
-# ---------------------------------------------------------------------------------------------
-# Combination
-
-
-def rule_options(decisions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each method alone and every pair of them OR-ed together (``'rules|semantic'``)."""
-    options = dict(decisions)
-    names = [m for m in METHODS if m in decisions]
-    for a_i, a in enumerate(names):
-        for b in names[a_i + 1:]:
-            options[f"{a}|{b}"] = decisions[a] | decisions[b]
-    return options
-
-
-def f1_scores(y: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Per column, F1 of decisions ``d`` against gold ``y`` (0/1, units x codes); 0 where neither has any."""
-    a, b, ab = y.sum(0), d.sum(0), (y * d).sum(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.nan_to_num(np.where(a + b > 0, 2 * ab / (a + b), np.nan), nan=0.0)
-
-
-def choose(options: dict[str, np.ndarray], codes: list[str], gold: tuple[np.ndarray, np.ndarray] | None,
-           skipped: dict[str, dict[str, str]]) -> list[str]:
-    """Per code, the decision rule of ``options`` (see :func:`rule_options`) with the best F1 on the
-    gold units; without gold, ``rules|semantic`` (or what is there). A rule using a method that
-    skipped the code (``skipped``: method -> code -> reason) is not chosen for it."""
-    chosen = ["rules|semantic" if "rules|semantic" in options else next(iter(options))] * len(codes)
-    if gold is None:
-        return chosen
-    mask, labels = gold
-    y = labels[mask].astype(np.float64)
-    best = np.full(len(codes), -1.0)
-    for name, dec in options.items():
-        f1 = f1_scores(y, dec[mask].astype(np.float64))
-        for j in range(len(codes)):
-            if any(skipped.get(m, {}).get(codes[j]) for m in name.split("|")):
-                continue
-            if f1[j] > best[j] + 1e-9:
-                best[j], chosen[j] = f1[j], name
-    return chosen
-
-
-def combine(scores: dict[str, Scores], gold: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, list[str]]:
-    """Per code, the decision rule that tests best: returns ``(units x codes decisions, rule per code)``.
-
-    Rules are each method alone and ``rules|semantic``; with a gold coder (``(mask, labels)``) the
-    one with the best F1 on the gold units wins, else ``rules|semantic`` (or what is there).
-    """
-    any_scores = next(iter(scores.values()))
-    n, k = any_scores.matrix.shape
-    options = rule_options({m: s.decisions() for m, s in scores.items()})
-    chosen = choose(options, any_scores.codes, gold, {m: s.skipped for m, s in scores.items()})
-    out = np.zeros((n, k), dtype=bool)
-    for j, rule in enumerate(chosen):
-        out[:, j] = options[rule][:, j]
-    return out, chosen
-
-
 def confidence(scores: Scores, spread: float) -> np.ndarray:
     """Raw scores mapped to a 0-1 confidence that is 0.5 exactly at each code's threshold and
     ``0.5 ± 0.38`` a ``spread`` past it, so suggestions from every auto-coder can be ranked by how
@@ -470,8 +426,9 @@ class AutoCoder(Protocol):
     ``spread``: how far past its threshold a raw score must be to count as sure (raw scales
     differ: rules count keywords, semantic is a cosine, the classifier a probability), which
     :func:`confidence` maps to 0.5 ± 0.38. ``score`` scores units for codes (``gold`` when there
-    is a gold coder); ``score_cases`` decides the codebook's own examples, case ``i`` scored
-    against its own code ``own[i]`` leave-one-out, with what ``score`` fitted."""
+    is a gold coder); ``held_out`` gives its decisions with nothing tuned on the gold units it
+    decides; ``score_cases`` decides the codebook's own examples, case ``i`` scored against its own
+    code ``own[i]`` leave-one-out, with what ``score`` fitted."""
 
     name: str
     spread: float
@@ -482,6 +439,8 @@ class AutoCoder(Protocol):
     def activity(self) -> str: ...
 
     def score(self, units: Units, codes: list, gold: Gold | None) -> Scores: ...
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray: ...
 
     def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray: ...
 
@@ -498,6 +457,9 @@ class RulesCoder:
 
     def score(self, units: Units, codes: list, gold: Gold | None) -> Scores:
         return rules_scores(units, codes)
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
+        return fitted.decisions()
 
     def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:
         return rules_scores(cases, codes).decisions()
@@ -522,6 +484,18 @@ class SemanticCoder:
             thresholds = np.array([best_f1_threshold(raw[mask, j], labels[mask, j], DEFAULT_SEMANTIC_THRESHOLD)
                                    for j in range(len(codes))], dtype=np.float32)
         return semantic_scores(units, codes, embed, model, thresholds)
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
+        """With a gold coder, thresholds on the gold units chosen on the other folds."""
+        out = fitted.decisions()
+        if gold is None:
+            return out
+        mask, labels = gold
+        out = out.copy()
+        for j in range(out.shape[1]):
+            out[mask, j] = fold_decisions(fitted.matrix[:, j], labels[:, j], mask, max(2, self.setting.cv),
+                                          self.setting.seed, DEFAULT_SEMANTIC_THRESHOLD)[mask]
+        return out
 
     def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:
         embed = self.setting.embed
@@ -554,6 +528,9 @@ class ClassifierCoder:
         s = self.setting
         return classifier_scores(units, [c.name for c in codes], gold[0], gold[1], cv=s.cv, seed=s.seed,
                                  coder=s.coder)
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
+        return fitted.decisions()  # out of fold already
 
     def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:
         return fitted.classifier.predict(cases.texts, cases.vectors) >= fitted.thresholds[None, :]

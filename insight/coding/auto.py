@@ -29,6 +29,7 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
     ``train_coder`` (the gold coder) when given.
     """
     from pipelines import autocode
+    from pipelines.autocode_combine import combine
     from pipelines.embed import get_embedder
 
     methods = [m.strip() for m in methods if m.strip()]
@@ -65,7 +66,7 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
     for coder in coders:
         say(coder.activity())
         scores[coder.name] = coder.score(units, [codebook.code(c) for c in codes], gold)
-    combined, chosen = autocode.combine(scores, gold) if len(scores) > 1 else (None, None)
+    combined, chosen = combine(scores, gold) if len(scores) > 1 else (None, None)
 
     say("writing suggestions")
     cb_id, version = codebook_ref(con, codebook)
