@@ -82,10 +82,11 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     if gold and "classifier" not in methods:
         methods.append("classifier")
     codes = codebook.names()
-    need_vectors = any(autocode.AUTOCODERS[m].needs_vectors for m in methods)
+    known = [autocode.AUTOCODERS[m] for m in methods if m in autocode.AUTOCODERS]  # others are ignored
+    need_vectors = any(a.needs_vectors for a in known)
     embedder = (embedder or get_embedder()) if need_vectors else None
     units = load_units(con, study_id, embedder=embedder, need_vectors=need_vectors,
-                       need_lemmas=any(autocode.AUTOCODERS[m].needs_lemmas for m in methods))
+                       need_lemmas=any(a.needs_lemmas for a in known))
     gold_mask = gold_matrix = None
     if gold:
         gold_mask, gold_matrix = gold_labels(con, gold, units.segment_ids, codes)
@@ -95,11 +96,11 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
 
             raise NotFound("coder", gold, coders(con, study_id))
     else:
-        methods = [m for m in methods if not autocode.AUTOCODERS[m].needs_gold]
+        methods = [m for m in methods if not getattr(autocode.AUTOCODERS.get(m), "needs_gold", False)]
 
     # Nothing is tuned on the gold units it decides: semantic thresholds are chosen out of fold.
-    selected = autocode.autocoders(methods, setting(con, embedder, coder=gold or "", cv=cv, seed=seed,
-                                                    calibrate=False))
+    setup = setting(con, embedder, coder=gold or "", cv=cv, seed=seed, calibrate=False)
+    selected = autocode.autocoders([m for m in methods if m in autocode.AUTOCODERS], setup)
     gold_pair = (gold_mask, gold_matrix) if gold else None
     scores = {c.name: c.score(units, [codebook.code(n) for n in codes], gold_pair) for c in selected}
     unit_decisions = {c.name: c.held_out(scores[c.name], gold_pair) for c in selected}
