@@ -16,29 +16,14 @@ import time
 import numpy as np
 
 from insight.codebook import Codebook
+from insight.coding.units import gold_labels, load_units, setting, text_units
 
 MAX_QUOTES = 5
 
 
-def _fold_thresholds(raw: np.ndarray, gold: np.ndarray, mask: np.ndarray, folds: int, seed: int, default: float):
-    """Decisions on the gold units with thresholds chosen on the other folds (no peeking)."""
-    from pipelines.autocode import best_f1_threshold
-
-    idx = np.flatnonzero(mask)
-    rng = np.random.default_rng(seed)
-    assign = rng.integers(0, folds, size=len(idx))
-    out = np.zeros(len(raw), dtype=bool)
-    for f in range(folds):
-        test, train = idx[assign == f], idx[assign != f]
-        t = best_f1_threshold(raw[train], gold[train], default) if len(train) else default
-        out[test] = raw[test] >= t
-    return out
-
-
-def _example_scores(con, codebook: Codebook, codes: list[str], embedder, methods, classifier_extra, thresholds):
-    """Each method's decisions (cases x codes) on every code's examples and counter-examples; a
+def _example_scores(con, codebook: Codebook, codes: list[str], embedder, selected, scores):
+    """Each auto-coder's decisions (cases x codes) on every code's examples and counter-examples; a
     case is scored against its own code leave-one-out, so it never matches itself."""
-    from pipelines import autocode
     from pipelines.embed import embed_texts
 
     cases = []  # (code index, text, expected)
@@ -48,27 +33,12 @@ def _example_scores(con, codebook: Codebook, codes: list[str], embedder, methods
     if not cases:
         return cases, {}
     texts = [t for _, t, _ in cases]
-    decisions: dict[str, np.ndarray] = {}
-    units = autocode.text_units(con, texts, need_vectors=False)
-    if "rules" in methods:
-        decisions["rules"] = autocode.rules_scores(codebook, units, codes).decisions()
-    if "semantic" in methods or "classifier" in methods:
+    units = text_units(con, texts, need_vectors=False)
+    if any(c.needs_vectors for c in selected):
         units.vectors = embed_texts(con, texts, embedder)
-    if "semantic" in methods:
-        raw, _, _ = autocode.semantic_raw(con, codebook, units, codes, embedder)
-        for i, (j, text, _) in enumerate(cases):
-            positives, pos, negatives, neg = autocode._prototypes(con, codebook.code(codes[j]), embedder)
-            keep_pos = [k for k, p in enumerate(positives) if p != text] or list(range(len(positives)))
-            keep_neg = [k for k, n in enumerate(negatives) if n != text]
-            score = float((pos[keep_pos] @ units.vectors[i]).max())
-            if keep_neg:
-                score -= max(0.0, float((neg[keep_neg] @ units.vectors[i]).max()) - score)
-            raw[i, j] = score
-        decisions["semantic"] = raw >= thresholds[None, :]
-    if classifier_extra is not None:
-        predict, th = classifier_extra
-        decisions["classifier"] = predict(texts, units.vectors) >= th[None, :]
-    return cases, decisions
+    own = [j for j, _, _ in cases]
+    book = [codebook.code(c) for c in codes]
+    return cases, {c.name: c.score_cases(units, book, own, scores[c.name]) for c in selected}
 
 
 def _rollup(codebook: Codebook, codes: list[str], matrix: np.ndarray) -> np.ndarray:
@@ -104,6 +74,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     """Run the codebook's tests; returns ``{"codes": [...], "passed", "failed", ...}``."""
     from insight.reliability import figures
     from pipelines import autocode
+    from pipelines.autocode_combine import choose, rule_options
     from pipelines.embed import get_embedder
 
     started = time.perf_counter()
@@ -111,61 +82,36 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     if gold and "classifier" not in methods:
         methods.append("classifier")
     codes = codebook.names()
-    need_vectors = "semantic" in methods or "classifier" in methods
+    known = [autocode.AUTOCODERS[m] for m in methods if m in autocode.AUTOCODERS]  # others are ignored
+    need_vectors = any(a.needs_vectors for a in known)
     embedder = (embedder or get_embedder()) if need_vectors else None
-    units = autocode.load_units(con, study_id, embedder=embedder, need_vectors=need_vectors,
-                                need_lemmas="rules" in methods)
-    gold_mask = gold_labels = None
+    units = load_units(con, study_id, embedder=embedder, need_vectors=need_vectors,
+                       need_lemmas=any(a.needs_lemmas for a in known))
+    gold_mask = gold_matrix = None
     if gold:
-        gold_mask, gold_labels = autocode.gold_labels(con, gold, units.segment_ids, codes)
+        gold_mask, gold_matrix = gold_labels(con, gold, units.segment_ids, codes)
         if not gold_mask.any():
             from insight.errors import NotFound
             from insight.reliability import coders
 
             raise NotFound("coder", gold, coders(con, study_id))
     else:
-        methods = [m for m in methods if m != "classifier"]
+        methods = [m for m in methods if not getattr(autocode.AUTOCODERS.get(m), "needs_gold", False)]
 
-    scores: dict[str, autocode.Scores] = {}
-    if "rules" in methods:
-        scores["rules"] = autocode.rules_scores(codebook, units, codes)
-    if "semantic" in methods:
-        scores["semantic"] = autocode.semantic_scores(con, codebook, units, codes, embedder)
-    classifier_extra = None
-    if "classifier" in methods:
-        clf = autocode.classifier_scores(units, codes, gold_mask, gold_labels, cv=cv, seed=seed, coder=gold)
-        scores["classifier"] = clf
-        classifier_extra = (clf.classifier.predict, clf.thresholds)
-
-    # Decisions on the gold units, out of fold for everything tuned on the gold coder.
-    unit_decisions = {m: s.decisions() for m, s in scores.items()}
-    if gold and "semantic" in scores:
-        sem = unit_decisions["semantic"].copy()
-        for j in range(len(codes)):
-            sem[gold_mask, j] = _fold_thresholds(scores["semantic"].matrix[:, j], gold_labels[:, j], gold_mask,
-                                                 max(2, cv), seed, autocode.DEFAULT_SEMANTIC_THRESHOLD)[gold_mask]
-        unit_decisions["semantic"] = sem
-    options = autocode.rule_options(unit_decisions)
-    chosen = ["rules|semantic" if "rules|semantic" in options else next(iter(options))] * len(codes)
-    if gold:
-        y = gold_labels[gold_mask].astype(np.float64)
-        best = np.full(len(codes), -1.0)
-        for name, dec in options.items():
-            d = dec[gold_mask].astype(np.float64)
-            f1 = np.nan_to_num(figures(len(y), y.sum(0), d.sum(0), (y * d).sum(0))["f1"], nan=0.0)
-            for j in range(len(codes)):
-                if "classifier" in name.split("|") and codes[j] in scores["classifier"].skipped:
-                    continue
-                if f1[j] > best[j] + 1e-9:
-                    best[j], chosen[j] = f1[j], name
+    # Nothing is tuned on the gold units it decides: semantic thresholds are chosen out of fold.
+    setup = setting(con, embedder, coder=gold or "", cv=cv, seed=seed, calibrate=False)
+    selected = autocode.autocoders([m for m in methods if m in autocode.AUTOCODERS], setup)
+    gold_pair = (gold_mask, gold_matrix) if gold else None
+    scores = {c.name: c.score(units, [codebook.code(n) for n in codes], gold_pair) for c in selected}
+    unit_decisions = {c.name: c.held_out(scores[c.name], gold_pair) for c in selected}
+    options = rule_options(unit_decisions)
+    chosen = choose(options, codes, gold_pair, {m: s.skipped for m, s in scores.items()})
     parents = np.array([bool(codebook.children(c)) for c in codes])
     final = _rollup(codebook, codes, _decide(unit_decisions, chosen) & ~parents[None, :])
     if gold:
-        gold_labels = _rollup(codebook, codes, gold_labels.astype(bool)).astype(np.int8)
+        gold_matrix = _rollup(codebook, codes, gold_matrix.astype(bool)).astype(np.int8)
 
-    sem_thresholds = scores["semantic"].thresholds if "semantic" in scores else None
-    cases, example_decisions = _example_scores(con, codebook, codes, embedder, methods, classifier_extra,
-                                               sem_thresholds)
+    cases, example_decisions = _example_scores(con, codebook, codes, embedder, selected, scores)
     example_final = _rollup(codebook, codes, _decide(example_decisions, chosen) & ~parents[None, :]) if cases else None
 
     rows = []
@@ -190,11 +136,11 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
                "failing_examples": ex_fail, "failing_counter_examples": cx_fail,
                "precision": None, "recall": None, "f1": None, "kappa": None, "alpha": None,
                "gold_units": None, "gold_positives": None, "predicted": int(final[:, j].sum()),
-               "false_positives": [], "false_negatives": [], "skipped": scores.get("classifier").skipped.get(name)
-               if "classifier" in scores else None}
+               "false_positives": [], "false_negatives": [], "skipped": next(
+                   (s.skipped[name] for s in scores.values() if name in s.skipped), None)}
         passed = not ex_fail and not cx_fail
         if gold:
-            y = gold_labels[gold_mask, j].astype(np.float64)
+            y = gold_matrix[gold_mask, j].astype(np.float64)
             d = final[gold_mask, j].astype(np.float64)
             fig = figures(len(y), y.sum(), d.sum(), (y * d).sum())
             for key in ("precision", "recall", "f1", "kappa", "alpha"):
@@ -202,8 +148,8 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
                 row[key] = None if np.isnan(value) else round(value, 4)
             row["gold_units"], row["gold_positives"] = int(len(y)), int(y.sum())
             idx = np.flatnonzero(gold_mask)
-            fp = idx[(final[idx, j]) & (gold_labels[idx, j] == 0)]
-            fn = idx[(~final[idx, j]) & (gold_labels[idx, j] == 1)]
+            fp = idx[(final[idx, j]) & (gold_matrix[idx, j] == 0)]
+            fn = idx[(~final[idx, j]) & (gold_matrix[idx, j] == 1)]
             row["false_positives"] = [{"segment_id": int(units.segment_ids[i]), "text": units.texts[i]} for i in fp[:MAX_QUOTES]]
             row["false_negatives"] = [{"segment_id": int(units.segment_ids[i]), "text": units.texts[i]} for i in fn[:MAX_QUOTES]]
             row["false_positive_count"], row["false_negative_count"] = int(len(fp)), int(len(fn))

@@ -1,7 +1,7 @@
 """Auto-coders: each one a coder like a human, with its own name, scoring every unit for every code.
 
-- ``auto:rules``: the code's keywords and phrases matched on lemmas (spaCy lookup lemmas, cached
-  per text in the ``lemmas`` table); spaCy Matcher patterns in ``keywords`` are run on the fly.
+- ``auto:rules``: the code's keywords and phrases matched on lemmas (spaCy lookup lemmas, which
+  the caller caches per text); spaCy Matcher patterns in ``keywords`` are run on the fly.
 - ``auto:semantic``: cosine similarity of the segment to the code's definition and examples,
   pushed down when it is closer to a counter-example; one threshold per code, calibrated to the
   best F1 against a gold coder when there is one.
@@ -9,11 +9,18 @@
   weights, trained on a named coder's codings, with cross-validated out-of-fold scores for the
   units it was trained on.
 - ``auto:best``: per code, whichever of the above (or rules OR semantic) scores the best F1
-  against the gold coder; without one, rules OR semantic.
+  against the gold coder; without one, rules OR semantic (:mod:`pipelines.autocode_combine`).
 
-Every scorer returns a :class:`Scores`: a units × codes matrix, a threshold per code and a readable
-explanation per decision. Scores are cached in-process per code fingerprint, so re-testing after
-an edit of one code recomputes only that code.
+Each method is an :class:`AutoCoder` in :data:`AUTOCODERS`: a name, how far its raw scores spread
+past a threshold (what counts as sure) and ``score(units, codes, gold)``, which returns a
+:class:`Scores`: a units × codes matrix, a threshold per code and a readable explanation per
+decision. Scores are cached in-process per code fingerprint, so re-testing after an edit of one
+code recomputes only that code.
+
+Pure steps over texts, lemmas, vectors and arrays: reading units from a study and the embeddings
+cache are the caller's (``insight/coding/units.py``). A code is anything with the fields of
+``insight.codebook.Code`` (``name``, ``definition``, ``examples``, ``counter_examples``,
+``keywords`` and ``as_dict()``).
 """
 
 from __future__ import annotations
@@ -22,11 +29,11 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
-from insight.codebook import Code, Codebook
+from insight.errors import InsightError
 
 METHODS = ("rules", "semantic", "classifier")
 MIN_POSITIVES = 5
@@ -80,7 +87,10 @@ class Scores:
         return self.matrix >= self.thresholds[None, :]
 
 
-def fingerprint(code: Code, *parts) -> str:
+Embed = Callable[[list[str]], np.ndarray]  # texts -> unit-length vectors, one a row
+
+
+def fingerprint(code, *parts) -> str:
     data = json.dumps([code.as_dict(), *parts], sort_keys=True, default=str)
     return hashlib.blake2b(data.encode(), digest_size=12).hexdigest()
 
@@ -112,96 +122,11 @@ def lemmatize(texts: list[str]) -> list[str]:
     return out
 
 
-def ensure_lemmas(con, study_id: int | None) -> int:
-    """Cache lemmas for every segment text of a study not cached yet; returns texts lemmatised."""
-    import pandas as pd
-
-    from pipelines.nlp import get_nlp
-
-    todo = con.execute(
-        "SELECT g.text_hash, any_value(g.text) FROM segments g JOIN documents d USING (document_id) "
-        "WHERE (? IS NULL OR d.study_id = ?) AND g.text_hash NOT IN (SELECT text_hash FROM lemmas) GROUP BY 1",
-        [study_id, study_id]).fetchall()
-    if not todo:
-        return 0
-    pipeline = get_nlp().meta.get("insight_path", "")
-    for start in range(0, len(todo), 5000):
-        chunk = todo[start:start + 5000]
-        _insight_lemmas = pd.DataFrame({"text_hash": [h for h, _ in chunk], "pipeline": pipeline,  # noqa: F841
-                                        "lemmas": lemmatize([t for _, t in chunk])})
-        con.execute("INSERT OR IGNORE INTO lemmas SELECT text_hash, pipeline, lemmas FROM _insight_lemmas")
-    return len(todo)
-
-
-def load_units(con, study_id: int | None, *, embedder=None, need_vectors: bool = True,
-               need_lemmas: bool = True) -> Units:
-    """Every segment of a study with its text, cached lemmas and vectors (embedding what is missing).
-    Callers must not modify the units: they are shared with the next call on the same segments."""
-    from pipelines.embed import get_embedder
-
-    if need_lemmas:
-        ensure_lemmas(con, study_id)
-    # The same segments as last time (count, last id and a sum of text hashes all agree): reuse
-    # the units read then, so a re-test after an edit does not read 100,000 rows again.
-    state = con.execute(
-        "SELECT count(*), max(g.segment_id), sum(hash(g.segment_id, g.text_hash)) FROM segments g "
-        "JOIN documents d USING (document_id) WHERE ? IS NULL OR d.study_id = ?", [study_id, study_id]).fetchone()
-    name = (embedder or get_embedder()).name if need_vectors else None
-    key = ("units", _con_key(con), study_id, tuple(state), need_lemmas, name)
-    cached = _UNITS.get(key)
-    if cached is not None:  # nothing new to lemmatise or embed either: the segments are the same
-        return cached
-    units = _read_units(con, study_id, embedder=embedder, need_vectors=need_vectors, need_lemmas=need_lemmas)
-    _UNITS.clear()  # one study's units at a time: they can be large
-    _UNITS[key] = units
-    return units
-
-
-_UNITS: dict[tuple, "Units"] = {}
-
-
-def _con_key(con) -> str:
-    """The database a connection is on (its file path, or the connection itself when in memory)."""
-    try:
-        path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0]
-    except Exception:  # noqa: BLE001
-        path = None
-    return path or f"memory:{id(con)}"
-
-
-def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool = True,
-                need_lemmas: bool = True) -> Units:
-    from pipelines.embed import embed_segments, get_embedder, load_vectors
-
-    frame = con.execute(
-        "SELECT g.segment_id, g.text, g.text_hash, l.lemmas FROM segments g JOIN documents d USING (document_id) "
-        "LEFT JOIN lemmas l USING (text_hash) WHERE ? IS NULL OR d.study_id = ? ORDER BY g.segment_id",
-        [study_id, study_id]).df()
-    units = Units(texts=frame["text"].tolist(), segment_ids=frame["segment_id"].to_numpy(np.int64),
-                  text_hashes=frame["text_hash"].tolist(),
-                  lemmas=frame["lemmas"].fillna("").tolist() if need_lemmas else None)
-    if need_vectors:
-        embedder = embedder or get_embedder()
-        embed_segments(con, study_id=study_id, embedder=embedder)
-        units.vectors = load_vectors(con, units.segment_ids, embedder.name)
-    return units
-
-
-def text_units(con, texts: list[str], *, embedder=None, need_vectors: bool = True) -> Units:
-    """Units for free texts (codebook examples): lemmatised and embedded through the cache."""
-    from pipelines.embed import embed_texts
-
-    units = Units(texts=list(texts), lemmas=lemmatize(list(texts)))
-    if need_vectors:
-        units.vectors = embed_texts(con, list(texts), embedder)
-    return units
-
-
 # ---------------------------------------------------------------------------------------------
 # Rules
 
 
-def _keyword_regex(code: Code) -> tuple[list[tuple[str, re.Pattern]], list]:
+def _keyword_regex(code) -> tuple[list[tuple[str, re.Pattern]], list]:
     words = [k for k in code.keywords if isinstance(k, str) and k.strip()]
     patterns = [k["pattern"] for k in code.keywords if isinstance(k, dict)]
     lemmas = lemmatize(words) if words else []
@@ -212,12 +137,11 @@ def _keyword_regex(code: Code) -> tuple[list[tuple[str, re.Pattern]], list]:
     return out, patterns
 
 
-def rules_scores(codebook: Codebook, units: Units, codes: list[str]) -> Scores:
+def rules_scores(units: Units, codes: list) -> Scores:
     """Score = 1 - 0.5 ** (distinct keywords matched): one match 0.5, two 0.75; threshold 0.5."""
     matrix = np.zeros((len(units.texts), len(codes)), dtype=np.float32)
     hits: dict[int, dict[int, list[str]]] = {}
-    for j, name in enumerate(codes):
-        code = codebook.code(name)
+    for j, code in enumerate(codes):
 
         def compute(code=code):
             regexes, patterns = _keyword_regex(code)
@@ -252,36 +176,35 @@ def rules_scores(codebook: Codebook, units: Units, codes: list[str]) -> Scores:
         words = hits[j].get(i)
         return "matched: " + ", ".join(words) if words else "no keyword matched"
 
-    return Scores("rules", codes, matrix, np.full(len(codes), 0.5, dtype=np.float32), explain)
+    return Scores("rules", [c.name for c in codes], matrix, np.full(len(codes), 0.5, dtype=np.float32), explain)
 
 
 # ---------------------------------------------------------------------------------------------
 # Semantic similarity
 
 
-def _prototypes(con, code: Code, embedder) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    from pipelines.embed import embed_texts
-
+def prototypes(code, embed: Embed) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """The code's positive texts (definition and examples, else its name) and counter-examples,
+    each with their vectors."""
     positives = [t for t in [code.definition, *code.examples] if t]
     if not positives:
         positives = [code.name]
     negatives = [t for t in code.counter_examples if t]
-    pos = embed_texts(con, positives, embedder)
-    neg = embed_texts(con, negatives, embedder) if negatives else np.zeros((0, pos.shape[1]), dtype=np.float32)
+    pos = embed(positives)
+    neg = embed(negatives) if negatives else np.zeros((0, pos.shape[1]), dtype=np.float32)
     return positives, pos, negatives, neg
 
 
-def semantic_raw(con, codebook: Codebook, units: Units, codes: list[str], embedder) -> tuple[np.ndarray, np.ndarray, list]:
+def semantic_raw(units: Units, codes: list, embed: Embed, model: str) -> tuple[np.ndarray, np.ndarray, list]:
     """Per code: the score (nearest positive minus any lead of the nearest counter-example), the
     index of the nearest positive, and the positive texts."""
     matrix = np.zeros((len(units.texts), len(codes)), dtype=np.float32)
     nearest = np.zeros((len(units.texts), len(codes)), dtype=np.int32)
     texts = []
-    for j, name in enumerate(codes):
-        code = codebook.code(name)
+    for j, code in enumerate(codes):
 
         def compute(code=code):
-            positives, pos, _, neg = _prototypes(con, code, embedder)
+            positives, pos, _, neg = prototypes(code, embed)
             sims = units.vectors @ pos.T
             best = sims.max(1)
             arg = sims.argmax(1)
@@ -290,17 +213,17 @@ def semantic_raw(con, codebook: Codebook, units: Units, codes: list[str], embedd
                 best = best - np.maximum(0, worst - best)
             return np.nan_to_num(best, nan=-1.0), arg, positives
 
-        score, arg, positives = _cached(("semantic", fingerprint(code), units.key, embedder.name), compute)
+        score, arg, positives = _cached(("semantic", fingerprint(code), units.key, model), compute)
         matrix[:, j] = score
         nearest[:, j] = arg
         texts.append(positives)
     return matrix, nearest, texts
 
 
-def default_threshold(con, code: Code, embedder) -> float:
+def default_threshold(code, embed: Embed) -> float:
     """Without a gold coder: halfway between how the code's own examples score (leave-one-out) and
     how its counter-examples score, kept within [0.3, 0.7]."""
-    positives, pos, _, neg = _prototypes(con, code, embedder)
+    positives, pos, _, neg = prototypes(code, embed)
     if len(positives) < 3 or not len(neg):
         return DEFAULT_SEMANTIC_THRESHOLD
     sims = pos @ pos.T
@@ -310,20 +233,34 @@ def default_threshold(con, code: Code, embedder) -> float:
     return float(np.clip((own + against) / 2, 0.3, 0.7))
 
 
-def semantic_scores(con, codebook: Codebook, units: Units, codes: list[str], embedder,
+def semantic_scores(units: Units, codes: list, embed: Embed, model: str,
                     thresholds: np.ndarray | None = None) -> Scores:
-    matrix, nearest, texts = semantic_raw(con, codebook, units, codes, embedder)
+    matrix, nearest, texts = semantic_raw(units, codes, embed, model)
     if thresholds is None:
         thresholds = np.array([
-            _cached(("threshold", fingerprint(codebook.code(c)), embedder.name),
-                    lambda c=c: default_threshold(con, codebook.code(c), embedder)) for c in codes], dtype=np.float32)
+            _cached(("threshold", fingerprint(c), model), lambda c=c: default_threshold(c, embed)) for c in codes],
+            dtype=np.float32)
 
     def explain(i: int, j: int) -> str:
         quote = texts[j][nearest[i, j]]
         quote = quote if len(quote) <= 90 else quote[:87] + "..."
         return f"nearest: \u201c{quote}\u201d (similarity {matrix[i, j]:.2f})"
 
-    return Scores("semantic", codes, matrix, thresholds, explain)
+    return Scores("semantic", [c.name for c in codes], matrix, thresholds, explain)
+
+
+def fold_decisions(raw: np.ndarray, gold: np.ndarray, mask: np.ndarray, folds: int, seed: int,
+                   default: float) -> np.ndarray:
+    """Decisions on the gold units with thresholds chosen on the other folds (no peeking)."""
+    idx = np.flatnonzero(mask)
+    rng = np.random.default_rng(seed)
+    assign = rng.integers(0, folds, size=len(idx))
+    out = np.zeros(len(raw), dtype=bool)
+    for f in range(folds):
+        test, train = idx[assign == f], idx[assign != f]
+        t = best_f1_threshold(raw[train], gold[train], default) if len(train) else default
+        out[test] = raw[test] >= t
+    return out
 
 
 def best_f1_threshold(scores: np.ndarray, gold: np.ndarray, default: float) -> float:
@@ -344,18 +281,6 @@ def best_f1_threshold(scores: np.ndarray, gold: np.ndarray, default: float) -> f
 
 # ---------------------------------------------------------------------------------------------
 # Classifier
-
-
-def gold_labels(con, coder: str, segment_ids: np.ndarray, codes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(mask of units the coder saw, units x codes 0/1 labels)`` over ``segment_ids``."""
-    from insight.reliability import decisions
-
-    seen = {r[0] for r in con.execute(
-        "SELECT segment_id FROM coverage WHERE coder = ? UNION SELECT segment_id FROM codings WHERE coder = ? "
-        "AND status <> 'rejected'", [coder, coder]).fetchall()}
-    mask = np.array([s in seen for s in segment_ids], dtype=bool)
-    labels = decisions(con, coder, segment_ids, codes)
-    return mask, labels
 
 
 CLASSIFIER_C = 8.0
@@ -465,48 +390,156 @@ def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: 
     return Scores("classifier", codes, matrix, thresholds, explain, skipped, classifier)
 
 
+def confidence(scores: Scores, spread: float) -> np.ndarray:
+    """Raw scores mapped to a 0-1 confidence that is 0.5 exactly at each code's threshold and
+    ``0.5 ± 0.38`` a ``spread`` past it, so suggestions from every auto-coder can be ranked by how
+    sure they are."""
+    with np.errstate(invalid="ignore"):
+        margin = (scores.matrix - scores.thresholds[None, :]) / spread
+    return np.nan_to_num(0.5 + 0.5 * np.tanh(margin), nan=0.0).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------------------
-# Combination
+# The auto-coders
 
 
-def rule_options(decisions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each method alone and every pair of them OR-ed together (``'rules|semantic'``)."""
-    options = dict(decisions)
-    names = [m for m in METHODS if m in decisions]
-    for a_i, a in enumerate(names):
-        for b in names[a_i + 1:]:
-            options[f"{a}|{b}"] = decisions[a] | decisions[b]
-    return options
+Gold = tuple[np.ndarray, np.ndarray]  # (mask of units the gold coder saw, units x codes 0/1 labels)
 
 
-def combine(scores: dict[str, Scores], gold: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, list[str]]:
-    """Per code, the decision rule that tests best: returns ``(units x codes decisions, rule per code)``.
+@dataclass
+class Setting:
+    """What the auto-coders are run with: ``embed`` (texts to vectors, through the caller's cache)
+    and its ``model`` name; the gold (training) ``coder``, ``cv`` folds and ``seed`` of the
+    classifier; ``calibrate``: tune the semantic thresholds to the gold coder's best F1."""
 
-    Rules are each method alone and ``rules|semantic``; with a gold coder (``(mask, labels)``) the
-    one with the best F1 on the gold units wins, else ``rules|semantic`` (or what is there).
-    """
-    from insight.reliability import figures
+    embed: Embed | None = None
+    model: str = ""
+    coder: str = ""
+    cv: int = 5
+    seed: int = 0
+    calibrate: bool = True
 
-    any_scores = next(iter(scores.values()))
-    n, k = any_scores.matrix.shape
-    options = rule_options({m: s.decisions() for m, s in scores.items()})
-    default = "rules|semantic" if "rules|semantic" in options else next(iter(options))
-    chosen = [default] * k
-    if gold is not None:
+
+class AutoCoder(Protocol):
+    """One auto-coding method, written as the coder ``auto:<name>``.
+
+    ``spread``: how far past its threshold a raw score must be to count as sure (raw scales
+    differ: rules count keywords, semantic is a cosine, the classifier a probability), which
+    :func:`confidence` maps to 0.5 ± 0.38. ``score`` scores units for codes (``gold`` when there
+    is a gold coder); ``held_out`` gives its decisions with nothing tuned on the gold units it
+    decides; ``score_cases`` decides the codebook's own examples, case ``i`` scored against its own
+    code ``own[i]`` leave-one-out, with what ``score`` fitted."""
+
+    name: str
+    spread: float
+    needs_lemmas: bool
+    needs_vectors: bool
+    needs_gold: bool
+
+    def activity(self) -> str: ...
+
+    def score(self, units: Units, codes: list, gold: Gold | None) -> Scores: ...
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray: ...
+
+    def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray: ...
+
+
+class RulesCoder:
+    name, spread = "rules", 0.25
+    needs_lemmas, needs_vectors, needs_gold = True, False, False
+
+    def __init__(self, setting: Setting):
+        self.setting = setting
+
+    def activity(self) -> str:
+        return "matching keywords"
+
+    def score(self, units: Units, codes: list, gold: Gold | None) -> Scores:
+        return rules_scores(units, codes)
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
+        return fitted.decisions()
+
+    def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:
+        return rules_scores(cases, codes).decisions()
+
+
+class SemanticCoder:
+    name, spread = "semantic", 0.05
+    needs_lemmas, needs_vectors, needs_gold = False, True, False
+
+    def __init__(self, setting: Setting):
+        self.setting = setting
+
+    def activity(self) -> str:
+        return "scoring similarity to definitions and examples"
+
+    def score(self, units: Units, codes: list, gold: Gold | None) -> Scores:
+        embed, model = self.setting.embed, self.setting.model
+        thresholds = None
+        if gold is not None and self.setting.calibrate:
+            mask, labels = gold
+            raw, _, _ = semantic_raw(units, codes, embed, model)
+            thresholds = np.array([best_f1_threshold(raw[mask, j], labels[mask, j], DEFAULT_SEMANTIC_THRESHOLD)
+                                   for j in range(len(codes))], dtype=np.float32)
+        return semantic_scores(units, codes, embed, model, thresholds)
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
+        """With a gold coder, thresholds on the gold units chosen on the other folds."""
+        out = fitted.decisions()
+        if gold is None:
+            return out
         mask, labels = gold
-        y = labels[mask].astype(np.float64)
-        best = np.full(k, -1.0)
-        for name, dec in options.items():
-            d = dec[mask].astype(np.float64)
-            f1 = figures(len(y), y.sum(0), d.sum(0), (y * d).sum(0))["f1"]
-            f1 = np.nan_to_num(f1, nan=0.0)
-            for j in range(k):
-                if any(scores[m].skipped.get(any_scores.codes[j]) for m in name.split("|") if m in scores):
-                    continue
-                if f1[j] > best[j] + 1e-9:
-                    best[j] = f1[j]
-                    chosen[j] = name
-    out = np.zeros((n, k), dtype=bool)
-    for j, rule in enumerate(chosen):
-        out[:, j] = options[rule][:, j]
-    return out, chosen
+        out = out.copy()
+        for j in range(out.shape[1]):
+            out[mask, j] = fold_decisions(fitted.matrix[:, j], labels[:, j], mask, max(2, self.setting.cv),
+                                          self.setting.seed, DEFAULT_SEMANTIC_THRESHOLD)[mask]
+        return out
+
+    def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:
+        embed = self.setting.embed
+        raw, _, _ = semantic_raw(cases, codes, embed, self.setting.model)
+        for i, j in enumerate(own):
+            text = cases.texts[i]
+            positives, pos, negatives, neg = prototypes(codes[j], embed)
+            keep_pos = [k for k, p in enumerate(positives) if p != text] or list(range(len(positives)))
+            keep_neg = [k for k, n in enumerate(negatives) if n != text]
+            score = float((pos[keep_pos] @ cases.vectors[i]).max())
+            if keep_neg:
+                score -= max(0.0, float((neg[keep_neg] @ cases.vectors[i]).max()) - score)
+            raw[i, j] = score
+        return raw >= fitted.thresholds[None, :]
+
+
+class ClassifierCoder:
+    name, spread = "classifier", 0.15
+    needs_lemmas, needs_vectors, needs_gold = False, True, True
+
+    def __init__(self, setting: Setting):
+        self.setting = setting
+
+    def activity(self) -> str:
+        return f"training classifiers on {self.setting.coder}'s codings"
+
+    def score(self, units: Units, codes: list, gold: Gold | None) -> Scores:
+        if gold is None:
+            raise InsightError("The classifier needs codings to learn from.", hint="Name a coder with --train-coder.")
+        s = self.setting
+        return classifier_scores(units, [c.name for c in codes], gold[0], gold[1], cv=s.cv, seed=s.seed,
+                                 coder=s.coder)
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
+        return fitted.decisions()  # out of fold already
+
+    def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:
+        return fitted.classifier.predict(cases.texts, cases.vectors) >= fitted.thresholds[None, :]
+
+
+AUTOCODERS: dict[str, Callable[[Setting], AutoCoder]] = {
+    c.name: c for c in (RulesCoder, SemanticCoder, ClassifierCoder)}
+
+
+def autocoders(methods, setting: Setting) -> list[AutoCoder]:
+    """The auto-coders named in ``methods`` (keys of :data:`AUTOCODERS`), in that order."""
+    return [AUTOCODERS[m](setting) for m in methods]

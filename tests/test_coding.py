@@ -127,13 +127,14 @@ def test_classifier_skips_rare_codes_and_reports_them(study):
 
 
 def test_semantic_scores_use_definitions_examples_and_counter_examples(study):
-    from pipelines import autocode
+    from insight.coding.units import setting, text_units
+    from pipelines.autocode import SemanticCoder
     from pipelines.embed import get_embedder
 
     book = study.codebook("council")
-    units = autocode.text_units(study.con, ["black mould on the bedroom wall", "the bus never comes"],
-                                embedder=get_embedder())
-    scores = autocode.semantic_scores(study.con, book, units, book.names(), get_embedder())
+    units = text_units(study.con, ["black mould on the bedroom wall", "the bus never comes"],
+                       embedder=get_embedder())
+    scores = SemanticCoder(setting(study.con, get_embedder())).score(units, book.codes, None)
     damp, transport = book.names().index("Damp"), book.names().index("Transport")
     assert scores.matrix[0, damp] > scores.matrix[0, transport]
     assert scores.matrix[1, transport] > scores.matrix[1, damp]
@@ -278,7 +279,7 @@ def test_a_yaml_rename_takes_the_codings_along(study, tmp_path):
 
 
 def test_units_are_reused_only_while_the_segments_are_unchanged(study, tmp_path):
-    from pipelines import autocode
+    from insight.coding import units as autocode
     from pipelines.embed import get_embedder
 
     sid = study.study_id("s")

@@ -228,7 +228,7 @@ def test_real_ingest_command_killed_at_random_moments(tmp_path, many_files):
 CODE_DRIVER = """
 import time
 from insight import Workspace
-import insight.coding as coding
+import insight.coding.auto as coding
 
 real = coding._write
 def slow(con, coder, *args):
