@@ -357,7 +357,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
 
 def next_ids(con: duckdb.DuckDBPyConnection, table: str, column: str, n: int = 1) -> range:
     """``n`` fresh ids for ``table.column`` (call inside the writing transaction)."""
-    start = con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchone()[0]
+    start = con.execute(f"SELECT coalesce(max({column}), 0) + 1 FROM {table}").fetchall()[0][0]
     return range(int(start), int(start) + n)
 
 
@@ -403,6 +403,10 @@ def transaction(con: duckdb.DuckDBPyConnection):
 def frames(con: duckdb.DuckDBPyConnection, **tables):
     """Make DataFrames or Arrow tables queryable by name for the block:
     ``with frames(con, _ids=frame): con.execute("SELECT ... FROM _ids")``."""
+    try:  # a result read with fetchone() is still open, and DuckDB refuses to register beside it
+        con.fetchall()
+    except Exception:
+        pass
     for name, table in tables.items():
         con.register(name, table)
     try:
