@@ -39,7 +39,7 @@ def _example_scores(con, codebook: Codebook, codes: list[str], embedder, methods
     """Each method's decisions (cases x codes) on every code's examples and counter-examples; a
     case is scored against its own code leave-one-out, so it never matches itself."""
     from pipelines import autocode
-    from pipelines.embed import embed_texts
+    from insight.embeddings import embed_texts
 
     cases = []  # (code index, text, expected)
     for j, name in enumerate(codes):

@@ -162,7 +162,8 @@ class Workspace:
 
     def embed(self, *, study: str | None = None, model: str | None = None, progress=None) -> dict:
         """Embed every segment not yet cached for the model (each text once, across studies)."""
-        from pipelines.embed import embed_segments, get_embedder
+        from insight.embeddings import embed_segments
+        from pipelines.embed import get_embedder
 
         return embed_segments(self.con, study_id=self.study_id(study), embedder=get_embedder(model), progress=progress)
 

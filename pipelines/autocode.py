@@ -171,7 +171,8 @@ def _con_key(con) -> str:
 
 def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool = True,
                 need_lemmas: bool = True) -> Units:
-    from pipelines.embed import embed_segments, get_embedder, load_vectors
+    from insight.embeddings import embed_segments, load_vectors
+    from pipelines.embed import get_embedder
 
     frame = con.execute(
         "SELECT g.segment_id, g.text, g.text_hash, l.lemmas FROM segments g JOIN documents d USING (document_id) "
@@ -189,7 +190,7 @@ def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool 
 
 def text_units(con, texts: list[str], *, embedder=None, need_vectors: bool = True) -> Units:
     """Units for free texts (codebook examples): lemmatised and embedded through the cache."""
-    from pipelines.embed import embed_texts
+    from insight.embeddings import embed_texts
 
     units = Units(texts=list(texts), lemmas=lemmatize(list(texts)))
     if need_vectors:
@@ -260,7 +261,7 @@ def rules_scores(codebook: Codebook, units: Units, codes: list[str]) -> Scores:
 
 
 def _prototypes(con, code: Code, embedder) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
-    from pipelines.embed import embed_texts
+    from insight.embeddings import embed_texts
 
     positives = [t for t in [code.definition, *code.examples] if t]
     if not positives:

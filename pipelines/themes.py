@@ -709,7 +709,8 @@ def _segments(con, study_id: int | None, model: str, *, include_interviewer: boo
 def _ensure_embedded(con, study_id: int | None, model, progress) -> str:
     """Embed segments not in the cache yet (with the default embedder unless ``model`` says
     otherwise); returns the model name the vectors are cached under."""
-    from pipelines.embed import embed_segments, get_embedder, model_name
+    from insight.embeddings import embed_segments
+    from pipelines.embed import get_embedder, model_name
 
     if model is not None and not isinstance(model, str):
         embed_segments(con, study_id=study_id, embedder=model)
@@ -758,7 +759,7 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
     docs = frame["text"].tolist()
     fit = fit_themes(docs, vectors, min_size=min_size, seed=seed, max_fit=max_fit,
                      outlier_threshold=outlier_threshold, progress=progress)
-    from pipelines.embed import embedding_provenance
+    from insight.embeddings import embedding_provenance
 
     settings = {**fit.settings, "study_id": study_id, "embedding_model": name,
                 "embeddings": embedding_provenance(con, name),
