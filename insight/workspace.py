@@ -511,7 +511,7 @@ class Workspace:
         frame, _, _ = load_frame(path, path.read_bytes(), IngestOptions(sheet=sheet))
         return frame.head(rows)
 
-    # -- themes and gaps (pipelines/themes.py, insight/themes.py) --------------------------------
+    # -- themes and gaps (pipelines/themes/, insight/themes/) ------------------------------------
 
     @staticmethod
     def _records(frame) -> list[dict]:
@@ -535,8 +535,7 @@ class Workspace:
         "groups", "outlier_share", "unassigned", "segments", "settings"}`` (with ``by``: also a
         theme-by-attribute table under ``"by"``).
         """
-        from insight.themes import run_info, theme_table, themes_by
-        from pipelines.themes import discover_themes
+        from insight.themes import discover_themes, run_info, theme_table, themes_by
 
         run_id = discover_themes(self.con, self._theme_study(study), min_size=min_size, seed=seed, model=model,
                                  include_interviewer=include_interviewer, progress=progress)
@@ -564,7 +563,7 @@ class Workspace:
     def gaps(self, *, study: str | None = None, coders: list[str] | None = None, min_size: int | None = None,
              seed: int = 42, model: str | None = None, progress=None) -> dict:
         """Cluster the segments no code covers (by ``coders``, default anyone) into candidate codes."""
-        from pipelines.themes import find_gaps
+        from insight.themes import find_gaps
 
         return find_gaps(self.con, self._theme_study(study), list(coders) if coders else None, min_size=min_size,
                          seed=seed, model=model, progress=progress)
@@ -581,7 +580,7 @@ class Workspace:
     def theme_map(self, out: str | Path | None = None, *, run_id: int | None = None, colour_by: str = "theme",
                   coder: str | None = None, study: str | None = None):
         """The 2-D theme map as a plotly figure; with ``out`` (.html or .png) also written there."""
-        from insight.maps import theme_map, write_figure
+        from insight.themes.maps import theme_map, write_figure
 
         fig = theme_map(self.con, run_id, colour_by=colour_by, coder=coder, study_id=self._theme_study(study))
         if out is not None:

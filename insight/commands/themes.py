@@ -103,7 +103,7 @@ def _echo_by(rows: list[dict], attribute: str) -> None:
 @click.pass_context
 def themes_map(ctx, out, chart, colour_by, coder, by, freq, run_id, study):
     """Draw the theme map (or another chart) of a theme run as HTML or PNG."""
-    from insight import maps
+    from insight.themes import maps
 
     with _workspace(ctx, read_only=True) as ws:
         sid = ws._theme_study(study)
