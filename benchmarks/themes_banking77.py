@@ -21,7 +21,7 @@ interleaved, so a busy machine slows both alike:
 NMI and ARI are against the 77 intent labels (scikit-learn), on every one of the 10,000 texts;
 an outlier (-1) counts as one more cluster, for both sides.
 
-Why Insight is faster (details in ``pipelines/themes.py``):
+Why Insight is faster (details in ``pipelines/themes/``):
 
 1. exact cosine neighbours by BLAS matrix products, given to UMAP as ``precomputed_knn``, instead
    of NN-descent (whose cost in a fresh process is mostly numba compiling its kernels);

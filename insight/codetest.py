@@ -24,7 +24,7 @@ MAX_QUOTES = 5
 def _example_scores(con, codebook: Codebook, codes: list[str], embedder, selected, scores):
     """Each auto-coder's decisions (cases x codes) on every code's examples and counter-examples; a
     case is scored against its own code leave-one-out, so it never matches itself."""
-    from pipelines.embed import embed_texts
+    from insight.embeddings import embed_texts
 
     cases = []  # (code index, text, expected)
     for j, name in enumerate(codes):

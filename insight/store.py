@@ -403,10 +403,14 @@ def transaction(con: duckdb.DuckDBPyConnection):
 def frames(con: duckdb.DuckDBPyConnection, **tables):
     """Make DataFrames or Arrow tables queryable by name for the block:
     ``with frames(con, _ids=frame): con.execute("SELECT ... FROM _ids")``."""
-    try:  # a result read with fetchone() is still open, and DuckDB refuses to register beside it
-        con.fetchall()
-    except Exception:
-        pass
+    # A result the caller left unread (after fetchone()) blocks register(); a query would discard it anyway.
+    if hasattr(con, "complete"):
+        con.complete()
+    else:  # DuckDB before 2.0
+        try:
+            con.fetchall()
+        except Exception:
+            pass
     for name, table in tables.items():
         con.register(name, table)
     try:

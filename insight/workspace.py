@@ -207,7 +207,8 @@ class Workspace:
 
     def embed(self, *, study: str | None = None, model: str | None = None, progress=None) -> dict:
         """Embed every segment not yet cached for the model (each text once, across studies)."""
-        from pipelines.embed import embed_segments, get_embedder
+        from insight.embeddings import embed_segments
+        from pipelines.embed import get_embedder
 
         return embed_segments(self.con, study_id=self.study_id(study), embedder=get_embedder(model), progress=progress)
 
@@ -362,7 +363,7 @@ class Workspace:
 
         return backup(out, con=self.con)
 
-    # -- themes and gaps (pipelines/themes.py, insight/themes.py, insight/maps.py) -----------------
+    # -- themes and gaps (pipelines/themes/, insight/themes/) ------------------------------------
 
     def run_themes(self, *, study: str | None = None, min_size: int | None = None, seed: int = 42,
                    model: str | None = None, include_interviewer: bool = False, by: str | None = None,
@@ -373,8 +374,7 @@ class Workspace:
         "groups", "outlier_share", "unassigned", "segments", "settings"}`` (with ``by``: also a
         theme-by-attribute table under ``"by"``).
         """
-        from insight.themes import run_info, theme_table, themes_by
-        from pipelines.themes import discover_themes
+        from insight.themes import discover_themes, run_info, theme_table, themes_by
 
         run_id = discover_themes(self.con, self._theme_study(study), min_size=min_size, seed=seed, model=model,
                                  include_interviewer=include_interviewer, progress=progress)
@@ -392,7 +392,7 @@ class Workspace:
     def run_gaps(self, *, study: str | None = None, coders: list[str] | None = None, min_size: int | None = None,
                  seed: int = 42, model: str | None = None, progress=None) -> dict:
         """Cluster the segments no code covers (by ``coders``, default anyone) into candidate codes."""
-        from pipelines.themes import find_gaps
+        from insight.themes import find_gaps
 
         return find_gaps(self.con, self._theme_study(study), list(coders) if coders else None, min_size=min_size,
                          seed=seed, model=model, progress=progress)
@@ -459,7 +459,7 @@ class Workspace:
         """A chart of a theme run as a plotly figure: ``"map"`` (the 2-D theme map), ``"by"``
         (themes by attribute ``by``), ``"codes"`` (code co-occurrence) or ``"time"`` (themes per
         ``freq`` period); with ``out`` (.html or .png) also written there."""
-        from insight import maps
+        from insight.themes import maps
 
         sid = self._theme_study(study)
         if chart == "map":

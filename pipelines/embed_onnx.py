@@ -55,7 +55,9 @@ from pathlib import Path
 
 import numpy as np
 
+from insight import config
 from insight.errors import InsightError
+from pipelines.models import model_name, model_path
 
 EXPORT_FORMAT = 2  # bump when the exported graph or the choice changes, so old exports are rebuilt
 TOKEN_BUDGET = 1024  # tokens per batch (texts x longest text): long texts go 8-16 at a time
@@ -153,11 +155,7 @@ class Layout:
 def cache_root() -> Path:
     """Where exported models live: ``$INSIGHT_CACHE_DIR/onnx``, else ``$XDG_CACHE_HOME/insight/onnx``,
     else ``~/.cache/insight/onnx``."""
-    base = os.environ.get("INSIGHT_CACHE_DIR")
-    if base:
-        return Path(base) / "onnx"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "insight" / "onnx"
+    return config.cache_dir() / "onnx"
 
 
 def missing_packages() -> list[str]:
@@ -515,8 +513,6 @@ class OnnxEmbedder:
 
     def __init__(self, model: str | None = None, *, quiet: bool = False, threads: int | None = None,
                  token_budget: int = TOKEN_BUDGET):
-        from pipelines.embed import model_name, model_path
-
         self.name = model_name(model)
         self.layout = inspect_model(model_path(model))
         self.token_budget = token_budget

@@ -184,12 +184,12 @@ def test_overview_shows_the_library_figures(db):
 
 
 def test_overview_says_how_the_vectors_were_made(db):
-    from pipelines import embed
+    from insight import embeddings
 
     info = {"model": "all-MiniLM-L6-v2", "backend": "onnx-int8-attention", "variant": "int8-attention",
             "mean_cosine": 0.99812, "neighbours": 0.97, "probes": 300, "cpu": "Test CPU (x86_64; avx2; no VNNI)"}
     with Workspace(db) as ws:
-        embed._record_run(ws.con, None, {"embedder": info, "embedded": 3})
+        embeddings._record_run(ws.con, None, {"embedder": info, "embedded": 3})
     at = app()
     clean(at)
     line = next(m.value for m in at.markdown if m.value.startswith("**Embeddings**"))

@@ -13,6 +13,7 @@ import shutil
 import numpy as np
 import pytest
 
+from insight import embeddings
 from insight.errors import InsightError
 from pipelines import embed, embed_onnx
 
@@ -410,8 +411,8 @@ def test_real_model_fast_vectors_are_faithful_and_share_the_cache(cache, tmp_pat
     ws = Workspace(tmp_path / "w.duckdb")
     (tmp_path / "a.txt").write_text("P1: The damp is back.\nP2: Buses are late.\n")
     ws.ingest([tmp_path / "a.txt"], study="s")
-    assert embed.embed_segments(ws.con, embedder=slow)["embedded"] == 2
-    again = embed.embed_segments(ws.con, embedder=fast)
+    assert embeddings.embed_segments(ws.con, embedder=slow)["embedded"] == 2
+    again = embeddings.embed_segments(ws.con, embedder=fast)
     assert again["embedded"] == 0 and again["cached"] == 2 and again["model"] == embed.DEFAULT_MODEL
     ws.close()
 
@@ -452,37 +453,37 @@ def test_load_vectors_in_any_order_with_gaps_and_new_rows(small_ws):
     emb = CountingEmbedder()
     ids = [r[0] for r in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()]
     texts = dict(con.execute("SELECT segment_id, text FROM segments").fetchall())
-    embed.embed_texts(con, [texts[ids[0]], texts[ids[1]]], emb)  # two of the three distinct texts
+    embeddings.embed_texts(con, [texts[ids[0]], texts[ids[1]]], emb)  # two of the three distinct texts
     want = emb.encode([texts[i] for i in ids])
-    got = embed.load_vectors(con, ids, emb.name)
+    got = embeddings.load_vectors(con, ids, emb.name)
     assert got.shape == (4, 8)
     assert np.allclose(got[:3], want[:3], atol=1e-6) and np.isnan(got[3]).all()  # "Library shut." not embedded
     order = [ids[3], ids[1], ids[0], ids[2]]
-    again = embed.load_vectors(con, order, emb.name)
+    again = embeddings.load_vectors(con, order, emb.name)
     assert np.allclose(again[1:], want[[1, 0, 2]], atol=1e-6) and np.isnan(again[0]).all()
-    embed.embed_segments(con, embedder=emb)  # now the last one too: a later read sees it
-    assert np.allclose(embed.load_vectors(con, ids, emb.name), want, atol=1e-6)
-    frame, vectors = embed.study_vectors(con, None, emb.name)
+    embeddings.embed_segments(con, embedder=emb)  # now the last one too: a later read sees it
+    assert np.allclose(embeddings.load_vectors(con, ids, emb.name), want, atol=1e-6)
+    frame, vectors = embeddings.study_vectors(con, None, emb.name)
     assert frame["segment_id"].tolist() == ids and np.allclose(vectors, want, atol=1e-6)
-    assert embed.load_vectors(con, [], emb.name).shape == (0, 0)
+    assert embeddings.load_vectors(con, [], emb.name).shape == (0, 0)
 
 
 def test_load_vectors_forgets_deleted_rows(small_ws):
     con = small_ws.con
     emb = CountingEmbedder()
-    embed.embed_segments(con, embedder=emb)
+    embeddings.embed_segments(con, embedder=emb)
     ids = [r[0] for r in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()]
-    assert not np.isnan(embed.load_vectors(con, ids, emb.name)).any()
+    assert not np.isnan(embeddings.load_vectors(con, ids, emb.name)).any()
     con.execute("DELETE FROM embeddings WHERE model = ?", [emb.name])
-    assert embed.load_vectors(con, ids, emb.name).size == 0 or np.isnan(embed.load_vectors(con, ids, emb.name)).all()
+    assert embeddings.load_vectors(con, ids, emb.name).size == 0 or np.isnan(embeddings.load_vectors(con, ids, emb.name)).all()
 
     class Shifted(CountingEmbedder):
         def encode(self, texts):
             return -super().encode(texts)
 
     text = con.execute("SELECT text FROM segments WHERE segment_id = ?", [ids[1]]).fetchone()[0]
-    embed.embed_texts(con, [text], Shifted())  # re-embedded differently after the delete
-    got = embed.load_vectors(con, ids, emb.name)
+    embeddings.embed_texts(con, [text], Shifted())  # re-embedded differently after the delete
+    got = embeddings.load_vectors(con, ids, emb.name)
     assert np.allclose(got[1], -emb.encode([text])[0], atol=1e-6)
     assert np.isnan(got[[0, 2, 3]]).all()
 
@@ -490,15 +491,15 @@ def test_load_vectors_forgets_deleted_rows(small_ws):
 def test_embed_texts_embeds_each_text_once_and_remembers_it(small_ws):
     con = small_ws.con
     emb = CountingEmbedder()
-    first = embed.embed_texts(con, ["a code definition", "an example", "a code definition"], emb)
+    first = embeddings.embed_texts(con, ["a code definition", "an example", "a code definition"], emb)
     assert emb.encoded == ["a code definition", "an example"]
     assert np.allclose(first[0], first[2])
-    second = embed.embed_texts(con, ["an example", "a new example"], emb)
+    second = embeddings.embed_texts(con, ["an example", "a new example"], emb)
     assert emb.encoded[2:] == ["a new example"]
     assert np.allclose(second[0], first[1])
     # a fresh embedder object with the same name finds them in the table, not by encoding
     other = CountingEmbedder()
-    assert np.allclose(embed.embed_texts(con, ["an example"], other), first[1:2]) and other.encoded == []
+    assert np.allclose(embeddings.embed_texts(con, ["an example"], other), first[1:2]) and other.encoded == []
 
 
 def test_an_unwritable_cache_falls_back_with_the_reason(tiny_model, tmp_path, monkeypatch):
@@ -514,11 +515,11 @@ def test_each_embedding_pass_is_a_run_that_says_how_its_vectors_were_made(small_
     emb = CountingEmbedder()
     emb.info = {"model": emb.name, "backend": "onnx-int8-attention", "mean_cosine": 0.998, "neighbours": 0.96,
                 "cpu": "Test CPU"}
-    done = embed.embed_segments(con, embedder=emb)
+    done = embeddings.embed_segments(con, embedder=emb)
     assert done["embedder"] == emb.info
     rows = con.execute("SELECT settings, summary FROM runs WHERE step = 'embed'").fetchall()
     assert len(rows) == 1 and json.loads(rows[0][0]) == emb.info and json.loads(rows[0][1])["embedded"] == 3
-    assert embed.embed_segments(con, embedder=emb)["embedded"] == 0  # nothing new: no new run
+    assert embeddings.embed_segments(con, embedder=emb)["embedded"] == 0  # nothing new: no new run
     assert con.execute("SELECT count(*) FROM runs WHERE step = 'embed'").fetchone()[0] == 1
-    assert embed.embedding_provenance(con, emb.name) == [emb.info]
-    assert embed.embedding_provenance(con, "other-model") == []
+    assert embeddings.embedding_provenance(con, emb.name) == [emb.info]
+    assert embeddings.embedding_provenance(con, "other-model") == []

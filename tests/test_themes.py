@@ -205,7 +205,7 @@ def test_fit_on_a_sample_assigns_every_segment():
 
 
 def test_maps_write_html_and_png(study):
-    from insight import maps
+    from insight.themes import maps
 
     ws, tmp = study["ws"], study["tmp"]
     figures = {

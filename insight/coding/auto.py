@@ -72,7 +72,7 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
     cb_id, version = codebook_ref(con, codebook)
     settings = {"codebook": codebook.ref, "methods": methods, "train_coder": train_coder, "cv": cv, "seed": seed,
                 "model": embedder.name if embedder else None}
-    from pipelines.embed import embedding_provenance
+    from insight.embeddings import embedding_provenance
     from pipelines.nlp import get_nlp
 
     if embedder is not None:

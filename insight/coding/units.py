@@ -2,7 +2,7 @@
 gold coder's labels.
 
 Reads ``segments``, ``documents``, ``coverage`` and ``codings``; writes the ``lemmas`` cache (and,
-through :mod:`pipelines.embed`, the ``embeddings`` cache). The scoring itself is
+through :mod:`insight.embeddings`, the ``embeddings`` cache). The scoring itself is
 :mod:`pipelines.autocode`, over what this module hands it.
 """
 
@@ -75,7 +75,8 @@ def _con_key(con) -> str:
 
 def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool = True,
                 need_lemmas: bool = True) -> Units:
-    from pipelines.embed import embed_segments, get_embedder, load_vectors
+    from insight.embeddings import embed_segments, load_vectors
+    from pipelines.embed import get_embedder
 
     frame = con.execute(
         "SELECT g.segment_id, g.text, g.text_hash, l.lemmas FROM segments g JOIN documents d USING (document_id) "
@@ -93,7 +94,7 @@ def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool 
 
 def text_units(con, texts: list[str], *, embedder=None, need_vectors: bool = True) -> Units:
     """Units for free texts (codebook examples): lemmatised and embedded through the cache."""
-    from pipelines.embed import embed_texts
+    from insight.embeddings import embed_texts
 
     units = Units(texts=list(texts), lemmas=lemmatize(list(texts)))
     if need_vectors:
@@ -116,7 +117,7 @@ def gold_labels(con, coder: str, segment_ids: np.ndarray, codes: list[str]) -> t
 def setting(con, embedder=None, **options) -> Setting:
     """The auto-coders' :class:`~pipelines.autocode.Setting`, embedding through the study's
     embeddings cache with ``embedder``."""
-    from pipelines.embed import embed_texts
+    from insight.embeddings import embed_texts
 
     if embedder is None:
         return Setting(**options)

@@ -1,73 +1,11 @@
-"""Theme discovery and the gap finder: BERTopic over the cached segment embeddings.
-
-Reads ``segments``, ``documents``, ``participants``, ``embeddings`` (and ``codings`` for the gap
-finder); writes one ``runs`` row per call (step ``'themes'`` or ``'gaps'``, with every resolved
-setting and the model names and package versions), and for themes the ``themes`` and
-``segment_themes`` rows of that run. Re-running makes a new run; nothing is overwritten.
-
-How a theme run works:
-
-1. **Vectors** come from the embeddings cache (texts not embedded yet are embedded first, once).
-   Interviewer turns (speaker "Interviewer", "Facilitator", ...) are left out unless asked for:
-   themes are about what participants say, not about the questions.
-2. **Neighbours**: exact cosine k-nearest neighbours (k = 15) by matrix products in BLAS, in
-   chunks, instead of UMAP's approximate NN-descent. Exact, and at 10,000 segments about 10x
-   faster than NN-descent's first run, which is mostly numba compilation.
-3. **Reduction**: UMAP to 5 dimensions built on those neighbours (``precomputed_knn``), seeded,
-   PCA initialisation, 200 epochs (UMAP's default is 500 up to 10,000 points).
-4. **Clustering**: HDBSCAN with ``min_cluster_size = min_size`` (default ``sqrt(n) / 2.5`` within
-   5..60) and ``min_samples = max(2, min_size // 4)`` (fewer points called noise than HDBSCAN's
-   default ``min_samples = min_cluster_size``), core distances on every CPU core. "Excess of mass"
-   selection sometimes keeps one cluster holding most of the data; ``max_cluster_size`` (a fifth
-   of the segments, at least ``4 * min_size``) makes it split that into themes a reader can use. BERTopic
-   orchestrates steps 3-4 (``BERTopic(umap_model=..., hdbscan_model=...,
-   calculate_probabilities=False).fit_transform(docs, embeddings)``).
-5. **Outliers**: HDBSCAN's noise (-1) is reassigned with the rule of BERTopic's
-   ``reduce_outliers(strategy="embeddings", threshold=0.3)``: each outlier goes to the theme whose
-   centroid (mean embedding of the theme's HDBSCAN members) is most cosine-similar, if that
-   similarity is at least ``outlier_threshold``; below it the segment stays unassigned (fillers
-   like "Yes." or "Thank you." belong to no theme). ``segment_themes.reassigned`` marks them and
-   ``probability`` holds that similarity (for HDBSCAN members it is HDBSCAN's membership
-   strength). The remaining unassigned share is stored in the run summary and shown.
-6. **Labels**: c-TF-IDF (BERTopic ``update_topics`` on the final assignment, with
-   ``ClassTfidfTransformer(reduce_frequent_words=True)``) over words and word pairs, with English
-   stop words, contractions and filler words of speech removed (``um``, ``yeah``, ``like``, ...;
-   phrases such as "you know" and "I mean" are cut before counting). The label is the top three
-   distinct keywords joined by " · ", e.g. "damp · mould · landlord".
-7. **Quotes**: the three segments nearest the theme's centroid among those of 6 to 80 words (one
-   per text), with speaker, participant and document.
-8. **Hierarchy**: theme centroids (unit length) are clustered (Ward linkage) into about
-   ``sqrt(k)`` groups; a group of two or more themes becomes a parent theme (``parent_id``) with
-   keywords from its children's summed c-TF-IDF. BERTopic's ``hierarchical_topics`` builds a full
-   binary tree, which is more than a reader can browse.
-9. **Map**: 2-D coordinates from a second UMAP over the same neighbour graph (``min_dist=0.1``,
-   initialised from the 2-D PCA of the 5-D reduction), so the map and the clusters agree.
-10. **Large studies**: above ``max_fit`` segments (20,000) the model is fitted on a seeded sample;
-   the other segments join the theme with the nearest centroid (the outlier rule) and are placed
-   on the map at the similarity-weighted mean of their 5 nearest among 5,000 fitted anchors.
-   100,000 segments take about 2 GB of memory.
-
-Speed (see ``benchmarks/themes_banking77.py``): besides steps 2 and 3, numba's compilation is
-made a one-time cost per machine. UMAP compiles its kernels on first use in every process; its
-three hot kernels are re-wrapped with ``cache=True`` and ``NUMBA_CACHE_DIR`` defaults to
-``~/.cache/insight/numba`` (``$XDG_CACHE_HOME`` is honoured; an existing ``NUMBA_CACHE_DIR`` wins).
-BERTopic's probability matrix is not computed (``calculate_probabilities=False``), HDBSCAN keeps
-no prediction data, and BERTopic is imported without the backends it would load eagerly and never
-use on given vectors (torch, transformers, spaCy; see :func:`import_bertopic`).
-
-The gap finder (:func:`find_gaps`) runs the same fit over the segments that no coding covers
-(codings not rejected, by the chosen coders), without outlier reassignment (a candidate code
-should be coherent), and stores the candidates in the summary of a ``'gaps'`` run;
-:func:`insight.themes.add_gap_as_code` turns one into a code in a new codebook version.
-"""
+"""The theme fit: texts and vectors in, themes out (no database); the steps are described in
+:mod:`pipelines.themes`."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -76,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from insight.errors import InsightError
+from pipelines.themes.words import default_min_size, make_label, make_vectorizer
 
 DEFAULT_SEED = 42
 N_NEIGHBORS = 15
@@ -87,94 +26,6 @@ MAX_FIT = 20000
 ANCHORS = 5000
 TOP_WORDS = 10
 QUOTES = 3
-INTERVIEWER = re.compile(r"^\s*(interviewer|int|i|q|facilitator|moderator|researcher|host)\s*\d*\s*$", re.I)
-
-# Filler words of speech and words too vague to name a theme, on top of English stop words.
-FILLER_WORDS = frozenset("""
-    um umm erm er uh uhm ah aah eh hmm hm mm mmm mhm huh ooh oh yeah yeh yep yup yes nope no okay ok
-    alright right well like just really know knew mean means meant think thought guess suppose got get
-    gets getting going gonna gotta wanna thing things stuff bit lot lots actually basically literally
-    honestly obviously probably maybe perhaps quite pretty sort kind anyway anyways said say says
-    saying tell told ask asked way ll ve re don didn doesn isn wasn aren weren won wouldn couldn
-    shouldn ain cos cause dunno innit did does doing dont im ive id thats theres youre youve theyre theyve weve hes shes isnt wasnt didnt
-    doesnt havent hasnt arent werent wont cant couldnt wouldnt shouldnt na nah idk
-""".split())
-FILLER_PHRASES = ("you know", "i mean", "sort of", "kind of", "you see", "to be honest", "at the end of the day",
-                  "i don't know", "i dunno", "if you like", "or something", "and that", "and stuff", "a bit")
-_PHRASES = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in FILLER_PHRASES) + r")\b")
-_CLAUSE = re.compile(r"[.!?;:,()\"\u2014\u2013\u2026/]+|\s-\s")
-_ANNOTATIONS = re.compile(r"\[[^\]]{0,40}\]")  # [laughs], [inaudible], [00:01:23]
-_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
-_SUFFIXES = ("'s", "'")
-
-
-def stop_words() -> frozenset[str]:
-    """English stop words (scikit-learn's list) and :data:`FILLER_WORDS`."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | FILLER_WORDS
-
-
-def preprocess(text: str) -> str:
-    """Lower-case, straighten apostrophes, cut transcript annotations ("[laughs]") and filler
-    phrases ("you know", "I mean", ...)."""
-    text = _ANNOTATIONS.sub(" ", text.lower().replace("\u2019", "'").replace("\u2018", "'"))
-    return _PHRASES.sub(" ", text)
-
-
-def tokenize(text: str) -> list[str]:
-    """Words of two or more letters; possessives lose their ``'s``, other contractions
-    (don't, they're, I've) are dropped whole: they are all function words."""
-    out = []
-    for token in _TOKEN.findall(text):
-        for suffix in _SUFFIXES:
-            if token.endswith(suffix):
-                token = token[: -len(suffix)]
-                break
-        if "'" in token or len(token) < 2:
-            continue
-        out.append(token)
-    return out
-
-
-def analyse(text: str) -> list[str]:
-    """The terms of a text for c-TF-IDF: words that are not stop or filler words, and pairs of
-    such words that stand next to each other within a clause ("council tax", "bin collection").
-
-    >>> analyse("Um, the council tax letter, you know, was wrong!")
-    ['council', 'tax', 'letter', 'wrong', 'council tax', 'tax letter']
-    """
-    stops = _stops()
-    words: list[str] = []
-    pairs: list[str] = []
-    for clause in _CLAUSE.split(preprocess(text)):
-        tokens = tokenize(clause)
-        keep = [t not in stops for t in tokens]
-        words += [t for t, k in zip(tokens, keep) if k]
-        pairs += [f"{a} {b}" for a, b, ka, kb in zip(tokens, tokens[1:], keep, keep[1:]) if ka and kb and a != b]
-    return words + pairs
-
-
-_STOPS: frozenset[str] | None = None
-
-
-def _stops() -> frozenset[str]:
-    global _STOPS
-    if _STOPS is None:
-        _STOPS = stop_words()
-    return _STOPS
-
-
-def make_vectorizer():
-    """The CountVectorizer behind c-TF-IDF labels (:func:`analyse`)."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    return CountVectorizer(analyzer=analyse)
-
-
-def default_min_size(n: int) -> int:
-    """The smallest theme for ``n`` segments: ``sqrt(n) / 2.5`` kept within 5..60."""
-    return int(min(60, max(5, round(math.sqrt(max(n, 1)) / 2.5))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,7 +264,8 @@ class ThemeFit:
         return float((self.labels == -1).mean()) if len(self.labels) else 0.0
 
 
-def _versions() -> dict:
+def versions() -> dict:
+    """The versions of the packages a theme run depends on (recorded in its settings)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
@@ -602,26 +454,6 @@ class _Stages:
             self.progress(self.step, self.total, message)
 
 
-def make_label(keywords: list[str], n: int = 3) -> str:
-    """The first ``n`` keywords that share no word (or plural) with one already chosen, joined
-    by " · ": ``["lovely", "lovely place", "community"]`` -> ``"lovely · community"``."""
-    chosen: list[str] = []
-    seen: set[str] = set()
-
-    def stem(word: str) -> str:
-        return word[:-1] if word.endswith("s") and len(word) > 3 else word
-
-    for keyword in keywords:
-        parts = {stem(p) for p in keyword.split()}
-        if parts & seen:
-            continue
-        chosen.append(keyword)
-        seen |= parts
-        if len(chosen) == n:
-            break
-    return " · ".join(chosen)
-
-
 def pick_quotes(docs: list[str], X: np.ndarray, members: np.ndarray, centroid: np.ndarray, n: int = QUOTES,
                 min_words: int = 6, max_words: int = 80) -> list[int]:
     """Indices of up to ``n`` members nearest ``centroid``, preferring 6-80 words, one per text."""
@@ -673,182 +505,3 @@ def _add_groups(themes, centroids, ctfidf, rows, words, docs, X, labels) -> None
                        "size": int(sum(t["size"] for t in children)), "parent_id": None, "group": True,
                        "quote_idx": pick_quotes(docs, X, segs, centroid), "children": child_ids})
         next_id += 1
-
-
-# ---------------------------------------------------------------------------------------------
-# The store: discover_themes, find_gaps
-
-
-def _finished_run(con, study_id, step: str, settings: dict, summary: dict, started: float) -> int:
-    """Log a finished run of ``step`` (inside the caller's transaction); returns its id."""
-    from insight.store import next_ids
-
-    (run_id,) = next_ids(con, "runs", "run_id")
-    con.execute("INSERT INTO runs (run_id, study_id, step, settings, summary, status, started_at, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, 'done', to_timestamp(?), current_timestamp)",
-                [run_id, study_id, step, json.dumps(settings, default=str), json.dumps(summary, default=str), started])
-    return run_id
-
-
-def _segments(con, study_id: int | None, model: str, *, include_interviewer: bool):
-    frame = con.execute(
-        """
-        SELECT g.segment_id, g.text, g.speaker, p.external_id AS participant, d.title AS document, e.vector
-        FROM segments g JOIN documents d USING (document_id)
-        JOIN embeddings e ON e.text_hash = g.text_hash AND e.model = ?
-        LEFT JOIN participants p ON p.participant_id = g.participant_id
-        WHERE (? IS NULL OR d.study_id = ?)
-        ORDER BY g.segment_id
-        """, [model, study_id, study_id]).df()
-    if not include_interviewer and len(frame):
-        asks = frame["speaker"].fillna("").map(lambda s: bool(INTERVIEWER.match(s))) & frame["participant"].isna()
-        frame = frame[~asks].reset_index(drop=True)
-    return frame
-
-
-def _ensure_embedded(con, study_id: int | None, model, progress) -> str:
-    """Embed segments not in the cache yet (with the default embedder unless ``model`` says
-    otherwise); returns the model name the vectors are cached under."""
-    from pipelines.embed import embed_segments, get_embedder, model_name
-
-    if model is not None and not isinstance(model, str):
-        embed_segments(con, study_id=study_id, embedder=model)
-        return model.name
-    name = model_name(model)
-    missing = con.execute(
-        "SELECT count(*) FROM segments g JOIN documents d USING (document_id) WHERE (? IS NULL OR d.study_id = ?) "
-        "AND g.text_hash NOT IN (SELECT text_hash FROM embeddings WHERE model = ?)", [study_id, study_id, name]).fetchone()[0]
-    if missing:
-        if progress:
-            progress(0, 1, f"embedding {missing:,} new segments with {name}")
-        embed_segments(con, study_id=study_id, embedder=get_embedder(model))
-    return name
-
-
-def _quote(frame, i: int) -> dict:
-    row = frame.iloc[i]
-    return {"segment_id": int(row.segment_id), "text": row.text, "speaker": _none(row.speaker),
-            "participant": _none(row.participant), "document": row.document}
-
-
-def _none(value):
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
-def discover_themes(con, study_id: int | None, *, min_size: int | None = None, seed: int = DEFAULT_SEED, model=None,
-                    progress: Callable[[int, int, str], None] | None = None, max_fit: int = MAX_FIT,
-                    outlier_threshold: float | None = OUTLIER_THRESHOLD, include_interviewer: bool = False) -> int:
-    """Discover themes in a study (``None``: all studies) and store them as a new run; returns
-    its ``run_id``.
-
-    ``model`` is the embedding model name (default: the packaged all-MiniLM-L6-v2) or an embedder
-    object. ``progress(step, steps, message)`` is told each stage.
-
-    >>> from insight import Workspace  # doctest: +SKIP
-    >>> run_id = discover_themes(Workspace("insight.duckdb").con, 1)  # doctest: +SKIP
-    """
-    import pandas as pd
-
-    started = time.time()
-    name = _ensure_embedded(con, study_id, model, progress)
-    frame = _segments(con, study_id, name, include_interviewer=include_interviewer)
-    if frame.empty:
-        raise InsightError("There are no segments to find themes in.", hint="Ingest something first: insight ingest PATH")
-    vectors = np.stack(frame["vector"].to_numpy()).astype(np.float32)
-    docs = frame["text"].tolist()
-    fit = fit_themes(docs, vectors, min_size=min_size, seed=seed, max_fit=max_fit,
-                     outlier_threshold=outlier_threshold, progress=progress)
-    from pipelines.embed import embedding_provenance
-
-    settings = {**fit.settings, "study_id": study_id, "embedding_model": name,
-                "embeddings": embedding_provenance(con, name),
-                "include_interviewer": include_interviewer, "versions": _versions()}
-    summary = {**fit.summary, "excluded_interviewer_segments": _excluded(con, study_id, name, len(frame)),
-               "wall_seconds": round(time.time() - started, 2)}
-    _themes_rows = pd.DataFrame([  # noqa: F841 (DuckDB replacement scan)
-        {"theme_id": t["theme_id"], "label": t["label"], "keywords": json.dumps(t["keywords"], ensure_ascii=False),
-         "size": t["size"], "parent_id": t["parent_id"],
-         "quotes": json.dumps([_quote(frame, i) for i in t["quote_idx"]], ensure_ascii=False, default=str)}
-        for t in fit.themes] + [{"theme_id": -1, "label": "Unassigned", "keywords": "[]",
-                                 "size": int((fit.labels == -1).sum()), "parent_id": None, "quotes": "[]"}])
-    _segment_rows = pd.DataFrame({  # noqa: F841
-        "segment_id": frame["segment_id"].astype("int64"), "theme_id": fit.labels.astype("int64"),
-        "probability": fit.probability.astype("float64"), "reassigned": fit.reassigned,
-        "x": fit.xy[:, 0].astype("float64"), "y": fit.xy[:, 1].astype("float64")})
-    if progress:
-        progress(1, 1, "saving the run")
-    con.execute("BEGIN TRANSACTION")
-    try:
-        run_id = _finished_run(con, study_id, "themes", settings, summary, started)
-        con.execute("INSERT INTO themes (run_id, theme_id, label, keywords, size, parent_id, quotes) "
-                    "SELECT ?, theme_id, label, keywords, size, parent_id, quotes FROM _themes_rows", [run_id])
-        con.execute("INSERT INTO segment_themes (run_id, segment_id, theme_id, probability, reassigned, x, y) "
-                    "SELECT ?, segment_id, theme_id, probability, reassigned, x, y FROM _segment_rows", [run_id])
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return run_id
-
-
-def _excluded(con, study_id, model, kept: int) -> int:
-    total = con.execute(
-        "SELECT count(*) FROM segments g JOIN documents d USING (document_id) JOIN embeddings e "
-        "ON e.text_hash = g.text_hash AND e.model = ? WHERE (? IS NULL OR d.study_id = ?)",
-        [model, study_id, study_id]).fetchone()[0]
-    return int(total - kept)
-
-
-def find_gaps(con, study_id: int | None, coders: list[str] | None = None, *, min_size: int | None = None,
-              seed: int = DEFAULT_SEED, model=None, progress: Callable[[int, int, str], None] | None = None,
-              include_interviewer: bool = False) -> dict:
-    """Cluster the segments no code covers into candidate new codes; stored as a ``runs`` row
-    (step ``'gaps'``, candidates in its summary). Returns ``{"run_id", "segments", "uncovered",
-    "candidates": [{id, label, keywords, size, quotes, segment_ids}]}``.
-
-    A segment is covered when it has a coding that is not rejected, by one of ``coders`` (default:
-    any coder). Uncovered segments HDBSCAN calls noise stay out of every candidate: a candidate
-    code should be coherent.
-    """
-    started = time.time()
-    name = _ensure_embedded(con, study_id, model, progress)
-    frame = _segments(con, study_id, name, include_interviewer=include_interviewer)
-    covered = {r[0] for r in con.execute(
-        "SELECT DISTINCT segment_id FROM codings WHERE status <> 'rejected' AND (? IS NULL OR list_contains(?, coder))",
-        [None if not coders else list(coders), list(coders or [])]).fetchall()}
-    if coders:
-        known = {r[0] for r in con.execute("SELECT DISTINCT coder FROM codings").fetchall()}
-        unknown = [c for c in coders if c not in known]
-        if unknown:
-            from insight.errors import NotFound
-
-            raise NotFound("coder", unknown[0], sorted(known))
-    open_ = frame[~frame["segment_id"].isin(covered)].reset_index(drop=True)
-    candidates: list[dict] = []
-    settings = {"study_id": study_id, "coders": list(coders) if coders else "any", "embedding_model": name,
-                "include_interviewer": include_interviewer, "versions": _versions()}
-    size = int(min_size) if min_size else default_min_size(len(open_))
-    if len(open_) >= max(2 * size, 10):
-        vectors = np.stack(open_["vector"].to_numpy()).astype(np.float32)
-        fit = fit_themes(open_["text"].tolist(), vectors, min_size=size, seed=seed, outlier_threshold=None,
-                         progress=progress, layout=False)
-        settings.update(fit.settings)
-        for t in fit.themes:
-            if t["group"]:
-                continue
-            ids = open_["segment_id"].to_numpy()[fit.labels == t["theme_id"]]
-            candidates.append({"id": t["theme_id"], "label": t["label"], "keywords": t["keywords"], "size": t["size"],
-                               "quotes": [_quote(open_, i) for i in t["quote_idx"]],
-                               "segment_ids": [int(s) for s in ids]})
-    else:
-        settings.update({"min_size": size, "seed": seed})
-    summary = {"segments": int(len(frame)), "uncovered": int(len(open_)), "candidates": candidates,
-               "wall_seconds": round(time.time() - started, 2)}
-    con.execute("BEGIN TRANSACTION")
-    try:
-        run_id = _finished_run(con, study_id, "gaps", settings, summary, started)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return {"run_id": run_id, **summary}

@@ -1,7 +1,7 @@
 """Reading theme runs: tables the app, the CLI and the exports show, and the gap finder's last step.
 
-Theme discovery itself (BERTopic, UMAP, HDBSCAN) lives in :mod:`pipelines.themes`; everything here
-is plain SQL and pandas over the ``runs``, ``themes`` and ``segment_themes`` tables, so it loads
+Theme discovery itself (BERTopic, UMAP, HDBSCAN) lives in :mod:`pipelines.themes` and is stored by
+:mod:`insight.themes.run`; everything here is plain SQL and pandas over the ``runs``, ``themes`` and ``segment_themes`` tables, so it loads
 no model. Every figure is a count of stored rows, reproducible from an export with pandas:
 
 >>> import pandas as pd  # doctest: +SKIP
@@ -22,11 +22,13 @@ UNASSIGNED = -1
 NO_VALUE = "(none)"
 
 
-def latest_run(con, study_id: int | None = None, step: str = "themes") -> int | None:
-    """The newest finished run of ``step`` for a study (``None``: any study), or ``None``."""
+def latest_run(con, study_id: int | None = None, step: str = "themes", *, study_only: bool = False) -> int | None:
+    """The newest finished run of ``step`` for a study (``None``: any study), or ``None``. Runs over
+    all studies count for every study, unless ``study_only`` (exports and reports of one study)."""
     row = con.execute(
-        "SELECT max(run_id) FROM runs WHERE step = ? AND status = 'done' AND (? IS NULL OR study_id = ? OR study_id IS NULL)",
-        [step, study_id, study_id]).fetchone()
+        "SELECT max(run_id) FROM runs WHERE step = ? AND status = 'done' "
+        "AND (? IS NULL OR study_id = ? OR (study_id IS NULL AND NOT ?))",
+        [step, study_id, study_id, study_only]).fetchone()
     return row[0] if row and row[0] is not None else None
 
 
@@ -192,7 +194,7 @@ def theme_code_overlap(con, run_id: int | None = None, *, coder: str | None = No
 
 def gap_candidates(con, run_id: int | None = None, *, study_id: int | None = None) -> dict:
     """The candidates of a gaps run (default: the latest): ``{"run_id", "segments", "uncovered",
-    "candidates"}`` as :func:`pipelines.themes.find_gaps` returned them."""
+    "candidates"}`` as :func:`insight.themes.run.find_gaps` returned them."""
     run_id = resolve_run(con, run_id, study_id, step="gaps")
     info = run_info(con, run_id)
     return {"run_id": run_id, **info["summary"]}

@@ -61,7 +61,7 @@ def theme_map(con, run_id: int | None = None, *, colour_by: str = "theme", coder
     """
     import plotly.graph_objects as go
 
-    from insight.themes import resolve_run
+    from insight.themes.read import resolve_run
 
     run_id = resolve_run(con, run_id, study_id)
     points = _points(con, run_id)
@@ -135,11 +135,11 @@ def _coded_segments(con, code: str, coder: str | None) -> set[int]:
 
 def theme_attribute_heatmap(con, attribute: str, run_id: int | None = None, *, study_id: int | None = None,
                             max_themes: int = 40):
-    """A heatmap of :func:`insight.themes.themes_by`: the share (%) of each group's segments in
+    """A heatmap of :func:`insight.themes.read.themes_by`: the share (%) of each group's segments in
     each theme, with the count in each cell's hover."""
     import plotly.graph_objects as go
 
-    from insight.themes import resolve_run, themes_by
+    from insight.themes.read import resolve_run, themes_by
 
     run_id = resolve_run(con, run_id, study_id)
     table = themes_by(con, attribute, run_id)
@@ -207,7 +207,7 @@ def themes_over_time_chart(con, run_id: int | None = None, *, freq: str = "W", s
     of the period's segments)."""
     import plotly.graph_objects as go
 
-    from insight.themes import resolve_run, themes_over_time
+    from insight.themes.read import resolve_run, themes_over_time
 
     run_id = resolve_run(con, run_id, study_id)
     table = themes_over_time(con, run_id, freq=freq)
