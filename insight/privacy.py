@@ -40,7 +40,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from insight.errors import InsightError, NotFound
-from insight.store import next_ids
+from insight.store import next_ids, text_hash
 from pipelines.pseudonymise import (KINDS, LABELS, REPLACE, STAFF, KnownNames, Mention, detect, known_mentions,
                                     known_pattern, lexicon, ner_pipeline, resolve_overlaps)
 
@@ -305,8 +305,6 @@ class _Renderer:
         self.documents = 0
 
     def document(self, document_id: int) -> None:
-        from insight.ingest import text_hash
-
         con = self.con
         original = _original_text(con, document_id)
         if not con.execute("SELECT count(*) FROM pii_documents WHERE document_id = ?", [document_id]).fetchone()[0]:

@@ -29,7 +29,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from insight.codebook import Codebook
+from insight.codebook_model import Codebook
 from insight.errors import ReaderError
 from insight.readers.base import (
     STAFF,
@@ -41,6 +41,17 @@ from insight.readers.base import (
     ReadResult,
     find_turns,
     register,
+)
+from insight.refi import (
+    child,
+    children,
+    codes_from_xml,
+    iter_names,
+    local,
+    norm_guid,
+    parse_datetime,
+    parse_xml,
+    text_of,
 )
 
 UNITS = {"codepoints": "Unicode code points (the REFI-QDA standard)",
@@ -268,8 +279,6 @@ def choose_convention(sources: list[_Source]) -> tuple[str, dict, str | None]:
         if newline != "stored":
             others.setdefault(newline, []).append(title)
     if others:
-        from insight.refi import iter_names
-
         note += ", " + "; ".join(f"{NEWLINES[n]} in {iter_names(titles)}" for n, titles in others.items())
         note += ", and over the text as stored elsewhere" if len(modes) > sum(map(len, others.values())) else ""
     else:
@@ -287,8 +296,6 @@ class QdpxReader:
     suffixes = (".qdpx",)
 
     def read(self, path: Path, data: bytes, options: IngestOptions) -> ReadResult:
-        from insight.refi import local, parse_xml
-
         package = Package(path, data)
         member = package.project_member()
         root = parse_xml(package.read(member), str(path), member=member)
@@ -302,8 +309,6 @@ class _Project:
     """One project.qde being read; collects warnings as it goes."""
 
     def __init__(self, path: Path, package, root, options: IngestOptions):
-        from insight.refi import children, child, norm_guid
-
         self.path, self.package, self.root, self.options = path, package, root, options
         self.warnings: list[str] = []
         users = child(root, "Users")
@@ -321,8 +326,6 @@ class _Project:
         self.warnings.append(f"{self.path}: {message}")
 
     def user(self, *elements) -> str:
-        from insight.refi import norm_guid
-
         for element in elements:
             key = norm_guid(element.get("creatingUser")) if element is not None else ""
             if key:
@@ -332,8 +335,6 @@ class _Project:
     # -- the parts ------------------------------------------------------------------------------
 
     def read(self) -> ReadResult:
-        from insight.refi import child, iter_names, text_of
-
         codebook, codes = self._codebook()
         variables = self._variables()
         sources = self._sources()
@@ -362,8 +363,6 @@ class _Project:
                           codebook=codebook, memos=self.memos)
 
     def _codebook(self) -> tuple[Codebook, dict[str, str]]:
-        from insight.refi import child, children, codes_from_xml, local, norm_guid
-
         name = (self.root.get("name") or "").strip() or self.path.stem
         origin = self.root.get("origin")
         book = Codebook(name=name, title=name,
@@ -384,15 +383,11 @@ class _Project:
         return book, by_guid
 
     def _variables(self) -> dict[str, str]:
-        from insight.refi import child, children, norm_guid
-
         element = child(self.root, "Variables")
         return {norm_guid(v.get("guid")): (v.get("name") or "").strip() or norm_guid(v.get("guid"))
                 for v in (children(element, "Variable") if element is not None else [])}
 
     def _value(self, element, variables: dict[str, str]) -> tuple[str, str] | None:
-        from insight.refi import child, norm_guid, text_of
-
         ref = child(element, "VariableRef")
         name = variables.get(norm_guid(ref.get("targetGUID"))) if ref is not None else None
         if not name:
@@ -404,8 +399,6 @@ class _Project:
         return None
 
     def _sources(self) -> list[_Source]:
-        from insight.refi import child, children, iter_names, local, norm_guid
-
         element = child(self.root, "Sources")
         sources: list[_Source] = []
         skipped: list[str] = []
@@ -437,8 +430,6 @@ class _Project:
         return sources
 
     def _source_text(self, element, name: str) -> str | None:
-        from insight.refi import text_of
-
         content = text_of(element, "PlainTextContent")
         if content is not None:
             return content
@@ -466,8 +457,6 @@ class _Project:
         return data.decode("cp1252", errors="replace")
 
     def _text_source(self, element, owner) -> _Source | None:
-        from insight.refi import children, norm_guid
-
         name = (owner.get("name") or element.get("name") or norm_guid(owner.get("guid"))).strip()
         raw = self._source_text(element, name)
         if raw is None:
@@ -491,8 +480,6 @@ class _Project:
         return source
 
     def _cases(self, variables: dict[str, str]) -> tuple[list[ParticipantRecord], dict[str, list[str]]]:
-        from insight.refi import child, children, norm_guid, text_of
-
         element = child(self.root, "Cases")
         people: list[ParticipantRecord] = []
         owners: dict[str, list[str]] = {}
@@ -530,8 +517,6 @@ class _Project:
 
     def _document(self, source: _Source, spans: dict, codes: dict[str, str], owners: dict[str, list[str]],
                   variables: dict[str, str]) -> ParsedDocument:
-        from insight.refi import children, iter_names, norm_guid, parse_datetime, text_of
-
         text = source.text
         codings: list[Coding] = []
         outside, blank, unknown = [], [], 0
@@ -603,8 +588,6 @@ class _Project:
                               participant=cases[0] if len(cases) == 1 else None, metadata=metadata, codings=codings)
 
     def _notes(self, sources: list[_Source]) -> None:
-        from insight.refi import child, children, norm_guid, parse_datetime
-
         for ref in children(self.root, "NoteRef"):
             self.note_targets.setdefault(norm_guid(ref.get("targetGUID")), ("study",))
         element = child(self.root, "Notes")
