@@ -21,7 +21,7 @@ def backup(out, *, db=None, con=None, wait: float = 10.0, force: bool = False) -
 
     import duckdb
 
-    from insight.errors import DatabaseLocked
+    from insight.errors import DatabaseLocked, InsightError
     from insight.store import resolve_path
 
     out = Path(out)

@@ -41,41 +41,15 @@ from typing import TYPE_CHECKING, Iterable
 
 from insight.codebook import get
 from insight.errors import InsightError
-from insight.files import (  # noqa: F401 (callers import the writers from here)
-    EXCEL_MAX_CELL,
-    EXCEL_MAX_ROWS,
-    NEUTRALISED,
-    arrow,
-    atomic,
-    codebook_frame,
-    neutralise_arrow,
-    neutralise_frame,
-    neutralise_name,
-    plain_strings,
-    settings_frame,
-    version,
-    write_csv,
-    write_parquet,
-    write_xlsx,
-)
+from insight.files import EXCEL_MAX_ROWS, NEUTRALISED, arrow, codebook_frame, plain_strings, settings_frame, version
+from insight.files import write_csv, write_parquet, write_xlsx
+from insight.files import EXCEL_MAX_CELL, atomic, neutralise_arrow, neutralise_frame, neutralise_name  # noqa: F401
 from insight.refi import export_qdc
 from insight.refi_project import export_qdpx
 from insight.reports import framework_matrix, quotes_report, write_cooccurrence, write_crosstab
-from insight.selection import (  # noqa: F401 (callers import what an export covers from here)
-    BASE_COLUMNS,
-    LONG_COLUMNS,
-    STATUSES,
-    Scope,
-    attribute_names,
-    default_codebook,
-    latest_theme_run,
-    ordered_codes,
-    participant_label_sql,
-    resolve_scope,
-    resolve_study,
-    segments_sql,
-    unique_name,
-)
+from insight.selection import BASE_COLUMNS, STATUSES, Scope, attribute_names, ordered_codes, resolve_scope
+from insight.selection import latest_theme_run, segments_sql, unique_name
+from insight.selection import LONG_COLUMNS, default_codebook, participant_label_sql, resolve_study  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

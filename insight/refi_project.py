@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from insight.codebook import save
+from insight.codebook_model import Code
 from insight.files import atomic, version
 from insight.refi import PROJECT_NS, add_codes, format_datetime, guid, sub_element, xml_text
 from insight.selection import attribute_names
