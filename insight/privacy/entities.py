@@ -16,19 +16,6 @@ STATUSES = ("replaced", "accepted", "undone", "candidate")
 _ID_LIKE = re.compile(r"^[A-Za-z]{0,5}[-_ ]?\d+[A-Za-z]?$")
 
 
-class _Tx:
-    def __init__(self, con, enabled: bool):
-        self.con, self.enabled = con, enabled
-
-    def __enter__(self):
-        if self.enabled:
-            self.con.execute("BEGIN TRANSACTION")
-
-    def __exit__(self, kind, *_):
-        if self.enabled:
-            self.con.execute("ROLLBACK" if kind else "COMMIT")
-
-
 def _check_kind(kind: str) -> str:
     kind = kind.upper().replace(" ", "_")
     kind = {"NHS_NUMBER": "NHS", "NAME": "PERSON", "DATE_OF_BIRTH": "DOB"}.get(kind, kind)

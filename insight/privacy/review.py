@@ -8,10 +8,10 @@ from collections import defaultdict
 from datetime import datetime
 
 from insight.errors import InsightError, NotFound
-from insight.privacy.entities import STATUSES, _Entities, _Tx, _check_kind
+from insight.privacy.entities import STATUSES, _Entities, _check_kind
 from insight.privacy.render import _Renderer, _original_text, _render_fields
 from insight.privacy.step import _crosses, _segment_bounds
-from insight.store import next_ids
+from insight.store import next_ids, transaction
 from pipelines.pseudonymise import Mention
 
 # ---------------------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def _rerender(con, study_id: int, document_ids) -> None:
 def accept(con, mention_ids, *, actor: str | None = None) -> int:
     """Confirm replacements; a candidate or an undone one is (re)applied. Returns how many changed."""
     rows = _mentions(con, mention_ids)
-    with _Tx(con, True):
+    with transaction(con):
         docs = defaultdict(set)
         for mid, study_id, doc_id, kind, original, eid, status in rows:
             if eid is None:
@@ -101,7 +101,7 @@ def undo(con, mention_ids=(), *, study_id: int | None = None, label: str | None 
          actor: str | None = None) -> int:
     """Show the original again: for these replacements, or (``label``) for every mention of one
     pseudonym in ``study_id``, speaker labels and participant names included. Returns mentions undone."""
-    with _Tx(con, True):
+    with transaction(con):
         if label is not None:
             row = con.execute("SELECT entity_id FROM pii_entities WHERE study_id = ? AND label = ?",
                               [study_id, label]).fetchone()
@@ -135,7 +135,7 @@ def add(con, study_id: int, text: str, *, kind: str = "PERSON", label: str | Non
     if len(text) < 2:
         raise InsightError("Say what to replace: at least two characters.")
     rx = re.compile(r"(?<!\w)" + re.escape(text).replace(r"\ ", r"\s+") + r"(?!\w)", re.IGNORECASE)
-    with _Tx(con, True):
+    with transaction(con):
         entities = _Entities(con, study_id)
         eid = entities.resolve(kind, text, label=label)
         con.execute("UPDATE pii_entities SET status = 'active' WHERE study_id = ? AND entity_id = ?", [study_id, eid])
@@ -170,7 +170,7 @@ def rename(con, study_id: int, label: str, new_label: str) -> dict:
     new_label = new_label.strip()
     if not new_label:
         raise InsightError("A pseudonym cannot be empty.")
-    with _Tx(con, True):
+    with transaction(con):
         row = con.execute("SELECT entity_id FROM pii_entities WHERE study_id = ? AND label = ?", [study_id, label]).fetchone()
         if not row:
             raise NotFound("pseudonym", label, [r[0] for r in con.execute(
@@ -197,7 +197,7 @@ def reveal(con, study_id: int, label: str) -> dict:
 
 def reverse(con, study_id: int) -> dict:
     """Put every original back and forget the mapping for the study (researchers only)."""
-    with _Tx(con, True):
+    with transaction(con):
         docs = [r[0] for r in con.execute("SELECT document_id FROM pii_documents WHERE study_id = ?", [study_id]).fetchall()]
         con.execute("UPDATE pii_entities SET status = 'undone' WHERE study_id = ?", [study_id])
         _rerender(con, study_id, docs)

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import bisect
-import json
 import re
 from collections import defaultdict
+from contextlib import nullcontext
 from datetime import datetime
 
-from insight.privacy.entities import _ID_LIKE, _Entities, _Tx
+from insight.privacy.entities import _ID_LIKE, _Entities
 from insight.privacy.render import _Renderer, _applied_map, _original_text, _render_fields
-from insight.store import next_ids
+from insight.store import finish_run, next_ids, record_run
+from insight.store import transaction as store_transaction
 from pipelines.pseudonymise import (REPLACE, STAFF, Mention, detect, known_mentions, known_pattern, lexicon,
                                     ner_pipeline, resolve_overlaps)
 
@@ -71,18 +72,15 @@ def pseudonymise(con, study_id: int, *, document_ids: list[int] | None = None, a
     study. Returns counts by kind and status, and the ``run_id``.
     """
     nlp = ner_pipeline() if use_ner else None
-    with _Tx(con, transaction):
+    with (store_transaction(con) if transaction else nullcontext()):
         run_id = None
         if transaction:
-            (run_id,) = next_ids(con, "runs", "run_id")
             settings = {"ner": (nlp.meta.get("insight_path") if nlp is not None else None), "threshold": REPLACE,
                         "names": "insight/data word lists", "documents": document_ids}
-            con.execute("INSERT INTO runs (run_id, study_id, step, settings, status) VALUES (?, ?, 'pseudonymise', ?, "
-                        "'running')", [run_id, study_id, json.dumps(settings)])
+            run_id = record_run(con, "pseudonymise", study_id, settings, status="running")
         summary = _run(con, study_id, document_ids, actor, nlp, run_id, progress)
         if run_id is not None:
-            con.execute("UPDATE runs SET summary = ?, status = 'done', finished_at = now() WHERE run_id = ?",
-                        [json.dumps(summary), run_id])
+            finish_run(con, run_id, summary)
     summary["run_id"] = run_id
     return summary
 
