@@ -21,8 +21,8 @@ def backup(out, *, db=None, con=None, wait: float = 10.0, force: bool = False) -
 
     import duckdb
 
-    from insight.errors import DatabaseLocked
-    from insight.store import resolve_path
+    from insight.errors import DatabaseLocked, InsightError
+    from insight.store import resolve_path, transaction
 
     out = Path(out)
     if out.exists() and not force:
@@ -56,24 +56,20 @@ def backup(out, *, db=None, con=None, wait: float = 10.0, force: bool = False) -
     try:
         owner.execute(f"ATTACH '{_sql_path(tmp)}' AS insight_backup")
         try:
-            owner.execute("BEGIN TRANSACTION")
-            owner.execute(f'COPY FROM DATABASE "{name}" TO insight_backup')
-            tables = [r[0] for r in owner.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' ORDER BY 1",
-                [name]).fetchall()]
-            counts = {}
-            for table in tables:
-                a = owner.execute(f'SELECT count(*) FROM "{name}".main."{table}"').fetchone()[0]
-                b = owner.execute(f'SELECT count(*) FROM insight_backup.main."{table}"').fetchone()[0]
-                if a != b:
-                    raise InsightError(f"The backup of table {table} has {b} rows, the database {a}.")
-                counts[table] = a
-            version = owner.execute(f'SELECT max(version) FROM "{name}".main.schema_version').fetchone()[0] \
-                if "schema_version" in tables else None
-            owner.execute("COMMIT")
-        except Exception:
-            owner.execute("ROLLBACK")
-            raise
+            with transaction(owner):
+                owner.execute(f'COPY FROM DATABASE "{name}" TO insight_backup')
+                tables = [r[0] for r in owner.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' ORDER BY 1",
+                    [name]).fetchall()]
+                counts = {}
+                for table in tables:
+                    a = owner.execute(f'SELECT count(*) FROM "{name}".main."{table}"').fetchone()[0]
+                    b = owner.execute(f'SELECT count(*) FROM insight_backup.main."{table}"').fetchone()[0]
+                    if a != b:
+                        raise InsightError(f"The backup of table {table} has {b} rows, the database {a}.")
+                    counts[table] = a
+                version = owner.execute(f'SELECT max(version) FROM "{name}".main.schema_version').fetchone()[0] \
+                    if "schema_version" in tables else None
         finally:
             owner.execute("DETACH insight_backup")
     finally:

@@ -27,97 +27,17 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, fields
+from contextlib import nullcontext
 from pathlib import Path
 
+from insight.codebook_model import CODE_FIELDS, LIST_FIELDS, TEXT_FIELDS, TOP_FIELDS, Code, Codebook  # noqa: F401
 from insight.errors import CodebookError, NotFound
+from insight.refi import read_qdc
 from insight.store import next_ids
+from insight.store import transaction as store_transaction
 
-CODE_FIELDS = ("name", "parent", "definition", "include", "exclude", "examples", "counter_examples", "keywords",
-               "colour")
-TEXT_FIELDS = ("definition", "include", "exclude")
-LIST_FIELDS = ("examples", "counter_examples", "keywords")
-TOP_FIELDS = ("name", "title", "description", "codes")
 _ALIASES = {"color": "colour", "counterexamples": "counter_examples", "counter-examples": "counter_examples",
             "inclusion": "include", "exclusion": "exclude"}
-
-
-@dataclass
-class Code:
-    """One code; ``parent`` is the parent code's name (``None`` at the top level)."""
-
-    name: str
-    parent: str | None = None
-    definition: str = ""
-    include: str = ""
-    exclude: str = ""
-    examples: list[str] = field(default_factory=list)
-    counter_examples: list[str] = field(default_factory=list)
-    keywords: list = field(default_factory=list)
-    colour: str | None = None
-
-    def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass
-class Codebook:
-    name: str
-    title: str = ""
-    description: str = ""
-    codes: list[Code] = field(default_factory=list)
-    version: int | None = None
-    author: str | None = None
-    created_at: object = None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}" if self.version else self.name
-
-    def code(self, name: str) -> Code:
-        for code in self.codes:
-            if code.name == name:
-                return code
-        raise NotFound("code", name, [c.name for c in self.codes])
-
-    def names(self) -> list[str]:
-        return [c.name for c in self.codes]
-
-    def children(self, name: str | None) -> list[Code]:
-        return [c for c in self.codes if c.parent == name]
-
-    def to_dict(self) -> dict:
-        def nest(code: Code) -> dict:
-            out = {"name": code.name}
-            for key in CODE_FIELDS[2:]:
-                value = getattr(code, key)
-                if value not in (None, "", []):
-                    out[key] = value
-            kids = self.children(code.name)
-            if kids:
-                out["children"] = [nest(k) for k in kids]
-            return out
-
-        top = {"name": self.name}
-        if self.title:
-            top["title"] = self.title
-        if self.description:
-            top["description"] = self.description
-        top["codes"] = [nest(c) for c in self.codes if c.parent is None or c.parent not in self.names()]
-        return top
-
-    def to_yaml(self) -> str:
-        import yaml
-
-        class _Dumper(yaml.SafeDumper):
-            pass
-
-        def _str(dumper, value):
-            style = ">" if len(value) > 90 and "\n" not in value else ("|" if "\n" in value else None)
-            return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-        _Dumper.add_representer(str, _str)
-        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,8 +193,6 @@ def read_file(path: str | Path) -> Codebook:
     if not path.exists():
         raise CodebookError(str(path), "no such file", fix="Check the path.")
     if path.suffix.lower() == ".qdc":
-        from insight.refi import read_qdc
-
         return read_qdc(path)
     return parse_yaml(path.read_text(encoding="utf-8-sig"), str(path))
 
@@ -341,10 +259,7 @@ def save(con, codebook: Codebook, *, author: str | None = None, note: str | None
         latest = get(con, codebook.name)
         if _same(latest, codebook):
             return latest.version, False
-    own = transaction
-    if own:
-        con.execute("BEGIN TRANSACTION")
-    try:
+    with (store_transaction(con) if transaction else nullcontext()):
         if cid is None:
             (cid,) = next_ids(con, "codebooks", "codebook_id")
             con.execute("INSERT INTO codebooks (codebook_id, name, study_id) VALUES (?, ?, ?)",
@@ -360,12 +275,6 @@ def save(con, codebook: Codebook, *, author: str | None = None, note: str | None
                         [cid, version, code.name, code.parent, position, code.definition, code.include, code.exclude,
                          json.dumps(code.examples, ensure_ascii=False), json.dumps(code.counter_examples, ensure_ascii=False),
                          json.dumps(code.keywords, ensure_ascii=False), code.colour])
-        if own:
-            con.execute("COMMIT")
-    except Exception:
-        if own:
-            con.execute("ROLLBACK")
-        raise
     codebook.version = version
     return version, True
 

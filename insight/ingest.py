@@ -25,10 +25,13 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
+from insight.codebook import collect_imported_codes
 from insight.errors import InsightError, ReaderError
+from insight.privacy import pseudonymise
 from insight.readers import reader_for
 from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws
-from insight.store import next_ids, text_hash  # noqa: F401 (text_hash: callers import it from here)
+from insight.refi_project import store_extras
+from insight.store import next_ids, text_hash, transaction  # noqa: F401 (text_hash: callers import it from here)
 
 MANIFEST = "ingest.yaml"
 _WORKSPACE_FILES = {".duckdb", ".wal", ".tmp"}  # a workspace database kept beside the data is not data
@@ -487,32 +490,24 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
                           reason=f"{path}: unexpected {exc.__class__.__name__} while reading ({exc}). "
                                  "This is a bug in Insight; please report it with the file if you can.")
     writer = _Writer(con, study_id, options, path, sha, reader.name, result.encoding, state)
-    con.execute("BEGIN TRANSACTION")
     try:
-        writer.begin_file()
-        writer.participants(result.participants)
-        for doc in result.documents:
-            writer.document(doc)
-        writer.end_file(options)
-        if result.codebook is not None or result.memos:  # REFI-QDA: after the documents are written
-            from insight.refi import store_extras
-
-            store_extras(con, study_id, writer.file_id, result)
-        if writer.result.codings:
-            from insight.codebook import collect_imported_codes
-
-            collect_imported_codes(con, study_id)
-        if options.pseudonymise and writer.result.documents:
-            from insight.privacy import pseudonymise
-
-            done = pseudonymise(con, study_id, document_ids=[r[0] for r in con.execute(
-                "SELECT document_id FROM documents WHERE file_id = ?", [writer.file_id]).fetchall()], transaction=False)
-            result.warnings.append(f"{path}: pseudonymised: {done['replaced']} replacement(s)"
-                                   + (f", {done['candidates']} possible name(s) to review" if done["candidates"] else "")
-                                   + " (insight pseudonyms).")
-        con.execute("COMMIT")
+        with transaction(con):
+            writer.begin_file()
+            writer.participants(result.participants)
+            for doc in result.documents:
+                writer.document(doc)
+            writer.end_file(options)
+            if result.codebook is not None or result.memos:  # REFI-QDA: after the documents are written
+                store_extras(con, study_id, writer.file_id, result)
+            if writer.result.codings:
+                collect_imported_codes(con, study_id)
+            if options.pseudonymise and writer.result.documents:
+                done = pseudonymise(con, study_id, document_ids=[r[0] for r in con.execute(
+                    "SELECT document_id FROM documents WHERE file_id = ?", [writer.file_id]).fetchall()], transaction=False)
+                result.warnings.append(f"{path}: pseudonymised: {done['replaced']} replacement(s)"
+                                       + (f", {done['candidates']} possible name(s) to review" if done["candidates"] else "")
+                                       + " (insight pseudonyms).")
     except Exception as exc:
-        con.execute("ROLLBACK")
         state.load()
         if isinstance(exc, InsightError):
             return FileResult(str(path), "failed", reason=str(exc))

@@ -24,17 +24,8 @@ from datetime import datetime
 from pathlib import Path
 
 from insight.errors import InsightError, NotFound
-from insight.export import (
-    Scope,
-    atomic,
-    attribute_names,
-    latest_theme_run,
-    neutralise_frame,
-    ordered_codes,
-    participant_label_sql,
-    settings_frame,
-    write_xlsx,
-)
+from insight.files import atomic, neutralise_frame, settings_frame, write_xlsx
+from insight.selection import Scope, attribute_names, latest_theme_run, ordered_codes, participant_label_sql
 
 REPORT_FORMATS = ("md", "html", "docx")
 DEFAULT_REPORT_QUOTES = 50

@@ -37,7 +37,7 @@ class IngestOptions:
     coder: str | None = None
     unit: str = "turn"
     sheet: str | None = None
-    pseudonymise: bool = False  # replace personal data as each file goes in (insight/privacy.py)
+    pseudonymise: bool = False  # replace personal data as each file goes in (insight/privacy/)
     participants: dict[str, "ParticipantRecord"] = field(default_factory=dict)
 
     def merged(self, overrides: dict[str, Any]) -> "IngestOptions":

@@ -25,11 +25,9 @@ import os
 import re
 import zipfile
 import zlib
-from bisect import bisect_left
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from insight.codebook import Codebook
+from insight.codebook_model import Codebook
 from insight.errors import ReaderError
 from insight.readers.base import (
     STAFF,
@@ -42,15 +40,22 @@ from insight.readers.base import (
     find_turns,
     register,
 )
+from insight.readers.qdpx_offsets import Selection, Source, choose_convention, normalise
+from insight.refi import (
+    child,
+    children,
+    codes_from_xml,
+    iter_names,
+    local,
+    norm_guid,
+    parse_datetime,
+    parse_xml,
+    text_of,
+)
 
-UNITS = {"codepoints": "Unicode code points (the REFI-QDA standard)",
-         "utf16": "UTF-16 code units (characters such as emoji count twice)"}
-NEWLINES = {"stored": "over the text as stored", "lf": "with each line break counted as one character",
-            "crlf": "with each line break counted as two (\\r\\n)"}
 MAX_TOTAL_BYTES = 200 * 2**20  # everything read from one archive
 MAX_RATIO = 100  # uncompressed/compressed above this, for a member over RATIO_FLOOR, is a zip bomb
 RATIO_FLOOR = 2**20
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
 _VALUE_TAGS = ("TextValue", "BooleanValue", "IntegerValue", "FloatValue", "DateValue", "DateTimeValue")
 
 
@@ -129,166 +134,12 @@ class Package:
         return data
 
 
-class Offsets:
-    """Positions of one text under one convention, mapped onto the text with ``\\n`` line ends.
-
-    >>> o = Offsets("a😀b\\r\\nc", "utf16", "stored")
-    >>> o.map(3), o.map(6)   # after the emoji (2 units); after the line break (2 characters)
-    ((2, True), (4, True))
-    """
-
-    def __init__(self, raw: str, unit: str, newline: str):
-        final = normalise(raw)
-        if newline == "stored":
-            counting = raw
-        elif newline == "lf":
-            counting = final
-        else:
-            counting = final.replace("\n", "\r\n")
-        self.dropped = [m.start() for m in re.finditer("\r\n", counting)]
-        self.wide = [m.start() + k for k, m in enumerate(_ASTRAL.finditer(counting))] if unit == "utf16" else []
-        self.length = len(counting) + len(self.wide)
-
-    def map(self, position: int) -> tuple[int | None, bool]:
-        """``(position in the normalised text, clean)``; ``None`` when out of range; not clean
-        when it falls inside a surrogate pair or between ``\\r`` and ``\\n``."""
-        if position < 0 or position > self.length:
-            return None, False
-        clean = True
-        if self.wide:
-            k = bisect_left(self.wide, position - 1)
-            if k < len(self.wide) and self.wide[k] == position - 1:
-                clean = False
-            position -= k
-        if self.dropped:
-            k = bisect_left(self.dropped, position)
-            if k > 0 and self.dropped[k - 1] == position - 1:
-                clean = False
-            position -= k
-        return position, clean
-
-
-def normalise(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _is_boundary(text: str, i: int) -> bool:
-    return i <= 0 or i >= len(text) or not (text[i - 1].isalnum() and text[i].isalnum())
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
-@dataclass
-class _Selection:
-    element: object
-    start: int
-    end: int
-    label: str | None
-    span: tuple[int, int] | None = None
-
-
-@dataclass
-class _Source:
-    element: object
-    owner: object
-    guid: str
-    title: str
-    raw: str
-    selections: list[_Selection] = field(default_factory=list)
-    index: int | None = None  # its place in ReadResult.documents
-
-    @property
-    def text(self) -> str:
-        return normalise(self.raw)
-
-
-def _score(text: str, start: int | None, end: int | None, clean: bool, label: str | None) -> tuple[int, int]:
-    """``(score, selection ends on word boundaries)`` of one mapped selection."""
-    if start is None or end is None or end <= start or end > len(text):
-        return -5, 0
-    ends = _is_boundary(text, start) + _is_boundary(text, end)
-    score = ends - (0 if clean else 2)
-    if label:
-        quoted = _squash(label)
-        truncated = quoted.endswith(("…", "..."))
-        quoted = quoted.rstrip(".…").strip()
-        if len(quoted) >= 4:
-            actual = _squash(text[start:end])
-            if actual == quoted or (truncated and actual.startswith(quoted)):
-                score += 4
-    return score, ends
-
-
-def _evaluate(source: _Source, unit: str, newline: str) -> tuple[int, int, dict]:
-    """``(score, ends on word boundaries, spans)`` of one source's selections under one convention."""
-    offsets = Offsets(source.raw, unit, newline)
-    text = source.text
-    score = ends = 0
-    spans = {}
-    for number, sel in enumerate(source.selections):
-        (a, clean_a), (b, clean_b) = offsets.map(sel.start), offsets.map(sel.end)
-        spans[(source.guid, number)] = (a, b) if a is not None and b is not None and b > a else None
-        s, e = _score(text, a, b, clean_a and clean_b, sel.label)
-        score, ends = score + s, ends + e
-    return score, ends, spans
-
-
-def choose_convention(sources: list[_Source]) -> tuple[str, dict, str | None]:
-    """The counting unit that fits the project's selections best (a property of the tool, so one
-    for the whole project), the line-break convention that fits each source best (inline text and
-    text files can differ), the mapped spans, and a note saying what was chosen (``None`` when
-    every convention gives the same positions). Ties go to the standard."""
-    results = {}
-    ambiguous = False
-    for unit in UNITS:
-        score = ends = total = 0
-        spans: dict = {}
-        modes: dict[str, str] = {}
-        for source in sources:
-            if not source.selections:
-                continue
-            tried = {newline: _evaluate(source, unit, newline) for newline in NEWLINES}
-            seen = {tuple(sorted(r[2].items())) for r in tried.values()}
-            ambiguous = ambiguous or len(seen) > 1
-            best = max(NEWLINES, key=lambda n: (tried[n][0], -list(NEWLINES).index(n)))
-            modes[source.title] = best
-            score, ends, total = score + tried[best][0], ends + tried[best][1], total + 2 * len(source.selections)
-            spans.update(tried[best][2])
-        results[unit] = (score, ends, total, spans, modes)
-    unit = max(UNITS, key=lambda u: (results[u][0], -list(UNITS).index(u)))
-    score, ends, total, spans, modes = results[unit]
-    ambiguous = ambiguous or len({tuple(sorted(r[3].items())) for r in results.values()}) > 1
-    if not ambiguous:
-        return unit, spans, None
-    note = f"selection positions were read as {UNITS[unit]}"
-    others = {}
-    for title, newline in modes.items():
-        if newline != "stored":
-            others.setdefault(newline, []).append(title)
-    if others:
-        from insight.refi import iter_names
-
-        note += ", " + "; ".join(f"{NEWLINES[n]} in {iter_names(titles)}" for n, titles in others.items())
-        note += ", and over the text as stored elsewhere" if len(modes) > sum(map(len, others.values())) else ""
-    else:
-        note += f" {NEWLINES['stored']}"
-    note += f": that fits best, with {ends} of {total} selection ends on word boundaries"
-    standard = results[next(iter(UNITS))]
-    if unit != next(iter(UNITS)):
-        note += f" (code points put {standard[1]} of {total} there)"
-    return unit, spans, note + "."
-
-
 @register
 class QdpxReader:
     name = "qdpx"
     suffixes = (".qdpx",)
 
     def read(self, path: Path, data: bytes, options: IngestOptions) -> ReadResult:
-        from insight.refi import local, parse_xml
-
         package = Package(path, data)
         member = package.project_member()
         root = parse_xml(package.read(member), str(path), member=member)
@@ -302,8 +153,6 @@ class _Project:
     """One project.qde being read; collects warnings as it goes."""
 
     def __init__(self, path: Path, package, root, options: IngestOptions):
-        from insight.refi import children, child, norm_guid
-
         self.path, self.package, self.root, self.options = path, package, root, options
         self.warnings: list[str] = []
         users = child(root, "Users")
@@ -321,8 +170,6 @@ class _Project:
         self.warnings.append(f"{self.path}: {message}")
 
     def user(self, *elements) -> str:
-        from insight.refi import norm_guid
-
         for element in elements:
             key = norm_guid(element.get("creatingUser")) if element is not None else ""
             if key:
@@ -332,8 +179,6 @@ class _Project:
     # -- the parts ------------------------------------------------------------------------------
 
     def read(self) -> ReadResult:
-        from insight.refi import child, iter_names, text_of
-
         codebook, codes = self._codebook()
         variables = self._variables()
         sources = self._sources()
@@ -362,8 +207,6 @@ class _Project:
                           codebook=codebook, memos=self.memos)
 
     def _codebook(self) -> tuple[Codebook, dict[str, str]]:
-        from insight.refi import child, children, codes_from_xml, local, norm_guid
-
         name = (self.root.get("name") or "").strip() or self.path.stem
         origin = self.root.get("origin")
         book = Codebook(name=name, title=name,
@@ -384,15 +227,11 @@ class _Project:
         return book, by_guid
 
     def _variables(self) -> dict[str, str]:
-        from insight.refi import child, children, norm_guid
-
         element = child(self.root, "Variables")
         return {norm_guid(v.get("guid")): (v.get("name") or "").strip() or norm_guid(v.get("guid"))
                 for v in (children(element, "Variable") if element is not None else [])}
 
     def _value(self, element, variables: dict[str, str]) -> tuple[str, str] | None:
-        from insight.refi import child, norm_guid, text_of
-
         ref = child(element, "VariableRef")
         name = variables.get(norm_guid(ref.get("targetGUID"))) if ref is not None else None
         if not name:
@@ -403,11 +242,9 @@ class _Project:
                 return name, value.strip()
         return None
 
-    def _sources(self) -> list[_Source]:
-        from insight.refi import child, children, iter_names, local, norm_guid
-
+    def _sources(self) -> list[Source]:
         element = child(self.root, "Sources")
-        sources: list[_Source] = []
+        sources: list[Source] = []
         skipped: list[str] = []
         for item in element if element is not None else []:
             kind = local(item.tag)
@@ -437,8 +274,6 @@ class _Project:
         return sources
 
     def _source_text(self, element, name: str) -> str | None:
-        from insight.refi import text_of
-
         content = text_of(element, "PlainTextContent")
         if content is not None:
             return content
@@ -465,9 +300,7 @@ class _Project:
         self.warn(f"source {name!r} is not UTF-8 as the standard requires; read as cp1252, check accented letters.")
         return data.decode("cp1252", errors="replace")
 
-    def _text_source(self, element, owner) -> _Source | None:
-        from insight.refi import children, norm_guid
-
+    def _text_source(self, element, owner) -> Source | None:
         name = (owner.get("name") or element.get("name") or norm_guid(owner.get("guid"))).strip()
         raw = self._source_text(element, name)
         if raw is None:
@@ -475,7 +308,7 @@ class _Project:
         if not raw.strip():
             self.warn(f"source {name!r} has no text; skipped.")
             return None
-        source = _Source(element, owner, norm_guid(owner.get("guid")) or f"source-{id(owner)}", name, raw)
+        source = Source(element, owner, norm_guid(owner.get("guid")) or f"source-{id(owner)}", name, raw)
         bad = 0
         for item in children(element, "PlainTextSelection"):
             try:
@@ -485,14 +318,12 @@ class _Project:
                 continue
             if start > end:
                 start, end = end, start
-            source.selections.append(_Selection(item, start, end, item.get("name")))
+            source.selections.append(Selection(item, start, end, item.get("name")))
         if bad:
             self.warn(f"{bad} selection(s) in {name!r} have no valid start/end position; skipped.")
         return source
 
     def _cases(self, variables: dict[str, str]) -> tuple[list[ParticipantRecord], dict[str, list[str]]]:
-        from insight.refi import child, children, norm_guid, text_of
-
         element = child(self.root, "Cases")
         people: list[ParticipantRecord] = []
         owners: dict[str, list[str]] = {}
@@ -528,10 +359,8 @@ class _Project:
                       "sources in Insight.")
         return people, owners
 
-    def _document(self, source: _Source, spans: dict, codes: dict[str, str], owners: dict[str, list[str]],
+    def _document(self, source: Source, spans: dict, codes: dict[str, str], owners: dict[str, list[str]],
                   variables: dict[str, str]) -> ParsedDocument:
-        from insight.refi import children, iter_names, norm_guid, parse_datetime, text_of
-
         text = source.text
         codings: list[Coding] = []
         outside, blank, unknown = [], [], 0
@@ -602,9 +431,7 @@ class _Project:
         return ParsedDocument(title=source.title, text=text, turns=turns, kind=kind, speakers=speakers,
                               participant=cases[0] if len(cases) == 1 else None, metadata=metadata, codings=codings)
 
-    def _notes(self, sources: list[_Source]) -> None:
-        from insight.refi import child, children, norm_guid, parse_datetime
-
+    def _notes(self, sources: list[Source]) -> None:
         for ref in children(self.root, "NoteRef"):
             self.note_targets.setdefault(norm_guid(ref.get("targetGUID")), ("study",))
         element = child(self.root, "Notes")

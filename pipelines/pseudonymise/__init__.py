@@ -1,0 +1,27 @@
+"""Finding personal data in text: people's names, emails, phone numbers, UK postcodes, street
+addresses, dates of birth and NHS numbers.
+
+:func:`detect` reads one text and returns :class:`Mention` spans with a kind, the rule that found
+them and a score. It never touches the database; :mod:`insight.privacy` turns mentions into stable
+pseudonyms across a study, rewrites the stored text and keeps the originals apart.
+
+Names come from, strongest first: names the study already knows (participants, earlier finds,
+researcher additions), a trained spaCy NER when one is installed (``INSIGHT_SPACY_MODEL`` or
+``en_core_web_*``), and rules: titles (``Mrs Jones`` keeps ``Mrs``), cue phrases (``my name is``,
+``called``, ``my daughter``), greetings (``Hi Dave``), speaker labels, and the given names and
+surnames shipped in ``insight/data``. A capitalised word that no rule vouches for is a
+*candidate*: listed for review, not replaced. ``score >= REPLACE`` means "replace".
+
+>>> [(m.kind, m.text) for m in detect("Ring Mrs Jones on 07700 900 183 or jo@example.org.")]
+[('PERSON', 'Jones'), ('PHONE', '07700 900 183'), ('EMAIL', 'jo@example.org')]
+"""
+
+from __future__ import annotations
+
+from pipelines.pseudonymise.detect import (KnownNames, detect, known_mentions, known_pattern, ner_pipeline,
+                                          resolve_overlaps)
+from pipelines.pseudonymise.lexicon import DATA, KINDS, LABELS, REPLACE, STAFF, Mention, common_word, lexicon
+from pipelines.pseudonymise.structured import nhs_valid
+
+__all__ = ["DATA", "KINDS", "LABELS", "REPLACE", "STAFF", "KnownNames", "Mention", "common_word", "detect",
+           "known_mentions", "known_pattern", "lexicon", "ner_pipeline", "nhs_valid", "resolve_overlaps"]
