@@ -31,7 +31,9 @@ browser-deps:
 	  { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	  echo "note: chromium not installed; the browser test will be skipped"
 
+# The import contracts (pyproject.toml, ARCHITECTURE.md) first: a layering break fails in seconds.
 test: install browser-deps
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 test-browser: install browser-deps

@@ -6,7 +6,7 @@
 Importing ``insight`` loads neither torch, spaCy nor BERTopic; they load when a step needs them.
 """
 
-__version__ = "0.1.0"
+from insight.config import __version__
 
 __all__ = ["Workspace", "__version__"]
 

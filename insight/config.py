@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+__version__ = "0.1.0"
 DEFAULT_DB = "insight.duckdb"
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 

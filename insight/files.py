@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from insight import __version__
+from insight.config import __version__
 from insight.errors import InsightError
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -7,12 +7,51 @@ Reads a document's text and its turns (spans from the reader); returns segments 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from insight.errors import InsightError
-from insight.readers.base import Turn, paragraphs
 
 UNITS = ("turn", "paragraph", "sentence")
+
+
+@dataclass
+class Turn:
+    """A span of the document text said by one speaker (or one paragraph, or one answer)."""
+
+    start: int
+    end: int
+    speaker: str | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    field: str | None = None
+
+
+def strip_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """``text[start:end]`` without surrounding whitespace, as a span."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def paragraphs(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans of the blank-line separated paragraphs in ``text[start:end]``, whitespace trimmed."""
+    end = len(text) if end is None else end
+    spans = []
+    pos = start
+    for match in re.finditer(r"\n[ \t]*\n", text[start:end]):
+        cut = start + match.start()
+        spans.append((pos, cut))
+        pos = start + match.end()
+    spans.append((pos, end))
+    out = []
+    for a, b in spans:
+        a, b = strip_span(text, a, b)
+        if b > a:
+            out.append((a, b))
+    return out
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from insight.errors import ReaderError
+from pipelines.segment import Turn, paragraphs, strip_span
 
 
 @dataclass
@@ -54,18 +55,6 @@ class IngestOptions:
                 value = [value]
             setattr(new, key, value)
         return new
-
-
-@dataclass
-class Turn:
-    """A span of the document text said by one speaker (or one paragraph, or one answer)."""
-
-    start: int
-    end: int
-    speaker: str | None = None
-    start_ms: int | None = None
-    end_ms: int | None = None
-    field: str | None = None
 
 
 @dataclass
@@ -264,32 +253,6 @@ def _match_label(line: str):
     return None
 
 
-def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-def paragraphs(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Spans of the blank-line separated paragraphs in ``text[start:end]``, whitespace trimmed."""
-    end = len(text) if end is None else end
-    spans = []
-    pos = start
-    for match in re.finditer(r"\n[ \t]*\n", text[start:end]):
-        cut = start + match.start()
-        spans.append((pos, cut))
-        pos = start + match.end()
-    spans.append((pos, end))
-    out = []
-    for a, b in spans:
-        a, b = _strip_span(text, a, b)
-        if b > a:
-            out.append((a, b))
-    return out
-
-
 def _is_heading(text: str, start: int, end: int) -> bool:
     return text[start:end].lstrip().startswith("#")
 
@@ -330,7 +293,7 @@ def find_turns(text: str) -> list[Turn]:
             turns.append(Turn(a, b))
     for i, (_, body_start, name, ms) in enumerate(labels):
         body_end = labels[i + 1][0] if i + 1 < len(labels) else len(text)
-        a, b = _strip_span(text, body_start, body_end)
+        a, b = strip_span(text, body_start, body_end)
         if b > a:
             turns.append(Turn(a, b, speaker=name, start_ms=ms))
     return turns
