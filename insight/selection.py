@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from insight.codebook import Codebook, get
+from insight import scope as scope_rules
 from insight.errors import InsightError, NotFound
+from insight.themes.read import latest_run
 
 STATUSES = ("suggested", "accepted", "rejected")
 
@@ -55,33 +57,16 @@ class Scope:
 
 
 def resolve_study(con, name: str | None) -> tuple[int, str]:
-    """``(study_id, name)``; with no name, the only study (several or none is an error)."""
-    rows = con.execute("SELECT study_id, name FROM studies ORDER BY study_id").fetchall()
-    names = [r[1] for r in rows]
-    if name is None:
-        if not rows:
-            raise InsightError("There is nothing to export: the workspace has no studies.",
-                               hint="Ingest something first: insight ingest PATH")
-        if len(rows) > 1:
-            raise InsightError(f"The workspace holds {len(rows)} studies; say which one to export.",
-                               hint="Use --study NAME, one of: " + ", ".join(repr(n) for n in names) + ".")
-        return rows[0]
-    for study_id, study in rows:
-        if study == name:
-            return study_id, study
-    raise NotFound("study", name, names)
+    """``(study_id, name)``; with no name, the only study (several or none is an error): the
+    ``required`` rule of :mod:`insight.scope`."""
+    study_id = scope_rules.resolve_study(con, name, default=scope_rules.REQUIRED, purpose="export")
+    return study_id, scope_rules.study_name(con, study_id)
 
 
 def default_codebook(con, study_id: int) -> "Codebook | None":
     """The latest version of the codebook the study's codings use most, else one tied to the study."""
-    row = con.execute(
-        "SELECT b.name FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
-        "JOIN codebooks b ON b.codebook_id = c.codebook_id WHERE d.study_id = ? "
-        "GROUP BY b.name ORDER BY count(*) DESC, b.name LIMIT 1", [study_id]).fetchone()
-    if row is None:
-        row = con.execute("SELECT name FROM codebooks WHERE study_id = ? ORDER BY codebook_id DESC LIMIT 1",
-                          [study_id]).fetchone()
-    return get(con, row[0]) if row else None
+    name = scope_rules.resolve_codebook(con, None, study_id, required=False)
+    return get(con, name) if name else None
 
 
 def resolve_scope(con, *, study: str | None = None, coders: Iterable[str] | None = None,
@@ -112,11 +97,8 @@ def resolve_scope(con, *, study: str | None = None, coders: Iterable[str] | None
 
 
 def latest_theme_run(con, study_id: int) -> int | None:
-    """The study's latest theme run that assigned segments to themes, if any."""
-    row = con.execute(
-        "SELECT max(r.run_id) FROM runs r WHERE r.step = 'themes' AND r.study_id = ? "
-        "AND EXISTS (SELECT 1 FROM segment_themes t WHERE t.run_id = r.run_id)", [study_id]).fetchone()
-    return row[0] if row else None
+    """The study's latest theme run (runs over all studies do not count for one study's export)."""
+    return latest_run(con, study_id, study_only=True)
 
 
 def participant_label_sql(alias: str = "p") -> str:
