@@ -470,7 +470,9 @@ def test_themes_run_and_a_gap_becomes_a_code(db, tmp_path):
     with Workspace(db) as ws:
         ws.ingest([extra], study="Council", id_col="id", text_cols=["answer"])
     at = app("themes", coder="Dee")
-    at.button(key="themes.run").click().run()
+    # The first theme run on a machine compiles numba kernels (cached in ~/.cache/insight/numba):
+    # on a fresh, busy 2-core machine that alone took over a minute, so the guard against a hang is wide.
+    at.button(key="themes.run").click().run(timeout=600)
     clean(at)
     with ro(db) as ws:
         table = ws.theme_table(study="Council")
@@ -479,7 +481,7 @@ def test_themes_run_and_a_gap_becomes_a_code(db, tmp_path):
     assert any(f"{len(table[table['id'] >= 0])} themes" in s.value for s in at.success)
     at.selectbox(key="themes.by").set_value("ward").run()
     clean(at)
-    at.button(key="themes.gaps.run").click().run()
+    at.button(key="themes.gaps.run").click().run(timeout=600)
     clean(at)
     with ro(db) as ws:
         found = ws.gap_candidates(study="Council")
