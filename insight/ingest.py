@@ -31,6 +31,7 @@ from insight.privacy import pseudonymise
 from insight.readers import reader_for
 from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws
 from insight.refi_project import store_extras
+from insight.statuses import ACCEPTED
 from insight.store import frames, next_ids, text_hash, transaction  # noqa: F401 (text_hash: callers import it from here)
 
 MANIFEST = "ingest.yaml"
@@ -428,7 +429,7 @@ class _Writer:
 
     def _coding(self, segment_id, code, coder, start, end, created_at) -> None:
         self.rows["codings"].append(dict(
-            segment_id=segment_id, code=code, coder=coder, method="human", status="accepted", score=None,
+            segment_id=segment_id, code=code, coder=coder, method="human", status=ACCEPTED, score=None,
             start=start, end=end, explanation=f"imported from {self.path.name}", created_at=created_at))
 
     def begin_file(self) -> None:

@@ -12,8 +12,8 @@ from typing import Iterable
 
 from insight.codebook import Codebook, get
 from insight.errors import InsightError, NotFound
+from insight.statuses import ACCEPTED, STATUSES
 
-STATUSES = ("suggested", "accepted", "rejected")
 
 @dataclass
 class Scope:
@@ -85,7 +85,7 @@ def default_codebook(con, study_id: int) -> "Codebook | None":
 
 
 def resolve_scope(con, *, study: str | None = None, coders: Iterable[str] | None = None,
-                  codebook: str | None = None, statuses: Iterable[str] | None = ("accepted",),
+                  codebook: str | None = None, statuses: Iterable[str] | None = (ACCEPTED,),
                   codebook_default: bool = False) -> Scope:
     """Check and resolve what to export; unknown studies, coders, codebooks and statuses raise
     :class:`NotFound`/:class:`InsightError` naming the valid ones.

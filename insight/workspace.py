@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from insight import reads, scope, store
+from insight.statuses import auto_coder
 
 
 class Workspace:
@@ -273,7 +274,7 @@ class Workspace:
 
         reject(self.con, coding_id, coder)
 
-    def review_queue(self, *, study: str | None = None, coder: str = "auto:best", limit: int = 50):
+    def review_queue(self, *, study: str | None = None, coder: str = auto_coder("best"), limit: int = 50):
         from insight.coding import review_queue
 
         return review_queue(self.con, self.study_id(study), coder=coder, limit=limit)
