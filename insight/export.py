@@ -47,9 +47,10 @@ from insight.files import EXCEL_MAX_CELL, atomic, neutralise_arrow, neutralise_f
 from insight.refi import export_qdc
 from insight.refi_project import export_qdpx
 from insight.reports import framework_matrix, quotes_report, write_cooccurrence, write_crosstab
-from insight.selection import BASE_COLUMNS, STATUSES, Scope, attribute_names, ordered_codes, resolve_scope
+from insight.selection import BASE_COLUMNS, Scope, attribute_names, ordered_codes, resolve_scope
 from insight.selection import latest_theme_run, segments_sql, unique_name
 from insight.selection import LONG_COLUMNS, default_codebook, participant_label_sql, resolve_study  # noqa: F401
+from insight.statuses import ACCEPTED, STATUSES
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -122,7 +123,7 @@ def _dataset_scope(con, study, coders, codebook, shape, statuses) -> Scope:
     if shape not in SHAPES:
         raise InsightError(f"Unknown shape {shape!r}.", hint="Use long or wide.")
     if statuses is None:
-        statuses = STATUSES if shape == "long" else ("accepted",)
+        statuses = STATUSES if shape == "long" else (ACCEPTED,)
     return resolve_scope(con, study=study, coders=coders, codebook=codebook, statuses=statuses,
                          codebook_default=True)
 
@@ -224,7 +225,7 @@ def export(con, fmt: str | None, out: str | os.PathLike, *, study: str | None = 
             return export_qdc(scope.codebook, out)
         return export_qdc(get(con, codebook), out)
     scope = resolve_scope(con, study=study, coders=coders, codebook=codebook,
-                          statuses=statuses or ("accepted",), codebook_default=True)
+                          statuses=statuses or (ACCEPTED,), codebook_default=True)
     if fmt == "qdpx":
         return export_qdpx(con, scope, out)
     if fmt == "report":

@@ -31,7 +31,8 @@ from insight.privacy import pseudonymise
 from insight.readers import reader_for
 from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws
 from insight.refi_project import store_extras
-from insight.store import next_ids, text_hash, transaction  # noqa: F401 (text_hash: callers import it from here)
+from insight.statuses import ACCEPTED
+from insight.store import frames, next_ids, text_hash, transaction  # noqa: F401 (text_hash: callers import it from here)
 
 MANIFEST = "ingest.yaml"
 _WORKSPACE_FILES = {".duckdb", ".wal", ".tmp"}  # a workspace database kept beside the data is not data
@@ -216,9 +217,10 @@ def _insert_frame(con, table: str, rows: list[dict]) -> None:
         return
     import pyarrow as pa
 
-    _insight_rows = pa.Table.from_pylist(rows)  # noqa: F841 (read by DuckDB's replacement scan below)
-    cols = ", ".join(f'"{c}"' for c in _insight_rows.column_names)
-    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _insight_rows")
+    frame = pa.Table.from_pylist(rows)
+    cols = ", ".join(f'"{c}"' for c in frame.column_names)
+    with frames(con, _insight_rows=frame):
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _insight_rows")
 
 
 class _Ids:
@@ -427,7 +429,7 @@ class _Writer:
 
     def _coding(self, segment_id, code, coder, start, end, created_at) -> None:
         self.rows["codings"].append(dict(
-            segment_id=segment_id, code=code, coder=coder, method="human", status="accepted", score=None,
+            segment_id=segment_id, code=code, coder=coder, method="human", status=ACCEPTED, score=None,
             start=start, end=end, explanation=f"imported from {self.path.name}", created_at=created_at))
 
     def begin_file(self) -> None:
@@ -448,8 +450,8 @@ class _Writer:
         if self.rows["coverage"]:
             import pandas as pd
 
-            _insight_cover = pd.DataFrame(self.rows["coverage"]).drop_duplicates()  # noqa: F841
-            self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
+            with frames(self.con, _insight_cover=pd.DataFrame(self.rows["coverage"]).drop_duplicates()):
+                self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
         opts = self.options_record = {k: v for k, v in asdict(options).items()
                                       if k != "participants" and v not in (None, [], "")}
         self.con.execute(

@@ -19,7 +19,7 @@ from insight.codebook_model import Code
 from insight.files import atomic, version
 from insight.refi import PROJECT_NS, add_codes, format_datetime, guid, sub_element, xml_text
 from insight.selection import attribute_names
-from insight.store import next_ids
+from insight.store import frames, next_ids
 
 
 def _variable_type(kind: str, numbers: list) -> str:
@@ -305,8 +305,9 @@ def store_extras(con, study_id: int, file_id: int, result) -> dict:
     import pandas as pd
 
     ids = next_ids(con, "memos", "memo_id", len(rows))
-    _insight_memos = pd.DataFrame(rows).assign(memo_id=list(ids))  # noqa: F841 (DuckDB reads it by name)
-    con.execute("INSERT INTO memos (memo_id, study_id, target_kind, target_id, author, title, text, created_at) "
-                "SELECT memo_id, study_id, target_kind, target_id, author, title, text, created_at FROM _insight_memos")
+    with frames(con, _insight_memos=pd.DataFrame(rows).assign(memo_id=list(ids))):
+        con.execute("INSERT INTO memos (memo_id, study_id, target_kind, target_id, author, title, text, created_at) "
+                    "SELECT memo_id, study_id, target_kind, target_id, author, title, text, created_at "
+                    "FROM _insight_memos")
     out["memos"] = len(rows)
     return out

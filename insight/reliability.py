@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from insight.errors import InsightError, NotFound
+from insight.store import frames
 
 
 def _coder_codings_sql() -> str:
@@ -68,11 +69,11 @@ def decisions(con, coder: str, unit_ids: np.ndarray, codes: list[str]) -> np.nda
     matrix = np.zeros((len(unit_ids), len(codes)), dtype=np.int8)
     if not len(unit_ids) or not codes:
         return matrix
-    _insight_units = pd.DataFrame({"segment_id": unit_ids, "row": np.arange(len(unit_ids))})  # noqa: F841
-    _insight_codes = pd.DataFrame({"code": codes, "col": np.arange(len(codes))})  # noqa: F841
-    pairs = con.execute(
-        "SELECT DISTINCT u.row, k.col FROM codings c JOIN _insight_units u USING (segment_id) "
-        f"JOIN _insight_codes k USING (code) WHERE c.coder = ? AND {_coder_codings_sql()}", [coder]).fetchnumpy()
+    with frames(con, _insight_units=pd.DataFrame({"segment_id": unit_ids, "row": np.arange(len(unit_ids))}),
+                _insight_codes=pd.DataFrame({"code": codes, "col": np.arange(len(codes))})):
+        pairs = con.execute(
+            "SELECT DISTINCT u.row, k.col FROM codings c JOIN _insight_units u USING (segment_id) "
+            f"JOIN _insight_codes k USING (code) WHERE c.coder = ? AND {_coder_codings_sql()}", [coder]).fetchnumpy()
     matrix[pairs["row"].astype(np.int64), pairs["col"].astype(np.int64)] = 1
     return matrix
 
@@ -160,10 +161,10 @@ def agreement(con, coder_a: str, coder_b: str, *, study_id: int | None = None, a
     if codes is None:
         import pandas as pd
 
-        _insight_units = pd.DataFrame({"segment_id": unit_ids})  # noqa: F841
-        codes = [r[0] for r in con.execute(
-            "SELECT DISTINCT c.code FROM codings c JOIN _insight_units USING (segment_id) "
-            f"WHERE c.coder IN (?, ?) AND {_coder_codings_sql()} ORDER BY 1", [coder_a, coder_b]).fetchall()]
+        with frames(con, _insight_units=pd.DataFrame({"segment_id": unit_ids})):
+            codes = [r[0] for r in con.execute(
+                "SELECT DISTINCT c.code FROM codings c JOIN _insight_units USING (segment_id) "
+                f"WHERE c.coder IN (?, ?) AND {_coder_codings_sql()} ORDER BY 1", [coder_a, coder_b]).fetchall()]
     a = decisions(con, coder_a, unit_ids, codes)
     b = decisions(con, coder_b, unit_ids, codes)
     result = compare(a, b, codes, bootstrap=bootstrap, seed=seed)
@@ -180,8 +181,9 @@ def disagreements(con, coder_a: str, coder_b: str, code: str, *, study_id: int |
     a = decisions(con, coder_a, unit_ids, [code])[:, 0]
     b = decisions(con, coder_b, unit_ids, [code])[:, 0]
     differ = unit_ids[a != b]
-    _insight_units = pd.DataFrame({"segment_id": differ, "by": np.where(a[a != b] == 1, coder_a, coder_b)})  # noqa: F841
-    return con.execute(
-        "SELECT u.segment_id, u.by AS coded_by_only, d.title AS document, g.speaker, g.text "
-        "FROM _insight_units u JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
-        "ORDER BY u.segment_id").df()
+    by = np.where(a[a != b] == 1, coder_a, coder_b)
+    with frames(con, _insight_units=pd.DataFrame({"segment_id": differ, "by": by})):
+        return con.execute(
+            "SELECT u.segment_id, u.by AS coded_by_only, d.title AS document, g.speaker, g.text "
+            "FROM _insight_units u JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
+            "ORDER BY u.segment_id").df()

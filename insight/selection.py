@@ -13,9 +13,9 @@ from typing import Iterable
 from insight.codebook import Codebook, get
 from insight import scope as scope_rules
 from insight.errors import InsightError, NotFound
+from insight.statuses import ACCEPTED, STATUSES
 from insight.themes.read import latest_run
 
-STATUSES = ("suggested", "accepted", "rejected")
 
 @dataclass
 class Scope:
@@ -70,7 +70,7 @@ def default_codebook(con, study_id: int) -> "Codebook | None":
 
 
 def resolve_scope(con, *, study: str | None = None, coders: Iterable[str] | None = None,
-                  codebook: str | None = None, statuses: Iterable[str] | None = ("accepted",),
+                  codebook: str | None = None, statuses: Iterable[str] | None = (ACCEPTED,),
                   codebook_default: bool = False) -> Scope:
     """Check and resolve what to export; unknown studies, coders, codebooks and statuses raise
     :class:`NotFound`/:class:`InsightError` naming the valid ones.

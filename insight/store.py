@@ -226,7 +226,7 @@ MIGRATIONS: list[str] = [
         lemmas TEXT NOT NULL
     );
     """,
-    # 5: pseudonymisation (insight/privacy.py): the mapping and the originals, kept apart from the text
+    # 5: pseudonymisation (insight/privacy/): the mapping and the originals, kept apart from the text
     """
     CREATE TABLE pii_entities (
         study_id INTEGER NOT NULL,

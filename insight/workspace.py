@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from insight import reads, scope, store
+from insight.statuses import auto_coder
 
 
 class Workspace:
@@ -203,7 +204,7 @@ class Workspace:
 
         return codebook_edit.merge_codes(self.con, self.codebook(codebook), source, target, author=author, note=note)
 
-    # -- coding and agreement (coding.py, codetest.py, reliability.py) ----------------------------
+    # -- coding and agreement (coding/, codetest.py, reliability.py) -----------------------------
 
     def embed(self, *, study: str | None = None, model: str | None = None, progress=None) -> dict:
         """Embed every segment not yet cached for the model (each text once, across studies)."""
@@ -273,7 +274,7 @@ class Workspace:
 
         reject(self.con, coding_id, coder)
 
-    def review_queue(self, *, study: str | None = None, coder: str = "auto:best", limit: int = 50):
+    def review_queue(self, *, study: str | None = None, coder: str = auto_coder("best"), limit: int = 50):
         from insight.coding import review_queue
 
         return review_queue(self.con, self.study_id(study), coder=coder, limit=limit)
@@ -302,7 +303,7 @@ class Workspace:
         return memos(self.con, study_id=self.study_id(study), target_kind=target_kind,
                      target_id=None if target_id is None else str(target_id))
 
-    # -- privacy and backup (privacy.py, backup.py) ------------------------------------------------
+    # -- privacy and backup (privacy/, backup.py) ---------------------------------------------------
 
     def pseudonymise(self, *, study: str | None = None, actor: str | None = None, use_ner: bool = True) -> dict:
         """Replace personal data in a study with stable pseudonyms; originals are kept apart."""
@@ -474,7 +475,7 @@ class Workspace:
             maps.write_figure(fig, out)
         return fig
 
-    # -- exports and REFI-QDA (export.py, reports.py, refi.py) -----------------------------------
+    # -- exports and REFI-QDA (export.py, reports.py, refi.py, refi_project.py) -----------------
 
     def export(self, out: str | Path, *, format: str | None = None, study: str | None = None, **options) -> dict:
         """Write a coded dataset, report or REFI-QDA file; see :func:`insight.export.export`.

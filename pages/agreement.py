@@ -3,6 +3,7 @@ the units they disagree on."""
 
 import streamlit as st
 
+from insight.statuses import AUTO
 from insight.ui import agreement as ui
 from insight.ui import db, shell
 
@@ -18,7 +19,7 @@ if shell.require_documents():
             st.info("Agreement needs two coders. Import a second coder's codings, code on the Code page, or run the "
                     "auto-coders.")
             st.stop()
-        humans = [c for c in coders if not c.startswith("auto:")]
+        humans = [c for c in coders if not c.startswith(AUTO)]
         first = humans[0] if humans else coders[0]
         second = next((c for c in humans[1:]), next(c for c in coders if c != first))
         c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")

@@ -4,6 +4,7 @@ and segments by code, coder and theme."""
 import pandas as pd
 import streamlit as st
 
+from insight.statuses import ACCEPTED, REJECTED, SUGGESTED
 from insight.ui import browse as ui
 from insight.ui import db, shell
 
@@ -11,7 +12,7 @@ shell.page("Browse", "Documents and participants, transcripts with their codings
 
 
 def codes_by_segment(codings, coders=None) -> dict[int, list[str]]:
-    kept = codings[codings["status"] == "accepted"]
+    kept = codings[codings["status"] == ACCEPTED]
     if coders:
         kept = kept[kept["coder"].isin(coders)]
     return kept.groupby("segment_id")["code"].agg(lambda s: sorted(set(s))).to_dict()
@@ -85,7 +86,7 @@ if shell.require_documents():
             c1, c2, c3 = st.columns([2, 2, 1])
             code = c1.selectbox("Code", names, key="browse.code", index=None, placeholder="Choose a code")
             coders = c2.multiselect("Coders", sorted(codings["coder"].unique()), key="browse.coders")
-            status = c3.selectbox("Status", ["accepted", "suggested", "rejected"], key="browse.status")
+            status = c3.selectbox("Status", [ACCEPTED, SUGGESTED, REJECTED], key="browse.status")
             if code:
                 rows = codings[(codings["code"] == code) & (codings["status"] == status)]
                 if coders:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from insight.statuses import ACCEPTED, AUTO
 from insight.ui import codebook as ui
 from insight.ui import db, shell
 
@@ -67,7 +68,7 @@ if shell.require_database():
                            f"{numbers[0] + 1}.")
             colours = shell.code_colours(book)
             counts = db.read("code_counts", study=shell.study())
-            human = counts[(counts["status"] == "accepted") & ~counts["coder"].str.startswith("auto:")]
+            human = counts[(counts["status"] == ACCEPTED) & ~counts["coder"].str.startswith(AUTO)]
             per_code = human.groupby("code")["segments"].sum().to_dict()
 
             left, right = st.columns([2, 3])

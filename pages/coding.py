@@ -4,6 +4,7 @@ by hand, write memos, re-run the auto-coders, and see or undo the history."""
 import streamlit as st
 
 from insight.errors import InsightError
+from insight.statuses import ACCEPTED, AUTO, SUGGESTED, auto_coder
 from insight.ui import coding as ui
 from insight.ui import db, shell
 
@@ -38,7 +39,7 @@ if shell.require_documents():
         book = shell.current_codebook()
         colours = shell.code_colours(book)
         counts = db.read("code_counts", study=study)
-        open_by_auto = (counts[counts["coder"].str.startswith("auto:") & (counts["status"] == "suggested")]
+        open_by_auto = (counts[counts["coder"].str.startswith(AUTO) & (counts["status"] == SUGGESTED)]
                         .groupby("coder")["codings"].sum())
         current_segment = 0
         tab_review, tab_hand, tab_memos, tab_auto, tab_history = st.tabs(
@@ -48,9 +49,9 @@ if shell.require_documents():
             if open_by_auto.empty:
                 st.info("There are no open suggestions. Run the auto-coders (tab above) to get some.")
             else:
-                autos = open_by_auto.index.tolist()
+                autos, best = open_by_auto.index.tolist(), auto_coder("best")
                 auto = st.selectbox("Suggestions from", autos, key="coding.auto",
-                                    index=autos.index("auto:best") if "auto:best" in autos else 0)
+                                    index=autos.index(best) if best in autos else 0)
                 queue = db.read("review_queue", study=study, coder=auto, limit=50)
                 queue = queue[~queue["coding_id"].isin(skipped)]
                 if queue.empty:
@@ -95,7 +96,7 @@ if shell.require_documents():
                     row = segments[segments["segment_id"] == seg].iloc[0]
                     shell.quote(row["text"], f"{row['speaker'] or ''} \u00b7 segment {seg}")
                     on_segment = db.read("codings", study=study, document_id=int(doc))
-                    on_segment = on_segment[(on_segment["segment_id"] == seg) & (on_segment["status"] == "accepted")]
+                    on_segment = on_segment[(on_segment["segment_id"] == seg) & (on_segment["status"] == ACCEPTED)]
                     if len(on_segment):
                         st.markdown("Coded: " + " ".join(shell.chip(f"{r.code} ({r.coder})", colours)
                                                          for r in on_segment.itertuples()), unsafe_allow_html=True)
@@ -141,7 +142,7 @@ if shell.require_documents():
             ui.memos(db.read("memos", study=study))
 
         with tab_auto:
-            humans = sorted(c for c in counts["coder"].unique() if not c.startswith("auto:"))
+            humans = sorted(c for c in counts["coder"].unique() if not c.startswith(AUTO))
             c1, c2 = st.columns(2)
             methods = c1.multiselect("Auto-coders", ["rules", "semantic", "classifier"], default=["rules", "semantic"],
                                      key="coding.auto.methods")

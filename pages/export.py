@@ -5,6 +5,7 @@ import re
 
 import streamlit as st
 
+from insight.statuses import ACCEPTED, REJECTED, SUGGESTED
 from insight.ui import db, shell
 from insight.ui import export as ui
 
@@ -31,7 +32,7 @@ if shell.require_documents():
             c1, c2 = st.columns(2)
             chosen = c1.multiselect("Coders (default: everyone)", coders, key="export.coders")
             statuses = c2.multiselect("Statuses (default: every status for the long dataset, accepted for the rest)",
-                                      ["accepted", "suggested", "rejected"], key="export.statuses")
+                                      [ACCEPTED, SUGGESTED, REJECTED], key="export.statuses")
         scope = {"coders": chosen or None, "statuses": statuses or None}
 
         st.subheader("Coded dataset")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from insight.errors import InsightError
+from insight.statuses import AUTO, REJECTED, auto_coder
 from insight.ui import db, shell
 from insight.ui import overview as ui
 
@@ -13,14 +14,15 @@ def pairs(counts) -> list[tuple[str, str]]:
     """The two busiest human coders, and the busiest human against the auto-coder."""
     if counts.empty:
         return []
-    busy = counts[counts["status"] != "rejected"].groupby("coder")["segments"].sum().sort_values(ascending=False)
-    humans = [c for c in busy.index if not c.startswith("auto:")]
-    autos = [c for c in busy.index if c.startswith("auto:")]
+    busy = counts[counts["status"] != REJECTED].groupby("coder")["segments"].sum().sort_values(ascending=False)
+    humans = [c for c in busy.index if not c.startswith(AUTO)]
+    autos = [c for c in busy.index if c.startswith(AUTO)]
     out = []
     if len(humans) >= 2:
         out.append((humans[0], humans[1]))
     if humans and autos:
-        out.append((humans[0], "auto:best" if "auto:best" in autos else autos[0]))
+        best = auto_coder("best")
+        out.append((humans[0], best if best in autos else autos[0]))
     return out
 
 

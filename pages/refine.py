@@ -4,6 +4,7 @@ code, edit it right there and re-test (per-code scores are cached, so a re-test 
 import streamlit as st
 
 from insight.codetest import compare_reports
+from insight.statuses import ACCEPTED, AUTO
 from insight.ui import codebook as book_ui
 from insight.ui import db, shell
 from insight.ui import refine as ui
@@ -40,7 +41,7 @@ if shell.require_documents():
         if state.get("refine.goto") in versions:
             state["refine.version"] = state.pop("refine.goto")
         counts = db.read("code_counts", study=shell.study())
-        humans = (counts[~counts["coder"].str.startswith("auto:") & (counts["status"] == "accepted")]
+        humans = (counts[~counts["coder"].str.startswith(AUTO) & (counts["status"] == ACCEPTED)]
                   .groupby("coder")["segments"].sum().sort_values(ascending=False).index.tolist())
 
         c1, c2, c3, c4 = st.columns([1, 2, 2, 1])

@@ -7,8 +7,9 @@ forces the rule path (the tests run both).
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
+
+from insight.config import env
 
 TRAINED = ("en_core_web_sm", "en_core_web_md", "en_core_web_lg", "en_core_web_trf")
 
@@ -20,7 +21,7 @@ def get_nlp(preferred: str | None = None):
     >>> [s.text for s in nlp("It rained. We went in.").sents]
     ['It rained.', 'We went in.']
     """
-    return _load_nlp(preferred or os.environ.get("INSIGHT_SPACY_MODEL") or None)
+    return _load_nlp(preferred or env("SPACY_MODEL"))
 
 
 @lru_cache(maxsize=4)

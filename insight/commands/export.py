@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from insight.commands._common import JSON_HELP, emit, open_workspace
+from insight.statuses import ACCEPTED, REJECTED, SUGGESTED
 
 
 @click.command()
@@ -22,7 +23,7 @@ from insight.commands._common import JSON_HELP, emit, open_workspace
                    "codebook describes them).")
 @click.option("--shape", type=click.Choice(["long", "wide"]), default="long", show_default=True,
               help="Dataset shape: one row per coding (long) or one row per segment with a 0/1 column per code (wide).")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(["accepted", "suggested", "rejected"]),
+@click.option("--status", "statuses", multiple=True, type=click.Choice([ACCEPTED, SUGGESTED, REJECTED]),
               help="Coding statuses that count (repeatable; default: all for long, accepted for everything else).")
 @click.option("--by", metavar="ATTRIBUTE", help="crosstab: the participant attribute whose values are the columns.")
 @click.option("--unit", type=click.Choice(["participants", "segments"]), default="participants", show_default=True,

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from insight.errors import InsightError
-from insight.store import next_ids
+from insight.store import frames, next_ids
 from pipelines.pseudonymise import KINDS, LABELS, lexicon
 
 ACTIVE = ("replaced", "accepted")
@@ -182,15 +182,15 @@ class _Entities:
             self.rows[e]["written"] = True
             self.rows[e].pop("dirty", None)
         if new:
-            _insight_entities = pd.DataFrame(new)  # noqa: F841
-            self.con.execute("INSERT INTO pii_entities (study_id, entity_id, kind, number, label, original, status, "
-                             "created_at) SELECT study_id, entity_id, kind, number, label, original, status, created_at "
-                             "FROM _insight_entities")
+            with frames(self.con, _insight_entities=pd.DataFrame(new)):
+                self.con.execute("INSERT INTO pii_entities (study_id, entity_id, kind, number, label, original, status, "
+                                 "created_at) SELECT study_id, entity_id, kind, number, label, original, status, "
+                                 "created_at FROM _insight_entities")
         dirty = [(eid, row["original"]) for eid, row in self.rows.items() if row.pop("dirty", False)]
         if dirty:
-            _insight_dirty = pd.DataFrame(dirty, columns=["entity_id", "original"])  # noqa: F841
-            self.con.execute("UPDATE pii_entities SET original = d.original FROM _insight_dirty d WHERE "
-                             "pii_entities.study_id = ? AND pii_entities.entity_id = d.entity_id", [self.study_id])
+            with frames(self.con, _insight_dirty=pd.DataFrame(dirty, columns=["entity_id", "original"])):
+                self.con.execute("UPDATE pii_entities SET original = d.original FROM _insight_dirty d WHERE "
+                                 "pii_entities.study_id = ? AND pii_entities.entity_id = d.entity_id", [self.study_id])
 
     def person_forms(self) -> tuple[list[str], list[str]]:
         """Names to look for everywhere: (strong, weak). Parts of full names that are also ordinary

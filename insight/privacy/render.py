@@ -7,7 +7,7 @@ from __future__ import annotations
 import bisect
 
 from insight.privacy.entities import _Entities
-from insight.store import text_hash
+from insight.store import frames, text_hash
 from pipelines.pseudonymise import STAFF, KnownNames, lexicon
 
 # ---------------------------------------------------------------------------------------------
@@ -86,9 +86,9 @@ class _Renderer:
         if placed:
             import pandas as pd
 
-            _insight_placed = pd.DataFrame(placed, columns=["mention_id", "a", "b"])  # noqa: F841
-            con.execute("UPDATE pii_mentions SET applied_start = p.a, applied_end = p.b FROM _insight_placed p "
-                        "WHERE pii_mentions.mention_id = p.mention_id")
+            with frames(con, _insight_placed=pd.DataFrame(placed, columns=["mention_id", "a", "b"])):
+                con.execute("UPDATE pii_mentions SET applied_start = p.a, applied_end = p.b FROM _insight_placed p "
+                            "WHERE pii_mentions.mention_id = p.mention_id")
         for sid, start, end, old_hash in con.execute(
                 "SELECT segment_id, start, \"end\", text_hash FROM segments WHERE document_id = ?", [document_id]).fetchall():
             a, b = ahead(back(start, "start"), "start"), ahead(back(end, "end"), "end")
@@ -109,19 +109,19 @@ class _Renderer:
 
         con = self.con
         if self.segment_rows:
-            _insight_segs = pd.DataFrame(self.segment_rows)  # noqa: F841
-            con.execute("UPDATE segments SET start = g.start, \"end\" = g.\"end\", text = g.text, text_hash = g.text_hash "
-                        "FROM _insight_segs g WHERE segments.segment_id = g.segment_id")
+            with frames(con, _insight_segs=pd.DataFrame(self.segment_rows)):
+                con.execute("UPDATE segments SET start = g.start, \"end\" = g.\"end\", text = g.text, "
+                            "text_hash = g.text_hash FROM _insight_segs g WHERE segments.segment_id = g.segment_id")
         if self.coding_rows:
-            _insight_codings = pd.DataFrame(self.coding_rows)  # noqa: F841
-            con.execute("UPDATE codings SET start = g.start, \"end\" = g.\"end\" FROM _insight_codings g "
-                        "WHERE codings.coding_id = g.coding_id")
+            with frames(con, _insight_codings=pd.DataFrame(self.coding_rows)):
+                con.execute("UPDATE codings SET start = g.start, \"end\" = g.\"end\" FROM _insight_codings g "
+                            "WHERE codings.coding_id = g.coding_id")
         if self.old_hashes:
             # cached lemmas and vectors of the original texts go with them
-            _insight_old = pd.DataFrame({"h": sorted(self.old_hashes)})  # noqa: F841
-            for table in ("lemmas", "embeddings"):
-                con.execute(f"DELETE FROM {table} WHERE text_hash IN (SELECT h FROM _insight_old) "
-                            "AND text_hash NOT IN (SELECT text_hash FROM segments)")
+            with frames(con, _insight_old=pd.DataFrame({"h": sorted(self.old_hashes)})):
+                for table in ("lemmas", "embeddings"):
+                    con.execute(f"DELETE FROM {table} WHERE text_hash IN (SELECT h FROM _insight_old) "
+                                "AND text_hash NOT IN (SELECT text_hash FROM segments)")
         self.segment_rows, self.coding_rows, self.old_hashes = [], [], set()
 
 
@@ -158,7 +158,7 @@ def _render_fields(con, study_id: int, entities: _Entities, document_ids=None) -
     import pandas as pd
 
     replace = _field_replacer(entities)
-    _insight_docs = pd.DataFrame({"d": sorted(set(document_ids or []))}, dtype="int64")  # noqa: F841
+    docs = pd.DataFrame({"d": sorted(set(document_ids or []))}, dtype="int64")
     only = "" if document_ids is None else " AND d.document_id IN (SELECT d FROM _insight_docs)"
     targets = [
         ("segments", "speaker", "segment_id",
@@ -170,49 +170,53 @@ def _render_fields(con, study_id: int, entities: _Entities, document_ids=None) -
          "SELECT participant_id, external_id FROM participants WHERE study_id = ?"),
         ("documents", "title", "document_id", "SELECT d.document_id, d.title FROM documents d WHERE d.study_id = ?" + only),
     ]
-    changed = 0
-    for table, column, key, query in targets:
-        current = dict(con.execute(query, [study_id]).fetchall())
-        if not current:
-            continue
-        saved = dict(con.execute("SELECT row_id, original FROM pii_fields WHERE study_id = ? AND table_name = ? "
-                                 "AND column_name = ?", [study_id, table, column]).fetchall())
-        names = {}
-        if table == "participants" and column == "external_id":
-            names = {pid: saved_name for pid, saved_name in con.execute(
-                "SELECT p.participant_id, coalesce(f.original, p.name) FROM participants p LEFT JOIN pii_fields f "
-                "ON f.table_name = 'participants' AND f.column_name = 'name' AND f.row_id = p.participant_id "
-                "WHERE p.study_id = ?", [study_id]).fetchall()}
-        updates, keep, drop = [], [], []
-        for row_id, value in current.items():
-            original = saved.get(row_id, value)
+    with frames(con, _insight_docs=docs):
+        changed = 0
+        for table, column, key, query in targets:
+            current = dict(con.execute(query, [study_id]).fetchall())
+            if not current:
+                continue
+            saved = dict(con.execute("SELECT row_id, original FROM pii_fields WHERE study_id = ? AND table_name = ? "
+                                     "AND column_name = ?", [study_id, table, column]).fetchall())
+            names = {}
             if table == "participants" and column == "external_id":
-                # an id is replaced only when it is the person's name (a speaker with no roster entry)
-                name = names.get(row_id)
-                new = replace(original) if name and original.lower() == str(name).lower() else original
-            else:
-                new = replace(original)
-            if new != value:
-                updates.append((row_id, new))
-            if new != original and row_id not in saved:
-                keep.append((table, row_id, column, study_id, original))
-            elif new == original and row_id in saved:
-                drop.append(row_id)
-        if table == "participants" and column == "external_id":
-            for row_id, new in updates:
-                _set_external_id(con, study_id, row_id, new)
-        elif updates:
-            _insight_fields = pd.DataFrame(updates, columns=["row_id", "value"])  # noqa: F841
-            con.execute(f"UPDATE {table} SET \"{column}\" = f.value FROM _insight_fields f WHERE {table}.{key} = f.row_id")
-        if keep:
-            _insight_keep = pd.DataFrame(keep, columns=["table_name", "row_id", "column_name", "study_id", "original"])  # noqa: F841
-            con.execute("INSERT INTO pii_fields SELECT table_name, row_id, column_name, study_id, original FROM _insight_keep")
-        if drop:
-            _insight_drop = pd.DataFrame({"row_id": drop})  # noqa: F841
-            con.execute("DELETE FROM pii_fields WHERE table_name = ? AND column_name = ? AND row_id IN "
-                        "(SELECT row_id FROM _insight_drop)", [table, column])
-        changed += len(updates)
-    return changed
+                names = {pid: saved_name for pid, saved_name in con.execute(
+                    "SELECT p.participant_id, coalesce(f.original, p.name) FROM participants p LEFT JOIN pii_fields f "
+                    "ON f.table_name = 'participants' AND f.column_name = 'name' AND f.row_id = p.participant_id "
+                    "WHERE p.study_id = ?", [study_id]).fetchall()}
+            updates, keep, drop = [], [], []
+            for row_id, value in current.items():
+                original = saved.get(row_id, value)
+                if table == "participants" and column == "external_id":
+                    # an id is replaced only when it is the person's name (a speaker with no roster entry)
+                    name = names.get(row_id)
+                    new = replace(original) if name and original.lower() == str(name).lower() else original
+                else:
+                    new = replace(original)
+                if new != value:
+                    updates.append((row_id, new))
+                if new != original and row_id not in saved:
+                    keep.append((table, row_id, column, study_id, original))
+                elif new == original and row_id in saved:
+                    drop.append(row_id)
+            if table == "participants" and column == "external_id":
+                for row_id, new in updates:
+                    _set_external_id(con, study_id, row_id, new)
+            elif updates:
+                with frames(con, _insight_fields=pd.DataFrame(updates, columns=["row_id", "value"])):
+                    con.execute(f"UPDATE {table} SET \"{column}\" = f.value FROM _insight_fields f "
+                                f"WHERE {table}.{key} = f.row_id")
+            if keep:
+                columns = ["table_name", "row_id", "column_name", "study_id", "original"]
+                with frames(con, _insight_keep=pd.DataFrame(keep, columns=columns)):
+                    con.execute("INSERT INTO pii_fields SELECT table_name, row_id, column_name, study_id, original "
+                                "FROM _insight_keep")
+            if drop:
+                with frames(con, _insight_drop=pd.DataFrame({"row_id": drop})):
+                    con.execute("DELETE FROM pii_fields WHERE table_name = ? AND column_name = ? AND row_id IN "
+                                "(SELECT row_id FROM _insight_drop)", [table, column])
+            changed += len(updates)
+        return changed
 
 
 def _set_external_id(con, study_id: int, participant_id: int, new: str) -> None:

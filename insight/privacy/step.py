@@ -11,7 +11,7 @@ from datetime import datetime
 
 from insight.privacy.entities import _ID_LIKE, _Entities
 from insight.privacy.render import _Renderer, _applied_map, _original_text, _render_fields
-from insight.store import finish_run, next_ids, record_run
+from insight.store import finish_run, frames, next_ids, record_run
 from insight.store import transaction as store_transaction
 from pipelines.pseudonymise import (REPLACE, STAFF, Mention, detect, known_mentions, known_pattern, lexicon,
                                     ner_pipeline, resolve_overlaps)
@@ -192,9 +192,9 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
     if rows:
         import pandas as pd
 
-        _insight_mentions = pd.DataFrame(rows)  # noqa: F841
         cols = ", ".join(f'"{c}"' for c in rows[0])
-        con.execute(f"INSERT INTO pii_mentions ({cols}) SELECT {cols} FROM _insight_mentions")
+        with frames(con, _insight_mentions=pd.DataFrame(rows)):
+            con.execute(f"INSERT INTO pii_mentions ({cols}) SELECT {cols} FROM _insight_mentions")
     renderer = _Renderer(con, study_id)
     for doc_id in sorted(touched):
         renderer.document(doc_id)

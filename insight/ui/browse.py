@@ -7,6 +7,7 @@ import html
 import pandas as pd
 import streamlit as st
 
+from insight.statuses import ACCEPTED
 from insight.ui.shell import chip, colour_for
 
 ID_COLUMNS = ("participant_id", "study", "external_id", "name")
@@ -82,7 +83,7 @@ def transcript(segments: pd.DataFrame, codings: pd.DataFrame, colours: dict[str,
         st.caption("This document has no segments.")
         return
     if not show_suggestions and not codings.empty:
-        codings = codings[codings["status"] == "accepted"]
+        codings = codings[codings["status"] == ACCEPTED]
     by_segment = {sid: group for sid, group in codings.groupby("segment_id")} if not codings.empty else {}
     rows = []
     for seg in segments.itertuples():
@@ -91,7 +92,7 @@ def transcript(segments: pd.DataFrame, codings: pd.DataFrame, colours: dict[str,
         if group is not None:
             for code, per_code in group.groupby("code", sort=False):
                 coders = ", ".join(sorted(per_code["coder"].unique()))
-                suggested = (per_code["status"] != "accepted").all()
+                suggested = (per_code["status"] != ACCEPTED).all()
                 label = chip(code + (" ?" if suggested else ""), colours)
                 chips.append(f"<span title='{html.escape(coders)}'>{label}</span>")
                 spans += [(int(r.start), int(r.end), code) for r in per_code.itertuples()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from insight.statuses import ACCEPTED, AUTO, REJECTED, SUGGESTED
 from insight.ui.shell import PALETTE, fmt, parse_json
 
 
@@ -37,7 +38,7 @@ def codings_by_coder(counts: pd.DataFrame, *, key: str) -> None:
         return
     frame = counts.groupby(["coder", "status"], as_index=False)["codings"].sum()
     fig = px.bar(frame, y="coder", x="codings", color="status", orientation="h", title="Codings by coder",
-                 color_discrete_map={"accepted": "#2ca02c", "suggested": "#1f77b4", "rejected": "#d62728"})
+                 color_discrete_map={ACCEPTED: "#2ca02c", SUGGESTED: "#1f77b4", REJECTED: "#d62728"})
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None, legend_title=None)
     st.plotly_chart(fig, key=key)
 
@@ -48,8 +49,8 @@ def code_frequencies(counts: pd.DataFrame, colours: dict[str, str], *, key: str,
 
     if counts.empty:
         return
-    frame = counts[counts["status"] != "rejected"].copy()
-    frame["who"] = frame["coder"].map(lambda c: "auto-coder suggestions" if c.startswith("auto:") else "human codings")
+    frame = counts[counts["status"] != REJECTED].copy()
+    frame["who"] = frame["coder"].map(lambda c: "auto-coder suggestions" if c.startswith(AUTO) else "human codings")
     frame = frame.groupby(["code", "who"], as_index=False)["segments"].sum()
     order = frame.groupby("code")["segments"].sum().sort_values(ascending=False).head(top).index.tolist()
     frame = frame[frame["code"].isin(order)]

@@ -3,9 +3,9 @@ puts every finder together."""
 
 from __future__ import annotations
 
-import os
 import re
 
+from insight.config import env
 from pipelines.pseudonymise.lexicon import KINDS, STAFF, Mention, lexicon
 from pipelines.pseudonymise.people import _is_cap, _person_rules, _sentence_start
 from pipelines.pseudonymise.structured import _structured
@@ -103,7 +103,7 @@ def ner_pipeline():
 
     from pipelines.nlp import TRAINED
 
-    choice = os.environ.get("INSIGHT_SPACY_MODEL")
+    choice = env("SPACY_MODEL")
     if choice == "blank":
         return None
     # importing spaCy costs seconds (it pulls in torch): only when there is a pipeline to load
