@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from insight import config
 from insight.errors import DatabaseLocked, InsightError, SchemaTooNew
 
 DEFAULT_DB = "insight.duckdb"
@@ -281,7 +282,7 @@ def resolve_path(path: str | os.PathLike | None) -> str:
     """The database path: the argument, else ``$INSIGHT_DB``, else ``./insight.duckdb``."""
     if path is not None:
         return str(path)
-    return os.environ.get("INSIGHT_DB") or DEFAULT_DB
+    return config.db_path()
 
 
 def connect(path: str | os.PathLike | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
+from insight import config
 from insight.errors import InsightError, MissingDependency
 from pipelines.models import DEFAULT_MODEL, model_name, model_path  # noqa: F401 (DEFAULT_MODEL re-exported)
 
@@ -105,7 +106,7 @@ class HashingEmbedder:
 
 def embed_backend() -> str:
     """The configured backend: ``INSIGHT_EMBED_BACKEND`` (auto, onnx or torch), default auto."""
-    backend = (os.environ.get("INSIGHT_EMBED_BACKEND") or "auto").strip().lower()
+    backend = config.env("EMBED_BACKEND", "auto").lower()
     if backend not in BACKENDS:
         raise InsightError(f"INSIGHT_EMBED_BACKEND is {backend!r}.", hint="Use one of: " + ", ".join(BACKENDS) + ".")
     return backend

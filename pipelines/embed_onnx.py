@@ -128,7 +128,7 @@ def cpu_summary() -> str:
 
 def forced_variant() -> str | None:
     """``INSIGHT_EMBED_VARIANT`` (one of :data:`VARIANTS`), or ``None`` to let the self-check choose."""
-    value = (os.environ.get("INSIGHT_EMBED_VARIANT") or "").strip().lower()
+    value = (config.env("EMBED_VARIANT") or "").lower()
     if not value or value == "auto":
         return None
     if value not in VARIANTS:
