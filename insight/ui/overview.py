@@ -126,8 +126,11 @@ def embedding_line(runs: pd.DataFrame) -> None:
     if rows.empty:
         return
     info = parse_json(rows.iloc[0]["settings"])
-    text = f"**Embeddings**: {info.get('model', '?')}, {info.get('backend', '?')}"
-    if info.get("mean_cosine") is not None:
+    model, backend = info.get("model", "?"), info.get("backend", "?")
+    text = f"**Embeddings**: {model}" + (f", {backend}" if backend != model else "")
+    if backend == "hashing":
+        text += " (word-hashing vectors: no transformer, no synonyms)"
+    elif info.get("mean_cosine") is not None:
         text += (f": against PyTorch on {info.get('probes', '?')} real texts, mean cosine {info['mean_cosine']:.4f}"
                  f" and the same nearest neighbour for {info.get('neighbours', 0):.0%} of texts (bar: 0.995 and 90%),"
                  f" measured on {info.get('cpu', 'this CPU')}")
