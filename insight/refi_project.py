@@ -45,8 +45,8 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
 
     Users are the coders and memo authors; the codebook is the scope's (plus any code used but not
     in it); each document is a text source; codings in scope (default: accepted) become
-    ``PlainTextSelection``s (code-point offsets, one per span and coder) holding a ``Coding`` per
-    code with its coder and time; participants become cases with their attributes as variables,
+    ``PlainTextSelection``s (code-point offsets, one per coding, the form every reader
+    understands) each holding its ``Coding`` with coder and time; participants become cases with their attributes as variables,
     their documents as source references and their memos as the case description; other memos
     become notes referenced from the code, source, selection or project they are about.
 
@@ -194,7 +194,8 @@ def _by_document(cursor, size: int = 10_000):
 
 def _source_element(study: str, document_id: int, title: str, created, rows: list, memo_spans: dict,
                     code_guids: dict, user_guid: dict, notes: list[str]):
-    """One ``TextSource``: a selection per (span, coder) holding a ``Coding`` per code, then notes."""
+    """One ``TextSource``: a selection per coding (span, coder, code), each holding its one
+    ``Coding``; a span's notes on its first selection (or on a selection of its own); then notes."""
     from lxml import etree
 
     tag = f"{{{PROJECT_NS}}}"
@@ -208,28 +209,33 @@ def _source_element(study: str, document_id: int, title: str, created, rows: lis
         spans.setdefault((start, end, coder), []).append((code, when))
     for key in memo_spans:
         spans.setdefault(key, [])
+    count = 0
     for start, end, who in sorted(spans, key=lambda k: (k[0], k[1], k[2] or "")):
-        codings = spans[(start, end, who)]
-        first = min((w for _, w in codings if w is not None), default=None)
-        selection = etree.SubElement(source, tag + "PlainTextSelection",
-                                     guid=guid("selection", study, document_id, start, end, who),
-                                     startPosition=str(start), endPosition=str(end))
-        if who in user_guid:
-            selection.set("creatingUser", user_guid[who])
-        if first is not None:
-            selection.set("creationDateTime", format_datetime(first))
-        for code, when in codings:
-            coding = etree.SubElement(selection, tag + "Coding",
-                                      guid=guid("coding", study, document_id, start, end, who, code),
-                                      creatingUser=user_guid[who])
+        # One selection per coding (several Codings under one selection are valid, but common
+        # readers keep only the first); the span's notes go on its first selection.
+        notes_here = memo_spans.get((start, end, who), [])
+        for code, when in sorted(spans[(start, end, who)], key=lambda c: c[0]) or [(None, None)]:
+            key = (start, end, who) if code is None else (start, end, who, code)
+            selection = etree.SubElement(source, tag + "PlainTextSelection", guid=guid("selection", study, document_id, *key),
+                                         startPosition=str(start), endPosition=str(end))
+            count += 1
+            if who in user_guid:
+                selection.set("creatingUser", user_guid[who])
             if when is not None:
-                coding.set("creationDateTime", format_datetime(when))
-            etree.SubElement(coding, tag + "CodeRef", targetGUID=code_guids[code])
-        for note in memo_spans.get((start, end, who), []):
-            etree.SubElement(selection, tag + "NoteRef", targetGUID=note)
+                selection.set("creationDateTime", format_datetime(when))
+            if code is not None:
+                coding = etree.SubElement(selection, tag + "Coding",
+                                          guid=guid("coding", study, document_id, start, end, who, code),
+                                          creatingUser=user_guid[who])
+                if when is not None:
+                    coding.set("creationDateTime", format_datetime(when))
+                etree.SubElement(coding, tag + "CodeRef", targetGUID=code_guids[code])
+            for note in notes_here:
+                etree.SubElement(selection, tag + "NoteRef", targetGUID=note)
+            notes_here = []
     for note in notes:
         etree.SubElement(source, tag + "NoteRef", targetGUID=note)
-    return source, len(spans)
+    return source, count
 
 
 def _cases_element(study: str, people, values, attrs, kinds, docs, case_notes):

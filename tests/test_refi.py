@@ -481,3 +481,42 @@ def test_sample_style_study_exports_valid_qdpx(ws, tmp_path):
     assert spans == {"=SUM(A1) bins again & again <x>", "bins", "Phone lines 😀 busy"}
     floats = [v.text for v in qde.iter(f"{{{NS}}}FloatValue")]
     assert floats == ["34.0", "67.5"]
+
+
+def test_codes_sharing_a_passage_are_separate_selections_a_first_coding_reader_keeps(ws, tmp_path):
+    """Several Codings under one PlainTextSelection are valid, but common readers keep only the
+    first: each coding gets a selection of its own, and nothing is lost to such a reader."""
+    from lxml import etree
+
+    (tmp_path / "panel.csv").write_text("rid,answer,codes\nR1,The bus never comes and the bins stink,Transport;Bins\n"
+                                        "R2,Lovely park,Parks\n", encoding="utf-8")
+    report = ws.ingest([tmp_path / "panel.csv"], study="s", id_col="rid", text_cols=["answer"],
+                       code_cols=["codes"], coder="A", code_sep=";")
+    assert not report.failed
+    seg = ws.con.execute("SELECT segment_id FROM segments WHERE text LIKE 'The bus%'").fetchone()[0]
+    ws.con.execute("INSERT INTO codings (coding_id, segment_id, code, coder, method, status) "
+                   "VALUES (100, ?, 'Transport', 'B', 'human', 'accepted'), (101, ?, 'Bins', 'B', 'human', 'accepted')",
+                   [seg, seg])
+    want = set(ws.con.execute("SELECT g.text, c.coder, c.code FROM codings c JOIN segments g USING (segment_id) "
+                              "WHERE c.status = 'accepted'").fetchall())
+    assert len(want) == 5
+    out = tmp_path / "s.qdpx"
+    summary = ws.export(out)
+    with zipfile.ZipFile(out) as archive:
+        qde = etree.fromstring(archive.read("project.qde"))
+        texts = {n: archive.read(n).decode("utf-8") for n in archive.namelist() if n.startswith("sources/")}
+    assert _schema("Project.xsd").validate(qde)
+    users = {u.get("guid"): u.get("name") for u in qde.iter(f"{{{NS}}}User")}
+    codes = {c.get("guid"): c.get("name") for c in qde.iter(f"{{{NS}}}Code")}
+    first_only = set()
+    selections = list(qde.iter(f"{{{NS}}}PlainTextSelection"))
+    for source in qde.iter(f"{{{NS}}}TextSource"):
+        text = texts["sources/" + source.get("plainTextPath").split("//")[1]]
+        for sel in source.iter(f"{{{NS}}}PlainTextSelection"):
+            coding = sel.find(f"{{{NS}}}Coding")  # what a first-Coding-only reader sees
+            first_only.add((text[int(sel.get("startPosition")):int(sel.get("endPosition"))],
+                            users[coding.get("creatingUser")], codes[coding.find(f"{{{NS}}}CodeRef").get("targetGUID")]))
+    assert all(len(sel.findall(f"{{{NS}}}Coding")) == 1 for sel in selections)
+    assert len(selections) == summary["selections"] == summary["codings"] == 5
+    assert first_only == want
+    assert len({sel.get("guid") for sel in selections}) == 5
