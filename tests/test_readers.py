@@ -263,3 +263,32 @@ def test_diary_csv_and_json(tmp_path):
     with pytest.raises(ReaderError) as info:
         read(baddate, kind="diary", participant_col="participant_id", date_col="entry_date", text_cols=["entry"])
     assert info.value.row == 2
+
+
+def test_a_comment_listing_several_codes_gives_one_coding_per_code(tmp_path):
+    path = make_docx(tmp_path / "c.docx", ["P1: It felt calm, and strange, and beautiful.", "P1: Nothing else."],
+                     comments=[(0, "Author", "serenity;  beauty ; ambiguity;"), (1, "Author", "none")])
+    doc = read(path).documents[0]
+    got = sorted((c.code, doc.text[c.start:c.end]) for c in doc.codings)
+    assert got == [("ambiguity", "P1: It felt calm, and strange, and beautiful."),
+                   ("beauty", "P1: It felt calm, and strange, and beautiful."),
+                   ("none", "P1: Nothing else."),
+                   ("serenity", "P1: It felt calm, and strange, and beautiful.")]
+
+
+def test_real_word_comments_with_several_codes(tmp_path):
+    """The games-as-art study's passage coding in Word: 199 comments, 132 of them listing several codes."""
+    from conftest import ROOT
+
+    path = ROOT.parent / "shared" / "data" / "games-as-art" / "bopp_test_input.docx"
+    if not path.exists():
+        pytest.skip("../shared is not here")
+    from docx import Document
+
+    comments = [c.text for c in Document(str(path)).comments]
+    doc = read(path).documents[0]
+    assert len(comments) == 199 and sum(";" in c for c in comments) == 132
+    want = sum(len({" ".join(p.split()) for p in c.split(";") if p.strip()}) for c in comments)
+    assert len(doc.codings) == want > 199
+    assert not any(";" in c.code for c in doc.codings)
+    assert all(doc.text[c.start:c.end].strip() for c in doc.codings)

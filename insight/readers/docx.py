@@ -1,7 +1,8 @@
 """Word documents: paragraphs (and table rows) with speaker detection; comments become codings.
 
 Researchers often code in Word by selecting a passage and adding a comment whose text is the code.
-Each comment becomes a coding of its author over exactly the commented characters.
+Each comment becomes a coding of its author over exactly the commented characters; a comment that
+lists several codes separated by ``;`` becomes one coding per code.
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ def _paragraph_pieces(p_element):
             yield "start", el.get(W + "id")
         elif tag == W + "commentRangeEnd":
             yield "end", el.get(W + "id")
+
+
+def comment_codes(text: str) -> list[str]:
+    """The codes a Word comment applies: its text, split where researchers list several codes in
+    one comment (``serenity; beauty; ambiguity``), whitespace collapsed, each once, in order.
+
+    >>> comment_codes("serenity;  beauty ;  ambiguity; beauty")
+    ['serenity', 'beauty', 'ambiguity']
+    >>> comment_codes("Damp and mould")
+    ['Damp and mould']
+    """
+    codes = (" ".join(part.split()) for part in text.split(";"))
+    return list(dict.fromkeys(code for code in codes if code))
 
 
 @register
@@ -138,13 +152,14 @@ class DocxReader:
                 comment = comments.get(str(cid))
                 if comment is None:
                     continue
-                code = " ".join(comment.text.split())
+                codes = comment_codes(comment.text)
                 a, b = a - lead, b - lead
-                if not code or b <= a:
+                if not codes or b <= a:
                     warnings.append(f"{path}: comment {cid} is empty or marks no text; skipped.")
                     continue
                 created = comment.timestamp if isinstance(comment.timestamp, datetime) else None
-                codings.append(Coding(a, b, code, (comment.author or "unknown").strip(), created))
+                for code in codes:
+                    codings.append(Coding(a, b, code, (comment.author or "unknown").strip(), created))
 
         turns = find_turns(text)
         kind = options.kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
