@@ -230,6 +230,23 @@ def test_transcript_table_shape(tmp_path):
     assert [t.start_ms for t in doc.turns] == [5000, 12500, 15000]
 
 
+def test_transcript_times_as_people_type_them_and_one_bad_time_costs_only_its_time(tmp_path):
+    """Bracketed and parenthesised times, commas before milliseconds, blank cells, a typo and a
+    stray word, Windows line endings: every turn goes in, the unreadable times are named."""
+    path = tmp_path / "turns.csv"
+    rows = [("Interviewer", "[00:00:00]", "Thanks for coming."), ("Speaker 1", "[00:03:09]", "No problem."),
+            ("Speaker 1", "(5:00)", "It was the bins, mostly."), ("Interviewer", "", "Go on."),
+            ("Speaker 1", "01::05:00", "Three weeks."), ("Speaker 2", "00:06:01,250", "Four, really."),
+            ("Speaker 2", "later", "Then they came."), ("Interviewer", "421", "Thank you.")]
+    path.write_bytes(("speaker,time,text\r\n" + "".join(f'{a},"{b}","{c}"\r\n' for a, b, c in rows)).encode())
+    result = read(path, speaker_col="speaker", time_col="time", text_cols=["text"])
+    doc = result.documents[0]
+    assert spoken(doc) == [(a, c) for a, _, c in rows]
+    assert [t.start_ms for t in doc.turns] == [0, 189000, 300000, None, None, 361250, None, 421000]
+    warning = " ".join(result.warnings)
+    assert "2 time(s) could not be read" in warning and "row 6 ('01::05:00')" in warning and "row 8 ('later')" in warning
+
+
 def test_xlsx_survey_and_broken_xlsx(tmp_path):
     import pandas as pd
 

@@ -220,16 +220,32 @@ _NOT_SPEAKERS = {
 }
 
 
-def parse_time_ms(value: str | None) -> int | None:
-    """``'01:02:03.5'``, ``'1:02:03'``, ``'02:03'`` -> milliseconds; ``None`` when not a time."""
+def parse_time_ms(value: str | None, *, seconds: bool = False) -> int | None:
+    """A time as people type it in transcripts -> milliseconds; ``None`` when it is not one.
+
+    Clock times with or without hours, milliseconds after ``.`` or ``,``, in brackets or
+    parentheses; with ``seconds``, also a plain number of seconds (a spreadsheet's time column).
+
+    >>> [parse_time_ms(v) for v in ("01:02:03.5", "1:02:03", "02:03", "[00:03:09]", "(5:00)", "00:00:01,250")]
+    [3723500, 3723000, 123000, 189000, 300000, 1250]
+    >>> parse_time_ms("01::05:00") is None and parse_time_ms("soon") is None
+    True
+    >>> parse_time_ms("75.5", seconds=True), parse_time_ms("75.5"), parse_time_ms("inf", seconds=True)
+    (75500, None, None)
+    """
     if not value:
         return None
-    value = value.strip().replace(",", ".")
+    value = value.strip()
+    if len(value) > 2 and (value[0], value[-1]) in (("[", "]"), ("(", ")"), ("{", "}"), ("<", ">")):
+        value = value[1:-1].strip()
+    value = value.replace(",", ".")
+    if seconds and re.fullmatch(r"\d{1,7}(?:\.\d+)?", value):
+        return round(float(value) * 1000)
     match = re.fullmatch(r"(?:(\d{1,2}):)?(\d{1,2}):(\d{2})(?:\.(\d{1,3}))?", value)
     if not match:
         return None
-    hours, minutes, seconds, frac = match.groups()
-    ms = (int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)) * 1000
+    hours, minutes, secs, frac = match.groups()
+    ms = (int(hours or 0) * 3600 + int(minutes) * 60 + int(secs)) * 1000
     if frac:
         ms += int(frac.ljust(3, "0"))
     return ms

@@ -335,16 +335,12 @@ class TabularReader:
         if len(texts) != 1:
             raise ReaderError(path, "a transcript table needs exactly one --text-col (the words spoken).",
                               fix="Name it with --text-col.")
-        pieces, row_codes = [], []
+        pieces, row_codes, untimed = [], [], []
         for index, row in enumerate(rows):
             value = str(row[time_col]).strip() if time_col else ""
-            ms = parse_time_ms(value)
-            if value and ms is None:
-                try:
-                    ms = int(float(value) * 1000)
-                except ValueError:
-                    raise ReaderError(path, f"the time {value!r} is not a time.", row=index + 2,
-                                      fix="Use hh:mm:ss, mm:ss or seconds.") from None
+            ms = parse_time_ms(value, seconds=True)
+            if value and ms is None:  # one odd time never costs the file: the turn goes in without it
+                untimed.append(f"row {index + 2} ({value!r})")
             body = str(row[texts[0]])
             if body.strip():
                 pieces.append((str(row[speaker_col]).strip() or None, body, ms, None))
@@ -352,6 +348,11 @@ class TabularReader:
                 for code_col, _ in codes:
                     names += _split_codes(str(row[code_col]), options.code_sep)
                 row_codes.append(names)
+        if untimed:
+            shown = ", ".join(untimed[:5]) + (f" and {len(untimed) - 5} more" if len(untimed) > 5 else "")
+            result.warnings.append(f"{path}: {len(untimed)} time(s) could not be read and those turns went in "
+                                   f"without a time: {shown}. Times read as hh:mm:ss, mm:ss, [hh:mm:ss], "
+                                   f"(m:ss), hh:mm:ss.mmm, hh:mm:ss,mmm or seconds.")
         text, turns = render_turns(pieces)
         codings = [Coding(t.start, t.end, name, options.coder) for t, names in zip(turns, row_codes) for name in names]
         result.documents.append(ParsedDocument(title=title_from(path), text=text, turns=turns,
