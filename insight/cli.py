@@ -42,7 +42,8 @@ def main(ctx, db):
 @click.option("--attr-col", "attr_cols", multiple=True, metavar="C", help="A participant attribute column (repeatable).")
 @click.option("--code-col", "code_cols", multiple=True, metavar="C[=TEXT]",
               help="A column of codes for a text column (repeatable; 'codes_q2=q2' to say which).")
-@click.option("--code-sep", default=";", show_default=True, help="Separator between codes in a code column.")
+@click.option("--code-sep", multiple=True, default=(";",), show_default=True,
+              help="Separator between codes in a code column (repeatable, when a column mixes separators).")
 @click.option("--coder", metavar="NAME", help="Who made the codings in --code-col columns.")
 @click.option("--sheet", metavar="NAME", help="XLSX: the sheet to read (default: the first).")
 @click.option("--unit", type=click.Choice(["turn", "paragraph", "sentence"]), default="turn", show_default=True,

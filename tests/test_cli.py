@@ -113,3 +113,18 @@ def test_stopping_insight_app_stops_the_server(tmp_path):
         assert not healthy()
     finally:
         proc.kill()
+
+
+def test_a_code_column_with_mixed_separators(tmp_path):
+    (tmp_path / "coded.csv").write_text("id,answer,codes\nR1,Bins and buses,Bins; Buses\nR2,Damp flat,Damp | Housing\n"
+                                        "R3,Nothing,\nR4,Park,Parks;\n", encoding="utf-8")
+    db = str(tmp_path / "t.duckdb")
+    args = ["--db", db, "ingest", str(tmp_path / "coded.csv"), "--study", "s", "--id-col", "id", "--text-col", "answer",
+            "--code-col", "codes", "--coder", "Ann", "--code-sep", ";", "--code-sep", "|", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    from insight import Workspace
+
+    with Workspace(db, read_only=True) as ws:
+        got = sorted(ws.con.execute("SELECT code FROM codings WHERE coder = 'Ann'").fetchall())
+    assert [c for (c,) in got] == ["Bins", "Buses", "Damp", "Housing", "Parks"]

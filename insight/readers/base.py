@@ -34,7 +34,7 @@ class IngestOptions:
     date_col: str | None = None
     attr_cols: list[str] = field(default_factory=list)
     code_cols: list[str] = field(default_factory=list)
-    code_sep: str = ";"
+    code_sep: str | list[str] = ";"  # one separator, or several when a column mixes them
     coder: str | None = None
     unit: str = "turn"
     sheet: str | None = None

@@ -192,8 +192,18 @@ def _code_targets(path: Path, frame, options: IngestOptions, texts: list[str]) -
     return pairs
 
 
-def _split_codes(value: str, sep: str) -> list[str]:
-    return [c.strip() for c in value.split(sep) if c.strip()] if value else []
+def _split_codes(value: str, sep: str | list[str]) -> list[str]:
+    """The codes in one cell: split at any of the separators (one, or several when a column mixes
+    them: ``;`` in most rows, ``|`` in others), trimmed, blanks dropped.
+
+    >>> _split_codes("Bins; Damp | Buses;", [";", "|"])
+    ['Bins', 'Damp', 'Buses']
+    """
+    if not value:
+        return []
+    seps = [sep] if isinstance(sep, str) else [s for s in sep if s] or [";"]
+    parts = re.split("|".join(re.escape(s) for s in sorted(seps, key=len, reverse=True)), value)
+    return [c.strip() for c in parts if c.strip()]
 
 
 @register
