@@ -445,12 +445,19 @@ class AutoCoder(Protocol):
     def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray: ...
 
 
-class RulesCoder:
-    name, spread = "rules", 0.25
-    needs_lemmas, needs_vectors, needs_gold = True, False, False
+class _Coder:
+    """What the auto-coders share: their setting, and decisions that are held out as they stand."""
 
     def __init__(self, setting: Setting):
         self.setting = setting
+
+    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
+        return fitted.decisions()
+
+
+class RulesCoder(_Coder):
+    name, spread = "rules", 0.25
+    needs_lemmas, needs_vectors, needs_gold = True, False, False
 
     def activity(self) -> str:
         return "matching keywords"
@@ -458,19 +465,13 @@ class RulesCoder:
     def score(self, units: Units, codes: list, gold: Gold | None) -> Scores:
         return rules_scores(units, codes)
 
-    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
-        return fitted.decisions()
-
     def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:
         return rules_scores(cases, codes).decisions()
 
 
-class SemanticCoder:
+class SemanticCoder(_Coder):
     name, spread = "semantic", 0.05
     needs_lemmas, needs_vectors, needs_gold = False, True, False
-
-    def __init__(self, setting: Setting):
-        self.setting = setting
 
     def activity(self) -> str:
         return "scoring similarity to definitions and examples"
@@ -512,12 +513,9 @@ class SemanticCoder:
         return raw >= fitted.thresholds[None, :]
 
 
-class ClassifierCoder:
+class ClassifierCoder(_Coder):  # its decisions are out of fold already: held_out passes them on
     name, spread = "classifier", 0.15
     needs_lemmas, needs_vectors, needs_gold = False, True, True
-
-    def __init__(self, setting: Setting):
-        self.setting = setting
 
     def activity(self) -> str:
         return f"training classifiers on {self.setting.coder}'s codings"
@@ -528,9 +526,6 @@ class ClassifierCoder:
         s = self.setting
         return classifier_scores(units, [c.name for c in codes], gold[0], gold[1], cv=s.cv, seed=s.seed,
                                  coder=s.coder)
-
-    def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
-        return fitted.decisions()  # out of fold already
 
     def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:
         return fitted.classifier.predict(cases.texts, cases.vectors) >= fitted.thresholds[None, :]
