@@ -320,7 +320,7 @@ def collect_imported_codes(con, study_id: int) -> int:
     study = con.execute("SELECT name FROM studies WHERE study_id = ?", [study_id]).fetchone()[0]
     known = {r[0] for r in con.execute("SELECT DISTINCT name FROM codes").fetchall()}
     used = [r[0] for r in con.execute(
-        "SELECT DISTINCT c.code FROM codings c JOIN segments s USING (segment_id) JOIN documents d USING (document_id) "
+        "SELECT DISTINCT c.code FROM codings c JOIN documents d USING (document_id) "
         "WHERE d.study_id = ? ORDER BY 1", [study_id]).fetchall()]
     new = [code for code in used if code not in known]
     added = 0

@@ -5,13 +5,14 @@ Reads ``segments``, ``documents``, ``participants``, ``attributes``, ``codings``
 
 Two shapes:
 
-- **long**: one row per coding (segment x code x coder) with ``coder``, ``method``, ``status``,
-  ``score``, the codebook version and, for a coding of part of a segment, its exact characters
-  (``coded_start``, ``coded_end``, ``coded_text``). Segments nobody coded appear once with an empty
-  ``code``, so no text is lost.
-- **wide**: one row per segment and a 0/1 column per code: 1 when any of the chosen coders applied
-  the code with one of the chosen statuses (default: accepted, i.e. human codings and reviewed
-  suggestions).
+- **long**: one row per coding (a passage x code x coder) with ``coder``, ``method``, ``status``,
+  ``score``, ``memo``, the codebook version and the whole passage (``coded_start``, ``coded_end``:
+  code points into the document; ``coded_text``). The row carries the first segment the passage
+  touches; ``last_segment_id`` names the last. Segments no coding touches appear once with an
+  empty ``code``, so no text is lost.
+- **wide**: one row per segment and a 0/1 column per code: 1 on every segment a passage of the
+  code touches, by any of the chosen coders with one of the chosen statuses (default: accepted,
+  i.e. human codings and reviewed suggestions).
 
 Both carry ``study``, ``document_id``, ``document``, ``kind``, ``date``, ``participant`` (the
 respondent id: the speaking participant, else the document's), one column per participant attribute,
@@ -48,7 +49,7 @@ from insight.refi import export_qdc
 from insight.refi_project import export_qdpx
 from insight.reports import framework_matrix, quotes_report, write_cooccurrence, write_crosstab
 from insight.selection import BASE_COLUMNS, Scope, attribute_names, ordered_codes, resolve_scope
-from insight.selection import latest_theme_run, segments_sql, unique_name
+from insight.selection import latest_theme_run, overlaps, segments_sql, unique_name
 from insight.selection import LONG_COLUMNS, default_codebook, participant_label_sql, resolve_study  # noqa: F401
 from insight.statuses import ACCEPTED, STATUSES
 
@@ -65,26 +66,43 @@ SHAPES = ("long", "wide")
 
 
 def long_table(con, scope: Scope) -> "pa.Table":
-    """One row per coding in scope, plus one row per segment nobody coded (see the module doc)."""
+    """One row per coding in scope, on the first segment its passage touches (``last_segment_id``
+    names the last), with the whole passage; plus one row per segment no coding touches."""
     seg_sql, seg_params, _ = segments_sql(con, scope)
     cod_sql, cod_params = scope.codings_sql()
+    touch = overlaps("b", "c", start="char_start", end="char_end")
     sql = f"""
-        WITH base AS ({seg_sql}), cod AS ({cod_sql})
-        SELECT base.* EXCLUDE (ordinal), c.code, c.coder, c.method, c.status, c.score,
-               c.start AS coded_start, c."end" AS coded_end,
-               CASE WHEN c.start IS NOT NULL
-                    THEN substring(base.text, c.start - base.char_start + 1, c."end" - c.start) END AS coded_text,
-               CASE WHEN c.codebook_id IS NOT NULL THEN b.name || '@' || c.codebook_version END AS codebook,
-               c.created_at AS coded_at, c.coding_id
-        FROM base LEFT JOIN cod c ON c.segment_id = base.segment_id
-        LEFT JOIN codebooks b ON b.codebook_id = c.codebook_id
-        ORDER BY base.document_id, base.ordinal, c.coding_id
+        WITH base AS ({seg_sql}), cod AS ({cod_sql}),
+        span AS (
+            -- a passage in the gap between two segments (a speaker label) sits on the next one
+            SELECT c.coding_id,
+                   coalesce(arg_min(b.segment_id, b.ordinal) FILTER (WHERE b.char_end > c.start),
+                            arg_max(b.segment_id, b.ordinal)) AS first_segment,
+                   arg_max(b.segment_id, b.ordinal) FILTER (WHERE b.char_start < c."end") AS last_segment
+            FROM cod c JOIN base b ON b.document_id = c.document_id GROUP BY c.coding_id
+        ),
+        touched AS (SELECT DISTINCT b.segment_id FROM base b JOIN cod c ON {touch})
+        SELECT * EXCLUDE (ordinal) FROM (
+            SELECT base.*, c.code, c.coder, c.method, c.status, c.score,
+                   c.start AS coded_start, c."end" AS coded_end,
+                   substring(d.text, c.start + 1, c."end" - c.start) AS coded_text,
+                   span.last_segment AS last_segment_id, c.memo,
+                   CASE WHEN c.codebook_id IS NOT NULL THEN k.name || '@' || c.codebook_version END AS codebook,
+                   c.created_at AS coded_at, c.coding_id
+            FROM cod c JOIN span USING (coding_id) JOIN base ON base.segment_id = span.first_segment
+            JOIN documents d ON d.document_id = c.document_id
+            LEFT JOIN codebooks k ON k.codebook_id = c.codebook_id
+            UNION ALL BY NAME
+            SELECT base.* FROM base WHERE base.segment_id NOT IN (SELECT segment_id FROM touched)
+        )
+        ORDER BY document_id, ordinal, coded_start NULLS FIRST, coding_id
     """
     return arrow(con, sql, seg_params + cod_params)
 
 
 def wide_table(con, scope: Scope) -> tuple["pa.Table", list[str]]:
-    """One row per segment with a 0/1 (int8) column per code; returns the table and the codes."""
+    """One row per segment with a 0/1 (int8) column per code (1 on every segment a passage of the
+    code touches); returns the table and the codes."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -92,12 +110,14 @@ def wide_table(con, scope: Scope) -> tuple["pa.Table", list[str]]:
     seg_sql, seg_params, attr_names = segments_sql(con, scope)
     base = arrow(con, f"SELECT * EXCLUDE (ordinal) FROM ({seg_sql}) ORDER BY document_id, ordinal", seg_params)
     cod_sql, cod_params = scope.codings_sql()
-    pairs = arrow(con, f"SELECT DISTINCT segment_id, code FROM ({cod_sql})", cod_params)
+    pairs = arrow(con, f"SELECT DISTINCT g.segment_id, c.code FROM ({cod_sql}) c JOIN segments g ON {overlaps()}",
+                  cod_params)
     codes = ordered_codes(scope, pairs.column("code").to_pylist() if pairs.num_rows else [])
     rows = pd.Index(base.column("segment_id").to_numpy()).get_indexer(pairs.column("segment_id").to_numpy())
     cols = pd.Index(codes).get_indexer(pairs.column("code").to_numpy(zero_copy_only=False))
+    keep = rows >= 0  # segments outside the export's base (none today) are not columns' business
     matrix = np.zeros((base.num_rows, len(codes)), dtype=np.int8)
-    matrix[rows, cols] = 1
+    matrix[rows[keep], cols[keep]] = 1
     ref = scope.codebook.ref if scope.codebook is not None else None
     base = base.append_column("codebook", pa.array([ref] * base.num_rows, pa.string()))
     taken = set(BASE_COLUMNS) | set(attr_names) | {"codebook"}

@@ -379,13 +379,16 @@ class _Writer:
                              end_ms=seg.end_ms, unit=seg.unit, text=body, text_hash=text_hash(body)))
         self.result.documents += 1
         self.result.segments += len(segments)
+        # a coding is the passage the coder selected, whatever segments it crosses
+        dropped = 0
         for coding in doc.codings:
-            for sid, seg in zip(ids, segments):
-                if seg.start < coding.end and coding.start < seg.end:
-                    a, b = max(seg.start, coding.start), min(seg.end, coding.end)
-                    whole = (a, b) == (seg.start, seg.end)
-                    self._coding(sid, coding.code, coding.coder, None if whole else a, None if whole else b,
-                                 coding.created_at)
+            a, b = max(0, coding.start), min(len(doc.text), coding.end)
+            if b <= a or not doc.text[a:b].strip():
+                dropped += 1
+                continue
+            self._coding(document_id, a, b, coding.code, coding.coder, coding.created_at, coding.memo)
+        if dropped:
+            self.result.warnings.append(f"{doc.title}: {dropped} coding(s) with no text in their range were skipped")
         if doc.coded_fields:
             self._cover(self.options.coder, [sid for sid, seg in zip(ids, segments) if seg.field in doc.coded_fields])
         elif doc.coded_fields is None:
@@ -401,10 +404,11 @@ class _Writer:
         """``(participant_id, field, text) -> segment_id`` for the study's earlier files, read once."""
         if self._existing is None:
             rows = self.con.execute(
-                "SELECT d.participant_id, s.field, s.text, s.segment_id FROM segments s JOIN documents d "
+                "SELECT d.participant_id, s.field, s.text, s.segment_id, s.document_id, s.start, s.\"end\" "
+                "FROM segments s JOIN documents d "
                 "USING (document_id) WHERE d.study_id = ? AND d.participant_id IS NOT NULL AND s.field IS NOT NULL",
                 [self.study_id]).fetchall()
-            self._existing = {(pid, f, collapse_ws(t)): sid for pid, f, t, sid in rows}
+            self._existing = {(pid, f, collapse_ws(t)): (sid, doc, a, b) for pid, f, t, sid, doc, a, b in rows}
         return self._existing
 
     def _attach_to_existing(self, doc: ParsedDocument) -> bool:
@@ -422,15 +426,16 @@ class _Writer:
         for coding in doc.codings:
             hit = matched.get((coding.start, coding.end))
             if hit is not None:
-                self._coding(hit[0], coding.code, coding.coder, None, None, coding.created_at)
+                _, document_id, start, end = hit[0]
+                self._coding(document_id, start, end, coding.code, coding.coder, coding.created_at)
         if doc.coded_fields:
-            self._cover(self.options.coder, [sid for sid, field in matched.values() if field in doc.coded_fields])
+            self._cover(self.options.coder, [seg[0] for seg, field in matched.values() if field in doc.coded_fields])
         return True
 
-    def _coding(self, segment_id, code, coder, start, end, created_at) -> None:
+    def _coding(self, document_id, start, end, code, coder, created_at, memo=None) -> None:
         self.rows["codings"].append(dict(
-            segment_id=segment_id, code=code, coder=coder, method="human", status=ACCEPTED, score=None,
-            start=start, end=end, explanation=f"imported from {self.path.name}", created_at=created_at))
+            document_id=document_id, start=start, end=end, code=code, coder=coder, method="human", status=ACCEPTED,
+            score=None, explanation=f"imported from {self.path.name}", memo=memo, created_at=created_at))
 
     def begin_file(self) -> None:
         self.ids = self.state.ids

@@ -7,6 +7,8 @@ Reads ``studies``, ``documents``, ``segments``, ``participants``, ``attributes``
 
 from __future__ import annotations
 
+from insight.errors import NotFound
+
 
 def records(frame) -> list[dict]:
     """DataFrame rows as plain JSON-ready dicts (missing values as None)."""
@@ -56,22 +58,36 @@ def search(con, query: str, study_id: int | None, limit: int = 200):
 
 def codings(con, study_id: int | None, *, coder: str | None = None, document_id: int | None = None,
             status: str | None = None):
-    """Codings with their segment text, newest last."""
+    """Codings with the passage each one coded (``text``) and the first segment it touches, oldest
+    first."""
     return con.execute(
-        "SELECT c.coding_id, c.segment_id, g.document_id, c.code, c.coder, c.method, c.status, c.score, "
-        "c.explanation, c.codebook_version, c.start, c.\"end\", c.created_at, g.text FROM codings c "
-        "JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
-        "WHERE (? IS NULL OR d.study_id = ?) AND (? IS NULL OR c.coder = ?) AND (? IS NULL OR g.document_id = ?) "
+        "SELECT c.coding_id, (SELECT min(g.segment_id) FROM segments g WHERE g.document_id = c.document_id "
+        "AND g.start < c.\"end\" AND g.\"end\" > c.start) AS segment_id, c.document_id, c.code, c.coder, c.method, "
+        "c.status, c.score, c.explanation, c.memo, c.codebook_version, c.start, c.\"end\", c.created_at, "
+        "substring(d.text, c.start + 1, c.\"end\" - c.start) AS text FROM codings c JOIN documents d USING (document_id) "
+        "WHERE (? IS NULL OR d.study_id = ?) AND (? IS NULL OR c.coder = ?) AND (? IS NULL OR c.document_id = ?) "
         "AND (? IS NULL OR c.status = ?) ORDER BY c.coding_id",
         [study_id, study_id, coder, coder, document_id, document_id, status, status]).df()
 
 
 def code_counts(con, study_id: int | None):
-    """Codings per code, coder and status, with the number of distinct segments."""
+    """Codings (passages) per code, coder and status, with the number of distinct segments they touch."""
     return con.execute(
-        "SELECT c.code, c.coder, c.status, count(*) AS codings, count(DISTINCT c.segment_id) AS segments "
-        "FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
+        "SELECT c.code, c.coder, c.status, count(DISTINCT c.coding_id) AS codings, "
+        "count(DISTINCT g.segment_id) AS segments FROM codings c JOIN documents d USING (document_id) "
+        "LEFT JOIN segments g ON g.document_id = c.document_id AND g.start < c.\"end\" AND g.\"end\" > c.start "
         "WHERE ? IS NULL OR d.study_id = ? GROUP BY ALL ORDER BY codings DESC", [study_id, study_id]).df()
+
+
+def document(con, document_id: int) -> dict:
+    """A document's id, title, kind and text, and its segments in order."""
+    row = con.execute("SELECT document_id, title, kind, text FROM documents WHERE document_id = ?",
+                      [document_id]).fetchone()
+    if row is None:
+        raise NotFound("document", str(document_id))
+    segments = con.execute("SELECT segment_id, ordinal, start, \"end\", speaker, field, start_ms FROM segments "
+                           "WHERE document_id = ? ORDER BY ordinal", [document_id]).df()
+    return {"document_id": row[0], "title": row[1], "kind": row[2], "text": row[3], "segments": segments}
 
 
 def segment_context(con, segment_id: int, around: int = 1):

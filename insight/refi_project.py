@@ -142,9 +142,9 @@ def export_qdpx(con, scope, out: str | os.PathLike) -> dict:
                     selections = 0
                     if docs:
                         cursor = con.execute(
-                            f"SELECT g.document_id, coalesce(c.start, g.start), coalesce(c.\"end\", g.\"end\"), "
-                            f"c.coder, c.code, min(c.created_at) FROM ({cod_sql}) c JOIN segments g "
-                            "ON g.segment_id = c.segment_id GROUP BY ALL ORDER BY 1, 2, 3, 4, 5", params)
+                            f"SELECT c.document_id, c.start, c.\"end\", c.coder, c.code, min(c.created_at), "
+                            f"string_agg(DISTINCT c.memo, chr(10) || chr(10)) FROM ({cod_sql}) c "
+                            "GROUP BY ALL ORDER BY 1, 2, 3, 4, 5", params)
                         stream = _by_document(cursor)
                         pending = next(stream, None)
                         with xf.element(f"{{{PROJECT_NS}}}Sources"):
@@ -194,8 +194,8 @@ def _by_document(cursor, size: int = 10_000):
 
 def _source_element(study: str, document_id: int, title: str, created, rows: list, memo_spans: dict,
                     code_guids: dict, user_guid: dict, notes: list[str]):
-    """One ``TextSource``: a selection per coding (span, coder, code), each holding its one
-    ``Coding``; a span's notes on its first selection (or on a selection of its own); then notes."""
+    """One ``TextSource``: a selection per coding (its exact passage, coder, code; the coding's memo
+    as the selection's ``Description``), each holding its one ``Coding``; a span's notes on its first selection (or on a selection of its own); then notes."""
     from lxml import etree
 
     tag = f"{{{PROJECT_NS}}}"
@@ -205,8 +205,8 @@ def _source_element(study: str, document_id: int, title: str, created, rows: lis
     if created is not None:
         source.set("creationDateTime", format_datetime(created))
     spans: dict[tuple, list] = {}
-    for _, start, end, coder, code, when in rows:
-        spans.setdefault((start, end, coder), []).append((code, when))
+    for _, start, end, coder, code, when, memo in rows:
+        spans.setdefault((start, end, coder), []).append((code, when, memo))
     for key in memo_spans:
         spans.setdefault(key, [])
     count = 0
@@ -214,7 +214,7 @@ def _source_element(study: str, document_id: int, title: str, created, rows: lis
         # One selection per coding (several Codings under one selection are valid, but common
         # readers keep only the first); the span's notes go on its first selection.
         notes_here = memo_spans.get((start, end, who), [])
-        for code, when in sorted(spans[(start, end, who)], key=lambda c: c[0]) or [(None, None)]:
+        for code, when, memo in sorted(spans[(start, end, who)], key=lambda c: c[0]) or [(None, None, None)]:
             key = (start, end, who) if code is None else (start, end, who, code)
             selection = etree.SubElement(source, tag + "PlainTextSelection", guid=guid("selection", study, document_id, *key),
                                          startPosition=str(start), endPosition=str(end))
@@ -223,6 +223,8 @@ def _source_element(study: str, document_id: int, title: str, created, rows: lis
                 selection.set("creatingUser", user_guid[who])
             if when is not None:
                 selection.set("creationDateTime", format_datetime(when))
+            if memo:  # the coding's memo
+                etree.SubElement(selection, tag + "Description").text = xml_text(memo)
             if code is not None:
                 coding = etree.SubElement(selection, tag + "Coding",
                                           guid=guid("coding", study, document_id, start, end, who, code),

@@ -1,6 +1,9 @@
 """Agreement between any two coders, human or automatic, code by code.
 
-A unit is a segment. By default agreement is measured on the units both coders looked at
+A unit is a segment; a coding is a passage, and counts on every unit it overlaps (one character is
+enough: :data:`UNIT_RULE`). Beside the units, agreement on characters (:func:`characters`): of the
+characters either coder coded with a code, the share both coded, as MAXQDA and ATLAS.ti offer for
+coding by selection. By default agreement is measured on the units both coders looked at
 (``coverage``: the rows of a coded spreadsheet, the segments an auto-coder ran on, the segments a
 human coded in the app); ``all_units=True`` takes every segment of the study, counting a unit a
 coder never saw as "no code". For each code the two coders' decisions are two 0/1 vectors; from
@@ -35,7 +38,7 @@ def _coder_codings_sql() -> str:
 
 def coders(con, study_id: int | None = None) -> list[str]:
     rows = con.execute(
-        "SELECT DISTINCT c.coder FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
+        "SELECT DISTINCT c.coder FROM codings c JOIN documents d USING (document_id) "
         "WHERE ? IS NULL OR d.study_id = ? UNION SELECT DISTINCT v.coder FROM coverage v JOIN segments g USING (segment_id) "
         "JOIN documents d USING (document_id) WHERE ? IS NULL OR d.study_id = ? ORDER BY 1",
         [study_id, study_id, study_id, study_id]).fetchall()
@@ -52,7 +55,7 @@ def units(con, coder_a: str, coder_b: str, *, study_id: int | None = None, all_u
     def seen(coder):
         return (
             "SELECT v.segment_id FROM coverage v WHERE v.coder = ? "
-            "UNION SELECT c.segment_id FROM codings c WHERE c.coder = ? AND " + _coder_codings_sql()
+            "UNION SELECT c.segment_id FROM coding_segments c WHERE c.coder = ? AND " + _coder_codings_sql()
         )
 
     rows = con.execute(
@@ -63,7 +66,8 @@ def units(con, coder_a: str, coder_b: str, *, study_id: int | None = None, all_u
 
 
 def decisions(con, coder: str, unit_ids: np.ndarray, codes: list[str]) -> np.ndarray:
-    """A units × codes 0/1 matrix of ``coder``'s codings."""
+    """A units × codes 0/1 matrix of ``coder``'s codings: 1 where one of the coder's passages of the
+    code overlaps the unit (by one character or more)."""
     import pandas as pd
 
     matrix = np.zeros((len(unit_ids), len(codes)), dtype=np.int8)
@@ -72,7 +76,7 @@ def decisions(con, coder: str, unit_ids: np.ndarray, codes: list[str]) -> np.nda
     with frames(con, _insight_units=pd.DataFrame({"segment_id": unit_ids, "row": np.arange(len(unit_ids))}),
                 _insight_codes=pd.DataFrame({"code": codes, "col": np.arange(len(codes))})):
         pairs = con.execute(
-            "SELECT DISTINCT u.row, k.col FROM codings c JOIN _insight_units u USING (segment_id) "
+            "SELECT DISTINCT u.row, k.col FROM coding_segments c JOIN _insight_units u USING (segment_id) "
             f"JOIN _insight_codes k USING (code) WHERE c.coder = ? AND {_coder_codings_sql()}", [coder]).fetchnumpy()
     matrix[pairs["row"].astype(np.int64), pairs["col"].astype(np.int64)] = 1
     return matrix
@@ -163,13 +167,80 @@ def agreement(con, coder_a: str, coder_b: str, *, study_id: int | None = None, a
 
         with frames(con, _insight_units=pd.DataFrame({"segment_id": unit_ids})):
             codes = [r[0] for r in con.execute(
-                "SELECT DISTINCT c.code FROM codings c JOIN _insight_units USING (segment_id) "
+                "SELECT DISTINCT c.code FROM coding_segments c JOIN _insight_units USING (segment_id) "
                 f"WHERE c.coder IN (?, ?) AND {_coder_codings_sql()} ORDER BY 1", [coder_a, coder_b]).fetchall()]
     a = decisions(con, coder_a, unit_ids, codes)
     b = decisions(con, coder_b, unit_ids, codes)
     result = compare(a, b, codes, bootstrap=bootstrap, seed=seed)
-    result.update({"coders": [coder_a, coder_b], "gold": coder_a, "units": "all" if all_units else "both saw"})
+    result.update({"coders": [coder_a, coder_b], "gold": coder_a, "units": "all" if all_units else "both saw",
+                   "unit_rule": UNIT_RULE, "characters": characters(con, coder_a, coder_b, unit_ids, codes),
+                   "character_rule": CHARACTER_RULE})
     return result
+
+
+UNIT_RULE = ("A unit (segment) counts as coded with a code by a coder when one of that coder's passages of the code "
+             "overlaps it by at least one character.")
+CHARACTER_RULE = ("On characters: of the characters of the compared units that either coder coded with the code, "
+                  "the share both coded (overlap = both / either).")
+
+
+def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, merged ranges (end exclusive)."""
+    merged: list[list[int]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def _length(ranges) -> int:
+    return sum(b - a for a, b in ranges)
+
+
+def _intersection(x: list[tuple[int, int]], y: list[tuple[int, int]]) -> int:
+    """Characters in both of two merged range lists."""
+    i = j = total = 0
+    while i < len(x) and j < len(y):
+        lo, hi = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+        total += max(0, hi - lo)
+        if x[i][1] < y[j][1]:
+            i += 1
+        else:
+            j += 1
+    return total
+
+
+def characters(con, coder_a: str, coder_b: str, unit_ids: np.ndarray, codes: list[str]) -> list[dict]:
+    """Agreement on characters, per code (see :data:`CHARACTER_RULE`): the characters each coder
+    coded within the compared units, those both coded, and overlap = both / either."""
+    import pandas as pd
+
+    if not len(unit_ids) or not codes:
+        return []
+    with frames(con, _insight_units=pd.DataFrame({"segment_id": unit_ids})):
+        rows = con.execute(
+            "SELECT c.coder, c.code, c.document_id, greatest(c.start, g.start) AS a, least(c.\"end\", g.\"end\") AS b "
+            "FROM coding_segments c JOIN _insight_units USING (segment_id) JOIN segments g USING (segment_id) "
+            f"WHERE c.coder IN (?, ?) AND list_contains(?, c.code) AND {_coder_codings_sql()}",
+            [coder_a, coder_b, list(codes)]).fetchall()
+    spans: dict[tuple, list] = {}
+    for coder, code, doc, a, b in rows:
+        spans.setdefault((coder, code, doc), []).append((a, b))
+    out = []
+    for code in codes:
+        count_a = count_b = both = 0
+        docs = {doc for (_, c, doc) in spans if c == code}
+        for doc in docs:
+            ua = _union(spans.get((coder_a, code, doc), []))
+            ub = _union(spans.get((coder_b, code, doc), []))
+            count_a, count_b = count_a + _length(ua), count_b + _length(ub)
+            both += _intersection(ua, ub)
+        either = count_a + count_b - both
+        out.append({"code": code, "a_chars": count_a, "b_chars": count_b, "both_chars": both, "either_chars": either,
+                    "overlap": round(both / either, 4) if either else None})
+    return out
 
 
 def disagreements(con, coder_a: str, coder_b: str, code: str, *, study_id: int | None = None,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from insight.errors import InsightError, NotFound
 from insight.files import atomic, neutralise_frame, settings_frame, write_xlsx
-from insight.selection import Scope, attribute_names, latest_theme_run, ordered_codes, participant_label_sql
+from insight.selection import Scope, attribute_names, latest_theme_run, ordered_codes, overlaps, participant_label_sql
 
 REPORT_FORMATS = ("md", "html", "docx")
 DEFAULT_REPORT_QUOTES = 50
@@ -45,14 +45,22 @@ def _keys_sql(con, scope: Scope, per: str) -> tuple[str, list, list[str], str]:
     quotes in; the extra columns to show."""
     if per == "code":
         cod_sql, params = scope.codings_sql()
+        # a quote is the coded passage; it belongs to the first segment it touches (its speaker,
+        # its participant)
         sql = f"""
-            SELECT c.code AS "group", c.segment_id, g.document_id, coalesce(g.participant_id, d.participant_id) AS pid,
-                   coalesce(c.start, g.start) AS quote_start, coalesce(c."end", g."end") AS quote_end,
-                   c.start AS c_start, c."end" AS c_end, c.coders
-            FROM (SELECT code, segment_id, start, "end", string_agg(DISTINCT coder, ', ' ORDER BY coder) AS coders
-                  FROM ({cod_sql}) GROUP BY code, segment_id, start, "end") c
-            JOIN segments g ON g.segment_id = c.segment_id JOIN documents d ON d.document_id = g.document_id
+            SELECT c.code AS "group", g.segment_id, c.document_id, coalesce(g.participant_id, d.participant_id) AS pid,
+                   c.start AS quote_start, c."end" AS quote_end, c.start AS c_start, c."end" AS c_end, c.coders
+            FROM (SELECT code, document_id, start, "end", string_agg(DISTINCT coder, ', ' ORDER BY coder) AS coders
+                  FROM ({cod_sql}) GROUP BY code, document_id, start, "end") c
+            JOIN documents d ON d.document_id = c.document_id
+            LEFT JOIN (SELECT c2.code, c2.document_id, c2.start, c2."end", arg_min(s.segment_id, s.ordinal) AS first
+                       FROM (SELECT DISTINCT code, document_id, start, "end" FROM ({cod_sql})) c2
+                       JOIN segments s ON s.document_id = c2.document_id AND s."end" > c2.start
+                       GROUP BY ALL) f ON f.code = c.code AND f.document_id = c.document_id AND f.start = c.start
+                      AND f."end" = c."end"
+            LEFT JOIN segments g ON g.segment_id = f.first
         """
+        params = params + params
         return sql, params, ["document_id", "quote_start", "quote_end"], "k.coders"
     if per == "theme":
         run = latest_theme_run(con, scope.study_id)
@@ -79,8 +87,8 @@ def quotes(con, scope: Scope, per: str = "code", *, limit: int | None = None, wi
     ``theme_id``/``probability`` (themes); at most ``limit`` per value of the ``within`` columns
     (``group``, ``pid``: the participant).
 
-    A code applied to part of a segment quotes exactly that part; the same span coded by several
-    coders is one quote naming them all. Themes list their most probable segments first.
+    A code quotes exactly the passage coded (however many segments it crosses); the same passage
+    coded by several coders is one quote naming them all. Themes list their most probable segments first.
     """
     sql, params, order, extra = _keys_sql(con, scope, per)
     keys = ", ".join(f'"{c}"' for c in within)
@@ -89,9 +97,8 @@ def quotes(con, scope: Scope, per: str = "code", *, limit: int | None = None, wi
     return con.execute(f"""
         SELECT k."group", {participant_label_sql()} AS participant, p.external_id AS participant_id,
                d.title AS document, k.document_id, k.segment_id, g.speaker, k.quote_start, k.quote_end,
-               CASE WHEN k.c_start IS NULL THEN g.text
-                    ELSE substring(g.text, k.c_start - g.start + 1, k.c_end - k.c_start) END AS quote, {extra}
-        FROM (SELECT * FROM ({sql}) {keep}) k JOIN segments g ON g.segment_id = k.segment_id
+               substring(d.text, k.quote_start + 1, k.quote_end - k.quote_start) AS quote, {extra}
+        FROM (SELECT * FROM ({sql}) {keep}) k LEFT JOIN segments g ON g.segment_id = k.segment_id
         JOIN documents d ON d.document_id = k.document_id LEFT JOIN participants p ON p.participant_id = k.pid
         ORDER BY {", ".join([f'k."{c}"' for c in within] + [f"k.{term}" for term in order])}""", params).df()
 
@@ -284,10 +291,9 @@ def framework_matrix(con, scope: Scope, out: str | os.PathLike, *, max_quotes: i
         WITH ranked AS (SELECT k.*, row_number() OVER (PARTITION BY pid, "group" ORDER BY {', '.join(order)}) AS rn,
                                count(*) OVER (PARTITION BY pid, "group") AS n FROM ({sql}) k)
         SELECT coalesce(p.external_id, ?) AS participant_id, r."group", any_value(r.n) AS n, count(*) AS shown,
-               string_agg('• ' || CASE WHEN r.c_start IS NULL THEN g.text
-                                       ELSE substring(g.text, r.c_start - g.start + 1, r.c_end - r.c_start) END
+               string_agg('• ' || substring(d.text, r.quote_start + 1, r.quote_end - r.quote_start)
                           || ' (' || d.title || ')', chr(10) ORDER BY r.rn) AS quotes
-        FROM ranked r JOIN segments g ON g.segment_id = r.segment_id JOIN documents d ON d.document_id = r.document_id
+        FROM ranked r JOIN documents d ON d.document_id = r.document_id
         LEFT JOIN participants p ON p.participant_id = r.pid
         WHERE r.rn <= ? GROUP BY ALL""", params + [NO_PARTICIPANT, limit or 2**62]).df()
     people = _participants(con, scope)
@@ -339,7 +345,7 @@ def cooccurrence(con, scope: Scope):
     the diagonal is the number of segments with the code."""
     cod_sql, params = scope.codings_sql()
     pairs = con.execute(f"""
-        WITH t AS (SELECT DISTINCT segment_id, code FROM ({cod_sql}))
+        WITH t AS (SELECT DISTINCT g.segment_id, c.code FROM ({cod_sql}) c JOIN segments g ON {overlaps()})
         SELECT a.code AS code_a, b.code AS code_b, count(*) AS n
         FROM t a JOIN t b ON a.segment_id = b.segment_id GROUP BY ALL""", params).df()
     codes = ordered_codes(scope, pairs["code_a"].unique())
@@ -401,8 +407,8 @@ def crosstab(con, scope: Scope, by: str, unit: str = "participants"):
         f"JOIN documents d USING (document_id) WHERE d.study_id = ? AND {seg_pid} IS NOT NULL", [scope.study_id]).df()
     cod_sql, params = scope.codings_sql()
     coded = con.execute(
-        f"SELECT DISTINCT {seg_pid} AS pid{', c.segment_id' if unit == 'segments' else ''}, c.code FROM ({cod_sql}) c "
-        f"JOIN segments g ON g.segment_id = c.segment_id JOIN documents d ON d.document_id = g.document_id "
+        f"SELECT DISTINCT {seg_pid} AS pid{', g.segment_id' if unit == 'segments' else ''}, c.code FROM ({cod_sql}) c "
+        f"JOIN segments g ON {overlaps()} JOIN documents d ON d.document_id = g.document_id "
         f"WHERE {seg_pid} IS NOT NULL", params).df()
     units = units.merge(values, on="pid", how="left")
     coded = coded.merge(values, on="pid", how="left")

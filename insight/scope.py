@@ -73,7 +73,7 @@ def resolve_codebook(con, ref: str | None = None, study_id: int | None = None, *
         return ref
     if study_id is not None:
         row = con.execute(
-            "SELECT b.name FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
+            "SELECT b.name FROM codings c JOIN documents d USING (document_id) "
             "JOIN codebooks b ON b.codebook_id = c.codebook_id WHERE d.study_id = ? "
             "GROUP BY b.name ORDER BY count(*) DESC, b.name LIMIT 1", [study_id]).fetchone()
         if row is None:

@@ -32,7 +32,8 @@ class Scope:
     restrict: bool = False
 
     def codings_sql(self) -> tuple[str, list]:
-        """A query for the codings in scope (every column of ``codings``), with its parameters."""
+        """A query for the codings in scope (every column of ``codings``: passages, not segments), with its
+        parameters."""
         where = ["d.study_id = ?", "list_contains(?, c.status)"]
         params: list = [self.study_id, list(self.statuses)]
         if self.coders is not None:
@@ -41,8 +42,7 @@ class Scope:
         if self.restrict and self.codebook is not None:
             where.append("list_contains(?, c.code)")
             params.append(self.codebook.names())
-        sql = ("SELECT c.* FROM codings c JOIN segments g ON g.segment_id = c.segment_id "
-               "JOIN documents d ON d.document_id = g.document_id WHERE " + " AND ".join(where))
+        sql = "SELECT c.* FROM codings c JOIN documents d USING (document_id) WHERE " + " AND ".join(where)
         return sql, params
 
     def settings(self) -> dict:
@@ -83,7 +83,7 @@ def resolve_scope(con, *, study: str | None = None, coders: Iterable[str] | None
     coders = list(dict.fromkeys(coders)) if coders else None
     if coders:
         known = [r[0] for r in con.execute(
-            "SELECT DISTINCT c.coder FROM codings c JOIN segments g USING (segment_id) JOIN documents d "
+            "SELECT DISTINCT c.coder FROM codings c JOIN documents d "
             "USING (document_id) WHERE d.study_id = ? ORDER BY 1", [study_id]).fetchall()]
         for coder in coders:
             if coder not in known:
@@ -120,8 +120,14 @@ def _quote(name: str) -> str:
 
 BASE_COLUMNS = ("study", "document_id", "document", "kind", "date", "participant", "segment_id", "speaker",
                 "field", "start_time", "start_ms", "char_start", "char_end", "text", "theme_id", "theme")
-LONG_COLUMNS = ("code", "coder", "method", "status", "score", "coded_start", "coded_end", "coded_text", "codebook",
-                "coded_at", "coding_id")
+LONG_COLUMNS = ("code", "coder", "method", "status", "score", "coded_start", "coded_end", "coded_text",
+                "last_segment_id", "memo", "codebook", "coded_at", "coding_id")
+
+
+def overlaps(segment: str = "g", coding: str = "c", *, start: str = "start", end: str = '"end"') -> str:
+    """The SQL condition "this coding's passage touches this segment" (one shared character)."""
+    return (f"{segment}.document_id = {coding}.document_id AND {segment}.{start} < {coding}.\"end\" "
+            f"AND {segment}.{end} > {coding}.start")
 
 
 def unique_name(name: str, taken: set[str], prefix: str) -> str:

@@ -27,6 +27,6 @@ def stats(con, study_id: int | None) -> dict:
         "GROUP BY codebook_id) v USING (codebook_id, version) JOIN codebooks b USING (codebook_id) "
         "WHERE ? IS NULL OR b.study_id IS NULL OR b.study_id = ?")
     out["codings"] = dict(con.execute(
-        "SELECT c.coder, count(*) FROM codings c JOIN segments s USING (segment_id) JOIN documents d USING (document_id) "
+        "SELECT c.coder, count(*) FROM codings c JOIN documents d USING (document_id) "
         f"{where} AND c.status <> 'rejected' GROUP BY c.coder ORDER BY c.coder", args).fetchall())
     return out

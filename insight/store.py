@@ -273,6 +273,48 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (table_name, row_id, column_name)
     );
     """,
+    # 6: a coding is a passage of a document (its range in code points, end exclusive), not a
+    # segment: researchers code what they select, across turns and mid-sentence. Which segments a
+    # coding touches is derived (the view ``coding_segments``), never stored. A coding of a whole
+    # segment (start and end empty until now) becomes that segment's range.
+    """
+    CREATE TABLE codings_v6 (
+        coding_id BIGINT PRIMARY KEY,
+        document_id INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        "end" INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        codebook_id INTEGER,
+        codebook_version INTEGER,
+        coder TEXT NOT NULL,
+        method TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('suggested', 'accepted', 'rejected')),
+        score DOUBLE,
+        explanation TEXT,
+        memo TEXT,
+        run_id INTEGER,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        CHECK (start >= 0 AND "end" > start)
+    );
+    INSERT INTO codings_v6 (coding_id, document_id, start, "end", code, codebook_id, codebook_version, coder,
+                            method, status, score, explanation, run_id, created_at)
+    SELECT c.coding_id, g.document_id, coalesce(c.start, g.start), coalesce(c."end", g."end"), c.code,
+           c.codebook_id, c.codebook_version, c.coder, c.method, c.status, c.score, c.explanation, c.run_id,
+           c.created_at
+    FROM codings c JOIN segments g USING (segment_id);
+    DROP INDEX codings_segment;
+    DROP TABLE codings;
+    ALTER TABLE codings_v6 RENAME TO codings;
+    CREATE INDEX codings_document ON codings (document_id);
+    CREATE VIEW coding_segments AS
+        SELECT c.*, g.segment_id FROM codings c JOIN segments g
+        ON g.document_id = c.document_id AND g.start < c."end" AND c.start < g."end";
+    ALTER TABLE coding_history ADD COLUMN document_id INTEGER;
+    ALTER TABLE coding_history ADD COLUMN start INTEGER;
+    ALTER TABLE coding_history ADD COLUMN "end" INTEGER;
+    UPDATE coding_history SET document_id = g.document_id FROM segments g
+        WHERE coding_history.segment_id = g.segment_id;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

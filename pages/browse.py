@@ -91,7 +91,8 @@ if shell.require_documents():
                 rows = codings[(codings["code"] == code) & (codings["status"] == status)]
                 if coders:
                     rows = rows[rows["coder"].isin(coders)]
-                rows = rows.drop_duplicates("segment_id").merge(
+                # one quote per coded passage (several coders' identical passages are one)
+                rows = rows.drop_duplicates(["document_id", "start", "end"]).merge(
                     documents[["document_id", "title"]].rename(columns={"title": "document"}), on="document_id")
                 rows = rows.assign(speaker=None)
                 ui.quotes(rows, codes_by_segment(codings, coders), colours)

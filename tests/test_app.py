@@ -404,7 +404,7 @@ def test_export_prepares_a_dataset_that_matches_the_database(db):
     with ro(db) as ws:
         codings = ws.codings(study="Council")
         uncoded = ws.con.execute("SELECT count(*) FROM segments WHERE segment_id NOT IN "
-                                 "(SELECT segment_id FROM codings)").fetchone()[0]
+                                 "(SELECT segment_id FROM coding_segments)").fetchone()[0]
     assert frame["code"].notna().sum() == len(codings)  # one row per coding ...
     assert frame["code"].isna().sum() == uncoded  # ... and each uncoded segment once
     assert set(frame["coder"].dropna()) == {"Ann", "auto:rules"}

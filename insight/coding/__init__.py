@@ -1,4 +1,5 @@
-"""Coding: humans code and uncode segments and review suggestions; auto-coders write suggestions.
+"""Coding: humans code passages (ranges of a document's text), recode, remove and annotate them and
+review suggestions; auto-coders write suggestions on segments.
 
 Every coding records coder, method, codebook version, score, status and time; every change is kept
 in ``coding_history`` (who, what, when) and the last one can be undone. Auto-coding never changes
@@ -12,9 +13,11 @@ human has already accepted or rejected.
 """
 
 from insight.coding.auto import review_queue, run_autocoders
-from insight.coding.human import accept, code_segment, history, reject, relabel, uncode_segment, undo
+from insight.coding.human import (accept, check_passage, code_passage, code_segment, history, recode, reject, relabel,
+                                  remove_coding, set_memo, uncode_segment, undo)
 from insight.coding.memos import MEMO_TARGETS, add_memo, memos
 from insight.statuses import AUTO
 
-__all__ = ["AUTO", "MEMO_TARGETS", "accept", "add_memo", "code_segment", "history", "memos", "reject", "relabel",
-           "review_queue", "run_autocoders", "uncode_segment", "undo"]
+__all__ = ["AUTO", "MEMO_TARGETS", "accept", "add_memo", "check_passage", "code_passage", "code_segment", "history",
+           "memos", "recode", "reject", "relabel", "remove_coding", "review_queue", "run_autocoders", "set_memo",
+           "uncode_segment", "undo"]

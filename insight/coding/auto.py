@@ -118,10 +118,12 @@ def _write(con, coder, method, units, codes, decisions, matrix, explain, cb_id, 
     import pandas as pd
 
     with frames(con, _insight_units=pd.DataFrame({"segment_id": units.segment_ids})):
-        con.execute("DELETE FROM codings WHERE coder = ? AND status = ? AND segment_id IN "
-                    "(SELECT segment_id FROM _insight_units)", [coder, SUGGESTED])
+        con.execute("DELETE FROM codings WHERE coder = ? AND status = ? AND coding_id IN (SELECT coding_id "
+                    "FROM coding_segments WHERE segment_id IN (SELECT segment_id FROM _insight_units))",
+                    [coder, SUGGESTED])
         decided = {(s, c) for s, c in con.execute(
-            "SELECT segment_id, code FROM codings WHERE coder = ? AND status <> ?", [coder, SUGGESTED]).fetchall()}
+            "SELECT segment_id, code FROM coding_segments WHERE coder = ? AND status <> ?",
+            [coder, SUGGESTED]).fetchall()}
         rows_i, cols_j = np.nonzero(decisions)
         keep = [(i, j) for i, j in zip(rows_i, cols_j) if (int(units.segment_ids[i]), codes[j]) not in decided]
         if keep:
@@ -137,10 +139,12 @@ def _write(con, coder, method, units, codes, decisions, matrix, explain, cb_id, 
             })
             with frames(con, _insight_rows=rows):
                 first = next_ids(con, "codings", "coding_id", len(keep)).start
-                con.execute("INSERT INTO codings (coding_id, segment_id, code, codebook_id, codebook_version, coder, "
-                            "method, status, score, explanation, run_id, created_at) SELECT ? + n, segment_id, code, "
-                            "codebook_id, codebook_version, coder, method, status, score, explanation, run_id, "
-                            "created_at FROM _insight_rows", [first])
+                # a suggestion is a passage too: its segment's range
+                con.execute("INSERT INTO codings (coding_id, document_id, start, \"end\", code, codebook_id, "
+                            "codebook_version, coder, method, status, score, explanation, run_id, created_at) "
+                            "SELECT ? + r.n, g.document_id, g.start, g.\"end\", r.code, r.codebook_id, "
+                            "r.codebook_version, r.coder, r.method, r.status, r.score, r.explanation, r.run_id, "
+                            "r.created_at FROM _insight_rows r JOIN segments g USING (segment_id)", [first])
         con.execute("INSERT OR IGNORE INTO coverage SELECT ?, segment_id FROM _insight_units", [coder])
     return len(keep)
 
@@ -152,8 +156,8 @@ def review_queue(con, study_id: int | None, *, coder: str = auto_coder("best"), 
     return con.execute(
         """
         SELECT c.coding_id, c.segment_id, c.code, c.coder, c.score, c.explanation, g.text, g.speaker, d.title AS document,
-               abs(c.score - 0.5) AS margin
-        FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id)
+               c.document_id, c.start, c."end", abs(c.score - 0.5) AS margin
+        FROM coding_segments c JOIN segments g USING (segment_id) JOIN documents d ON d.document_id = c.document_id
         WHERE c.status = ? AND c.coder = ? AND (? IS NULL OR d.study_id = ?)
         ORDER BY margin, c.coding_id LIMIT ?
         """, [SUGGESTED, coder, study_id, study_id, limit]).df()

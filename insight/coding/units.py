@@ -107,7 +107,7 @@ def gold_labels(con, coder: str, segment_ids: np.ndarray, codes: list[str]) -> t
     from insight.reliability import decisions
 
     seen = {r[0] for r in con.execute(
-        "SELECT segment_id FROM coverage WHERE coder = ? UNION SELECT segment_id FROM codings WHERE coder = ? "
+        "SELECT segment_id FROM coverage WHERE coder = ? UNION SELECT segment_id FROM coding_segments WHERE coder = ? "
         "AND status <> ?", [coder, coder, REJECTED]).fetchall()}
     mask = np.array([s in seen for s in segment_ids], dtype=bool)
     labels = decisions(con, coder, segment_ids, codes)

@@ -250,6 +250,14 @@ def agreement(ctx, coders, study, all_units, bootstrap, as_json):
     for row in result["codes"]:
         click.echo(f"{row['code'][:36]:<36} {fmt(row['kappa'])} {fmt(row['alpha'])} {fmt(row['percent_agreement'])} "
                    f"{fmt(row['f1'])}  {row['a_count']:>8} {row['b_count']:>8}")
+    click.echo(result["unit_rule"])
+    if result.get("characters"):
+        click.echo("")
+        click.echo(f"On characters: {result['character_rule']}")
+        click.echo(f"{'code':<36} {'overlap':>7} {'both':>8} {coders[0][:8]:>8} {coders[1][:8]:>8}")
+        for row in result["characters"]:
+            click.echo(f"{row['code'][:36]:<36} {fmt(row['overlap']):>7} {row['both_chars']:>8} {row['a_chars']:>8} "
+                       f"{row['b_chars']:>8}")
 
 
 @click.command()
@@ -258,7 +266,8 @@ def agreement(ctx, coders, study, all_units, bootstrap, as_json):
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
 def history(ctx, study, limit, as_json):
-    """Every change to codings (added, accepted, rejected, removed, relabelled, undone): who, what and when."""
+    """Every change to codings (added, accepted, rejected, removed, relabelled, memo, undone): who, what, when
+    and the passage."""
     import pandas as pd
 
     with open_workspace(ctx, read_only=True) as ws:
@@ -267,8 +276,15 @@ def history(ctx, study, limit, as_json):
         emit({"changes": frame.to_dict("records")})
         return
     for row in frame.itertuples():
+        where = ""
+        if not pd.isna(row.start):
+            passage = " ".join(str(row.passage).split())
+            passage = passage if len(passage) <= 50 else passage[:49] + "\u2026"
+            where = f"  {row.document} {int(row.start)}\u2013{int(row.end)} \u201c{passage}\u201d"
+        elif not pd.isna(row.segment_id):
+            where = f"  segment {int(row.segment_id)}"
         click.echo(f"{row.changed_at:%Y-%m-%d %H:%M:%S}  {row.actor or '':<12} {row.action:<9} {row.code or '':<30} "
-                   f"{row.coder or ''}" + ("" if pd.isna(row.segment_id) else f"  segment {int(row.segment_id)}"))
+                   f"{row.coder or ''}{where}")
 
 
 @click.command()

@@ -98,10 +98,9 @@ class _Renderer:
                 self.old_hashes.add(old_hash)
             self.segment_rows.append(dict(segment_id=sid, start=a, end=b, text=body, text_hash=new_hash))
         for cid, start, end in con.execute(
-                "SELECT c.coding_id, c.start, c.\"end\" FROM codings c JOIN segments s USING (segment_id) "
-                "WHERE s.document_id = ? AND c.start IS NOT NULL", [document_id]).fetchall():
-            self.coding_rows.append(dict(coding_id=cid, start=ahead(back(start, "start"), "start"),
-                                         end=ahead(back(end, "end"), "end")))
+                "SELECT coding_id, start, \"end\" FROM codings WHERE document_id = ?", [document_id]).fetchall():
+            a, b = ahead(back(start, "start"), "start"), ahead(back(end, "end"), "end")
+            self.coding_rows.append(dict(coding_id=cid, start=a, end=max(b, min(len(text), a + 1))))
         self.documents += 1
 
     def flush(self) -> None:

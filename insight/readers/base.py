@@ -66,6 +66,7 @@ class Coding:
     code: str
     coder: str
     created_at: datetime | None = None
+    memo: str | None = None
 
 
 @dataclass

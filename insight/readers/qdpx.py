@@ -365,7 +365,7 @@ class _Project:
         codings: list[Coding] = []
         outside, blank, unknown = [], [], 0
 
-        def add(items, start: int, end: int, *owners_) -> None:
+        def add(items, start: int, end: int, *owners_, memo: str | None = None) -> None:
             nonlocal unknown
             for coding in items:
                 ref = next(iter(children(coding, "CodeRef")), None)
@@ -376,7 +376,7 @@ class _Project:
                 created = parse_datetime(coding.get("creationDateTime"))
                 for owner in owners_:
                     created = created or parse_datetime(owner.get("creationDateTime"))
-                codings.append(Coding(start, end, code, self.user(coding, *owners_), created))
+                codings.append(Coding(start, end, code, self.user(coding, *owners_), created, memo))
 
         for number, sel in enumerate(source.selections):
             span = spans.get((source.guid, number))
@@ -388,9 +388,12 @@ class _Project:
             if not text[span[0]:span[1]].strip():
                 blank.append(label)
                 continue
-            add(children(sel.element, "Coding"), *span, sel.element, source.element)
             description = (text_of(sel.element, "Description") or "").strip()
-            if description:
+            held = children(sel.element, "Coding")
+            # a selection's description is its coding's memo when it holds one coding (as Insight
+            # writes them), else a memo on the passage
+            add(held, *span, sel.element, source.element, memo=description if len(held) == 1 else None)
+            if description and len(held) != 1:
                 self.memos.append(Memo(description, author=self.user(sel.element, source.element),
                                        created_at=parse_datetime(sel.element.get("creationDateTime")),
                                        target_kind="segment", document=source.index, span=span))

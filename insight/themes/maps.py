@@ -129,7 +129,8 @@ def _coded_segments(con, code: str, coder: str | None) -> set[int]:
     if code not in known:
         raise NotFound("code", code, ["theme"] + known)
     return {r[0] for r in con.execute(
-        "SELECT DISTINCT segment_id FROM codings WHERE code = ? AND status <> 'rejected' AND (? IS NULL OR coder = ?)",
+        "SELECT DISTINCT segment_id FROM coding_segments WHERE code = ? AND status <> 'rejected' "
+        "AND (? IS NULL OR coder = ?)",
         [code, coder, coder]).fetchall()}
 
 
@@ -163,13 +164,13 @@ def theme_attribute_heatmap(con, attribute: str, run_id: int | None = None, *, s
 
 
 def code_cooccurrence(con, *, study_id: int | None = None, coder: str | None = None):
-    """Segments per pair of codes applied to the same segment (codings not rejected, by
+    """Segments per pair of codes applied to the same segment (a passage counts on every segment it
+    touches; codings not rejected, by
     ``coder`` or anyone); the diagonal is each code's segment count."""
     frame = con.execute(
         """
         WITH coded AS (
-            SELECT DISTINCT c.segment_id, c.code FROM codings c JOIN segments g USING (segment_id)
-            JOIN documents d USING (document_id)
+            SELECT DISTINCT c.segment_id, c.code FROM coding_segments c JOIN documents d USING (document_id)
             WHERE c.status <> 'rejected' AND (? IS NULL OR c.coder = ?) AND (? IS NULL OR d.study_id = ?)
         )
         SELECT a.code AS code_a, b.code AS code_b, count(*) AS segments

@@ -171,7 +171,7 @@ def theme_code_overlap(con, run_id: int | None = None, *, coder: str | None = No
     frame = con.execute(
         """
         WITH coded AS (
-            SELECT DISTINCT c.segment_id, c.code FROM codings c
+            SELECT DISTINCT c.segment_id, c.code FROM coding_segments c
             WHERE c.status <> 'rejected' AND (? IS NULL OR c.coder = ?)
         ), run AS (SELECT segment_id, theme_id FROM segment_themes WHERE run_id = ?)
         SELECT r.theme_id, t.label, k.code, count(*) AS segments,

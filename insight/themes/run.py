@@ -139,7 +139,8 @@ def find_gaps(con, study_id: int | None, coders: list[str] | None = None, *, min
     name = _ensure_embedded(con, study_id, model, progress)
     frame = _segments(con, study_id, name, include_interviewer=include_interviewer)
     covered = {r[0] for r in con.execute(
-        "SELECT DISTINCT segment_id FROM codings WHERE status <> 'rejected' AND (? IS NULL OR list_contains(?, coder))",
+        "SELECT DISTINCT segment_id FROM coding_segments WHERE status <> 'rejected' "
+        "AND (? IS NULL OR list_contains(?, coder))",
         [None if not coders else list(coders), list(coders or [])]).fetchall()}
     if coders:
         known = {r[0] for r in con.execute("SELECT DISTINCT coder FROM codings").fetchall()}

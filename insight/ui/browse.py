@@ -84,10 +84,13 @@ def transcript(segments: pd.DataFrame, codings: pd.DataFrame, colours: dict[str,
         return
     if not show_suggestions and not codings.empty:
         codings = codings[codings["status"] == ACCEPTED]
-    by_segment = {sid: group for sid, group in codings.groupby("segment_id")} if not codings.empty else {}
     rows = []
     for seg in segments.itertuples():
-        group = by_segment.get(seg.segment_id)
+        # every passage that touches this turn (a passage across turns shows on each of them)
+        group = None
+        if not codings.empty:
+            group = codings[(codings["start"] < seg.end) & (codings["end"] > seg.start)]
+            group = group if len(group) else None
         chips, spans, border = [], [], "#e6e6e6"
         if group is not None:
             for code, per_code in group.groupby("code", sort=False):

@@ -43,9 +43,10 @@ def history(frame: pd.DataFrame, *, key: str) -> None:
     if frame.empty:
         st.caption("No changes yet.")
         return
-    st.dataframe(frame[["changed_at", "actor", "action", "code", "coder", "segment_id"]], hide_index=True, key=key,
-                 height=300, column_config={"changed_at": st.column_config.DatetimeColumn("when",
-                                                                                       format="YYYY-MM-DD HH:mm:ss")})
+    shown = frame.assign(passage=frame["passage"].map(lambda t: short(t, 80) if isinstance(t, str) else None))
+    st.dataframe(shown[["changed_at", "actor", "action", "code", "coder", "document", "passage"]], hide_index=True,
+                 key=key, height=300,
+                 column_config={"changed_at": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm:ss")})
 
 
 def memos(frame: pd.DataFrame) -> None:
