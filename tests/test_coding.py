@@ -67,7 +67,7 @@ def study(ws, tmp_path, monkeypatch):
 
 
 def human_rows(ws):
-    return ws.con.execute("SELECT coding_id, segment_id, code, coder, status, start, \"end\", created_at FROM codings "
+    return ws.con.execute("SELECT coding_id, segment_id, code, coder, status, start, \"end\", created_at FROM coding_segments "
                           "WHERE method = 'human' ORDER BY coding_id").fetchall()
 
 
@@ -100,8 +100,8 @@ def test_rerunning_code_never_touches_human_codings(study):
                              "'auto:%' ORDER BY 1").fetchall() == decided
     # the accepted suggestion gave Bea a coding; the re-run did not suggest the rejected one again
     assert ("Bea",) in study.con.execute("SELECT coder FROM codings WHERE method = 'human'").fetchall()
-    seg, code = study.con.execute("SELECT segment_id, code FROM codings WHERE coding_id = ?", [reject_id]).fetchone()
-    assert study.con.execute("SELECT count(*) FROM codings WHERE segment_id = ? AND code = ? AND coder = 'auto:rules'",
+    seg, code = study.con.execute("SELECT segment_id, code FROM coding_segments WHERE coding_id = ?", [reject_id]).fetchone()
+    assert study.con.execute("SELECT count(*) FROM coding_segments WHERE segment_id = ? AND code = ? AND coder = 'auto:rules'",
                              [seg, code]).fetchone()[0] == 1
 
 
@@ -235,7 +235,7 @@ def test_classifier_learns_words_and_handles_rare_and_near_universal_codes():
 
 def test_renaming_and_merging_codes_take_their_codings_along_and_undo_puts_them_back(study):
     def coded(name):
-        return study.con.execute("SELECT segment_id, coder, status FROM codings WHERE code = ? ORDER BY ALL",
+        return study.con.execute("SELECT segment_id, coder, status FROM coding_segments WHERE code = ? ORDER BY ALL",
                                  [name]).fetchall()
 
     study.code(study="s", codebook="council", methods=["rules"])
@@ -264,18 +264,18 @@ def test_renaming_and_merging_codes_take_their_codings_along_and_undo_puts_them_
 def test_a_yaml_rename_takes_the_codings_along(study, tmp_path):
     """Researchers edit codebooks in YAML: loading a version that renames a code (same
     definition, new name) moves its codings, says so, and undo moves them back."""
-    before = study.con.execute("SELECT segment_id, coder FROM codings WHERE code = 'Damp' ORDER BY ALL").fetchall()
+    before = study.con.execute("SELECT segment_id, coder FROM coding_segments WHERE code = 'Damp' ORDER BY ALL").fetchall()
     assert before
     path = tmp_path / "renamed.yaml"
     path.write_text(BOOK.replace("- name: Damp\n", "- name: Damp and mould\n"))
     loaded = study.load_codebook(path)
     assert loaded["version"] == 2
     assert loaded["renamed"] == [{"from": "Damp", "to": "Damp and mould", "codings": len(before)}]
-    after = study.con.execute("SELECT segment_id, coder FROM codings WHERE code = 'Damp and mould' ORDER BY ALL").fetchall()
+    after = study.con.execute("SELECT segment_id, coder FROM coding_segments WHERE code = 'Damp and mould' ORDER BY ALL").fetchall()
     assert after == before
     assert not study.con.execute("SELECT count(*) FROM codings WHERE code = 'Damp'").fetchone()[0]
     study.undo()
-    assert study.con.execute("SELECT segment_id, coder FROM codings WHERE code = 'Damp' ORDER BY ALL").fetchall() == before
+    assert study.con.execute("SELECT segment_id, coder FROM coding_segments WHERE code = 'Damp' ORDER BY ALL").fetchall() == before
 
 
 def test_units_are_reused_only_while_the_segments_are_unchanged(study, tmp_path):

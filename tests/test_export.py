@@ -61,13 +61,16 @@ def study(ws, tmp_path):
     bins = q("SELECT segment_id, start FROM segments WHERE text LIKE 'The bins%'").fetchone()
     heating = q("SELECT segment_id FROM segments WHERE text LIKE 'Slow.%'").fetchone()[0]
     phone = q("SELECT segment_id FROM segments WHERE text LIKE 'Answer the phone%'").fetchone()[0]
-    q("""INSERT INTO codings (coding_id, segment_id, code, codebook_id, codebook_version, coder, method, status, score,
-                              start, "end", created_at) VALUES
-         (1000, ?, 'Repairs', 1, 1, 'A', 'human', 'accepted', NULL, ?, ?, TIMESTAMP '2024-01-02 10:00:00'),
-         (1001, ?, 'Repairs', 1, 1, 'auto', 'rules', 'suggested', 0.8, NULL, NULL, TIMESTAMP '2024-01-02 10:00:00'),
-         (1002, ?, 'Trust', 1, 1, 'auto', 'semantic', 'rejected', 0.4, NULL, NULL, TIMESTAMP '2024-01-02 10:00:00'),
-         (1003, ?, 'Repairs', 1, 1, 'B', 'human', 'accepted', NULL, NULL, NULL, TIMESTAMP '2024-01-02 10:00:00')""",
-      [bins[0], bins[1] + 4, bins[1] + 8, heating, heating, heating])
+    rows = [(1000, bins[0], "Repairs", "A", "human", "accepted", None, bins[1] + 4, bins[1] + 8),
+            (1001, heating, "Repairs", "auto", "rules", "suggested", 0.8, None, None),
+            (1002, heating, "Trust", "auto", "semantic", "rejected", 0.4, None, None),
+            (1003, heating, "Repairs", "B", "human", "accepted", None, None, None)]
+    for cid, sid, code, coder, method, status, score, a, b in rows:  # a passage, or the whole segment
+        q("""INSERT INTO codings (coding_id, document_id, start, "end", code, codebook_id, codebook_version, coder,
+                                  method, status, score, created_at)
+             SELECT ?, document_id, coalesce(?, start), coalesce(?, "end"), ?, 1, 1, ?, ?, ?, ?,
+                    TIMESTAMP '2024-01-02 10:00:00' FROM segments WHERE segment_id = ?""",
+          [cid, a, b, code, coder, method, status, score, sid])
     # two theme runs: the later one is the one exported
     q("INSERT INTO runs (run_id, study_id, step, status) VALUES (1, 1, 'themes', 'done'), (2, 1, 'themes', 'done')")
     q("INSERT INTO themes (run_id, theme_id, label, keywords, size) VALUES (1, 0, 'old', '[]', 1), "
@@ -82,8 +85,8 @@ def store_codings(ws, statuses=("accepted",), coders=None) -> pd.DataFrame:
     """The codings as the store holds them, joined to their participant (computed independently)."""
     frame = ws.con.execute(
         'SELECT c.segment_id, c.code, c.coder, c.status, c.start, c."end", g.text AS segment_text, '
-        "coalesce(g.participant_id, d.participant_id) AS pid FROM codings c JOIN segments g USING (segment_id) "
-        "JOIN documents d USING (document_id)").df()
+        "coalesce(g.participant_id, d.participant_id) AS pid FROM coding_segments c JOIN segments g USING (segment_id) "
+        "JOIN documents d ON d.document_id = c.document_id").df()
     frame = frame[frame["status"].isin(statuses)]
     return frame[frame["coder"].isin(coders)] if coders else frame
 
@@ -99,7 +102,7 @@ def test_long_csv(study, tmp_path):
                    "char_end", "text", "theme_id", "theme", "code", "coder", "method", "status", "score",
                    "coded_text", "codebook"):
         assert column in data.columns, column
-    partial = data[data["coded_text"] != ""]
+    partial = data[(data["coded_text"] != "") & (data["coded_text"] != data["text"])]
     assert partial[["code", "coder", "coded_text"]].values.tolist() == [["Repairs", "A", "bins"]]
     assert set(data["status"]) == {"accepted", "suggested", "rejected", ""}
     r2 = data[data["participant"] == "R2"].iloc[0]

@@ -35,13 +35,14 @@ def test_reingest_adds_nothing_and_a_changed_file_is_a_new_document(ws, tmp_path
         "documents": 0, "segments": 0, "codings": 0, "participants": 0}
     old_doc = ws.con.execute("SELECT min(document_id) FROM documents").fetchone()[0]
     seg = ws.con.execute("SELECT min(segment_id) FROM segments").fetchone()[0]
-    ws.con.execute("INSERT INTO codings (coding_id, segment_id, code, coder, method, status) "
-                   "VALUES (1, ?, 'Buses', 'Ann', 'human', 'accepted')", [seg])
+    ws.con.execute("INSERT INTO codings (coding_id, document_id, start, \"end\", code, coder, method, status) "
+                   "SELECT 1, document_id, start, \"end\", 'Buses', 'Ann', 'human', 'accepted' FROM segments "
+                   "WHERE segment_id = ?", [seg])
     path.write_text(TRANSCRIPT + "Interviewer: Thanks.\n")
     changed = ws.ingest([path], study="s")
     assert changed.files[0].status == "changed" and "new document" in changed.files[0].reason
     assert ws.con.execute("SELECT count(*) FROM documents").fetchone()[0] == 2
-    assert ws.con.execute("SELECT count(*) FROM codings c JOIN segments s USING (segment_id) WHERE s.document_id = ?",
+    assert ws.con.execute("SELECT count(*) FROM codings WHERE document_id = ?",
                           [old_doc]).fetchone()[0] == 1
 
 
@@ -74,7 +75,8 @@ def test_two_coders_spreadsheets_share_one_set_of_segments(ws, tmp_path):
     assert b.files[0].status == "attached" and b.totals()["codings"] == 3
     assert ws.con.execute("SELECT count(*) FROM segments").fetchone()[0] == 3
     rows = ws.con.execute(
-        "SELECT s.text, c.coder, c.code FROM codings c JOIN segments s USING (segment_id) ORDER BY 1, 2, 3").fetchall()
+        "SELECT s.text, c.coder, c.code FROM coding_segments c JOIN segments s USING (segment_id) ORDER BY 1, 2, 3"
+    ).fetchall()
     assert rows == [
         ("Answer the phone, please", "Priya", "Phone"), ("Answer the phone, please", "Priya", "Trust"),
         ("Answer the phone, please", "Tom", "Phone"),

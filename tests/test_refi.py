@@ -169,8 +169,8 @@ def make_project(tmp_path: Path, unit: str = "codepoints", newline: str = "\r\n"
 
 def landed(ws, study: str) -> set[tuple[str, str, str]]:
     rows = ws.con.execute(
-        'SELECT c.code, c.coder, d.text, coalesce(c.start, g.start), coalesce(c."end", g."end") FROM codings c '
-        "JOIN segments g USING (segment_id) JOIN documents d USING (document_id) JOIN studies s USING (study_id) "
+        'SELECT c.code, c.coder, d.text, c.start, c."end" FROM codings c '
+        "JOIN documents d USING (document_id) JOIN studies s USING (study_id) "
         "WHERE s.name = ?", [study]).fetchall()
     return {(code, coder, text[a:b]) for code, coder, text, a, b in rows}
 
@@ -283,8 +283,11 @@ def test_codes_cases_memos_and_skipped_media(ws, tmp_path):
     on_segments = dict(ws.con.execute(
         "SELECT m.text, g.text FROM memos m JOIN segments g ON g.segment_id = TRY_CAST(m.target_id AS BIGINT) "
         "WHERE m.target_kind = 'segment'").fetchall())
-    assert on_segments == {"Ask about the café.": "We waited 😀 three weeks for the boiler.",
-                           "Diary opens with a title.": "Émile's diary 🙂: the bus never came."}
+    assert on_segments == {"Ask about the café.": "We waited 😀 three weeks for the boiler."}
+    # a selection's Description, when it holds one coding, is that coding's memo
+    assert ws.con.execute("SELECT c.code, substring(d.text, c.start + 1, c.\"end\" - c.start) FROM codings c "
+                          "JOIN documents d USING (document_id) WHERE c.memo = 'Diary opens with a title.'"
+                          ).fetchall() == [("Experience", "Émile's diary")]
 
 
 def test_broken_and_hostile_files_are_refused(ws, tmp_path):
@@ -376,8 +379,8 @@ def snapshot(ws, study: str) -> dict:
     sid = ws.study_id(study)
     q = ws.con.execute
     book = default_codebook(ws.con, sid)
-    codings = q('SELECT d.title, d.text, coalesce(c.start, g.start), coalesce(c."end", g."end"), c.code, c.coder, '
-                "c.created_at FROM codings c JOIN segments g USING (segment_id) JOIN documents d USING (document_id) "
+    codings = q('SELECT d.title, d.text, c.start, c."end", c.code, c.coder, c.created_at, c.memo '
+                "FROM codings c JOIN documents d USING (document_id) "
                 "WHERE d.study_id = ?", [sid]).fetchall()
     people = ws.participants(study).drop(columns=["participant_id", "study"]).fillna("")
     memos = q("""
@@ -390,7 +393,8 @@ def snapshot(ws, study: str) -> dict:
     return {
         "codes": [c.as_dict() for c in book.codes],
         "sources": sorted(q("SELECT title, text FROM documents WHERE study_id = ?", [sid]).fetchall()),
-        "codings": sorted((t, text[a:b], a, b, code, coder, when) for t, text, a, b, code, coder, when in codings),
+        "codings": sorted((t, text[a:b], a, b, code, coder, when, memo)
+                          for t, text, a, b, code, coder, when, memo in codings),
         "coders": sorted({row[5] for row in codings}),
         "cases": sorted(map(tuple, people.astype(str).to_numpy().tolist())),
         "case_columns": sorted(people.columns),
@@ -442,7 +446,7 @@ def test_exported_project_and_codebook_validate_and_round_trip(tmp_path):
     before, after = snapshot(first, "one"), snapshot(second, "two")
     for key in before:
         assert after[key] == before[key], key
-    assert len(before["memos"]) == 6 and before["coders"] == ["Priya", "Sam"]
+    assert len(before["memos"]) == 5 and before["coders"] == ["Priya", "Sam"]
     first.close()
     second.close()
 
@@ -460,10 +464,10 @@ def test_sample_style_study_exports_valid_qdpx(ws, tmp_path):
                        text_cols=["answer"], attr_cols=["ward", "age"], code_cols=["codes"], coder="A")
     assert not report.failed
     seg = ws.con.execute("SELECT segment_id, start FROM segments WHERE text LIKE '%bins%'").fetchone()
-    ws.con.execute("INSERT INTO codings (coding_id, segment_id, code, coder, method, status, start, \"end\") "
-                   "VALUES (100, ?, 'Bins', 'B', 'human', 'accepted', ?, ?), "
-                   "(101, ?, 'Phone', 'auto', 'rules', 'suggested', NULL, NULL)",
-                   [seg[0], seg[1] + 9, seg[1] + 13, seg[0]])
+    ws.code_segment(seg[0], "Bins", "B", start=seg[1] + 9, end=seg[1] + 13)
+    ws.con.execute("INSERT INTO codings (coding_id, document_id, start, \"end\", code, coder, method, status) "
+                   "SELECT 101, document_id, start, \"end\", 'Phone', 'auto', 'rules', 'suggested' FROM segments "
+                   "WHERE segment_id = ?", [seg[0]])
     ws.con.execute("INSERT INTO memos (memo_id, study_id, target_kind, target_id, author, text) "
                    "VALUES (1, 1, 'segment', ?, 'B', 'odd <answer> & formula')", [str(seg[0])])
     out = tmp_path / "s.qdpx"
@@ -494,11 +498,10 @@ def test_codes_sharing_a_passage_are_separate_selections_a_first_coding_reader_k
                        code_cols=["codes"], coder="A", code_sep=";")
     assert not report.failed
     seg = ws.con.execute("SELECT segment_id FROM segments WHERE text LIKE 'The bus%'").fetchone()[0]
-    ws.con.execute("INSERT INTO codings (coding_id, segment_id, code, coder, method, status) "
-                   "VALUES (100, ?, 'Transport', 'B', 'human', 'accepted'), (101, ?, 'Bins', 'B', 'human', 'accepted')",
-                   [seg, seg])
-    want = set(ws.con.execute("SELECT g.text, c.coder, c.code FROM codings c JOIN segments g USING (segment_id) "
-                              "WHERE c.status = 'accepted'").fetchall())
+    ws.code_segment(seg, "Transport", "B")
+    ws.code_segment(seg, "Bins", "B")
+    want = set(ws.con.execute("SELECT g.text, c.coder, c.code FROM coding_segments c JOIN segments g "
+                              "USING (segment_id) WHERE c.status = 'accepted'").fetchall())
     assert len(want) == 5
     out = tmp_path / "s.qdpx"
     summary = ws.export(out)

@@ -12,10 +12,12 @@ def seed_store(ws):
     """8 units seen by A and B, one unit only A saw; codes X (both), Y (A only), Z (B only)."""
     con = ws.con
     con.execute("INSERT INTO studies (study_id, name) VALUES (1, 's')")
-    con.execute("INSERT INTO documents (document_id, study_id, kind, title, text) VALUES (1, 1, 'panel', 'd', 'x')")
+    text = "".join(f"unit {sid}\n" for sid in range(1, 10))  # nine units of 6 characters, one per line
+    con.execute("INSERT INTO documents (document_id, study_id, kind, title, text) VALUES (1, 1, 'panel', 'd', ?)",
+                [text])
     for sid in range(1, 10):
-        con.execute("INSERT INTO segments VALUES (?, 1, ?, 0, 1, NULL, NULL, NULL, NULL, NULL, 'turn', ?, ?)",
-                    [sid, sid, f"unit {sid}", f"h{sid}"])
+        con.execute("INSERT INTO segments VALUES (?, 1, ?, ?, ?, NULL, NULL, NULL, NULL, NULL, 'turn', ?, ?)",
+                    [sid, sid, (sid - 1) * 7, (sid - 1) * 7 + 6, f"unit {sid}", f"h{sid}"])
     a_x = [1, 1, 0, 0, 1, 0, 1, 0]
     b_x = [1, 0, 0, 0, 1, 1, 1, 0]
     a_y = [0, 1, 0, 0, 0, 0, 0, 1]
@@ -27,8 +29,9 @@ def seed_store(ws):
                 rows.append((unit + 1, code, coder))
     rows.append((9, "X", "A"))  # a unit only A saw
     for i, (sid, code, coder) in enumerate(rows, start=1):
-        con.execute("INSERT INTO codings (coding_id, segment_id, code, coder, method, status) VALUES (?, ?, ?, ?, "
-                    "'human', 'accepted')", [i, sid, code, coder])
+        con.execute("INSERT INTO codings (coding_id, document_id, start, \"end\", code, coder, method, status) "
+                    "SELECT ?, document_id, start, \"end\", ?, ?, 'human', 'accepted' FROM segments WHERE segment_id = ?",
+                    [i, code, coder, sid])
     for sid in range(1, 9):
         con.execute("INSERT INTO coverage VALUES ('A', ?), ('B', ?)", [sid, sid])
     con.execute("INSERT INTO coverage VALUES ('A', 9)")

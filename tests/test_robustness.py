@@ -101,8 +101,9 @@ def test_history_keeps_every_change_and_undo_reverses_it(ws, tmp_path):
 
 def test_accepting_a_suggestion_is_logged_and_undone_whole(ws, tmp_path):
     segs = coded_workspace(ws, tmp_path)
-    ws.con.execute("INSERT INTO codings (coding_id, segment_id, code, coder, method, status, score) VALUES "
-                   "(100, ?, 'Bins', 'auto:rules', 'rules', 'suggested', 0.9)", [segs[1]])
+    ws.con.execute("INSERT INTO codings (coding_id, document_id, start, \"end\", code, coder, method, status, score) "
+                   "SELECT 100, document_id, start, \"end\", 'Bins', 'auto:rules', 'rules', 'suggested', 0.9 "
+                   "FROM segments WHERE segment_id = ?", [segs[1]])
     human = ws.accept(100, "ann")
     assert ws.con.execute("SELECT status FROM codings WHERE coding_id = 100").fetchone()[0] == "accepted"
     ws.undo("ann")  # the human coding and the suggestion's status, together

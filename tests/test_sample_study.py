@@ -144,7 +144,7 @@ def test_codebook_test_figures_match_sklearn_and_the_gold_codings(sample, tmp_pa
         for code in book.codes:
             names = [code.name] + [c.name for c in book.codes if c.parent == code.name]
             counts[code.name] = ws.con.execute(
-                "SELECT count(DISTINCT c.segment_id) FROM codings c JOIN coverage v ON v.segment_id = c.segment_id "
+                "SELECT count(DISTINCT c.segment_id) FROM coding_segments c JOIN coverage v ON v.segment_id = c.segment_id "
                 f"AND v.coder = c.coder WHERE c.coder = 'Priya Shah' AND c.code IN ({', '.join('?' for _ in names)})",
                 names).fetchone()[0]
     assert seen == 339 + 48  # 339 answers to q2, 48 turns of the interview with her Word comments

@@ -179,7 +179,7 @@ def test_gaps_then_add_make_a_new_codebook_version(study):
     found = ws.gaps(study="s", coders=["R"], min_size=8, model=MODEL)
     assert found["uncovered"] == 2 * PER_TOPIC
     assert 1 <= len(found["candidates"]) <= 3
-    covered = set(ws.con.execute("SELECT segment_id FROM codings WHERE coder = 'R'").df()["segment_id"])
+    covered = set(ws.con.execute("SELECT segment_id FROM coding_segments WHERE coder = 'R'").df()["segment_id"])
     best = max(found["candidates"], key=lambda c: c["size"])
     assert not covered & set(best["segment_ids"])
     result = ws.add_gap_as_code(best["id"], "s", author="tester")
