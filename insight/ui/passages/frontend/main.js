@@ -122,7 +122,7 @@
     const json = JSON.stringify(a);
     if (json === argsJson) return;  // nothing new for us (a theme or width change): keep panel and scroll
     const sameText = args !== null && args.text === a.text;
-    const scroll = sameText ? doc.scrollTop : storedScroll(a.key);
+    const scroll = sameText ? doc.scrollTop : storedScroll(a);
     args = a;
     argsJson = json;
     closePanel();
@@ -139,7 +139,8 @@
     build();
     drawBars();  // reads the layout, so the time below includes it
     doc.scrollTop = scroll;
-    document.body.dataset.renderMs = (performance.now() - t0).toFixed(1);
+    document.body.dataset.renderMs = (performance.now() - t0).toFixed(1);  // read by the tests, with:
+    document.body.dataset.renders = String(+(document.body.dataset.renders || 0) + 1);
   }
 
   function applyTheme(t) {
@@ -526,9 +527,12 @@
 
   // -- scroll position (kept across renders, and across a reload of the frame) -------------------
 
-  function storedScroll(key) {
+  // Per widget key and text length, so that another document under the same key starts at the top.
+  const scrollKey = (a) => `insight_passages:${a.key}:${a.text.length}`;
+
+  function storedScroll(a) {
     try {
-      return +(sessionStorage.getItem(`insight_passages:${key}`) || 0);
+      return +(sessionStorage.getItem(scrollKey(a)) || 0);
     } catch (e) {
       return 0;  // storage blocked: start at the top
     }
@@ -539,7 +543,7 @@
     clearTimeout(scrollTimer);
     scrollTimer = setTimeout(() => {
       try {
-        sessionStorage.setItem(`insight_passages:${args.key}`, String(doc.scrollTop));
+        sessionStorage.setItem(scrollKey(args), String(doc.scrollTop));
       } catch (e) { /* storage blocked: the position is kept only while the frame lives */ }
     }, 200);
   });
