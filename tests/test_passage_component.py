@@ -37,7 +37,8 @@ FRAME = 'iframe[title="insight.ui.passages.insight_passages"]'
 
 CODES = [
     {"name": "Access barriers", "definition": "Obstacles between a person and a service they need.",
-     "include": "Queues, refusals, opening hours, distance.", "exclude": "Complaints about staff manner (Communication).",
+     "include": "Queues, refusals, opening hours, distance.",
+     "exclude": "Complaints about staff manner (Communication).",
      "example": "They sent me home without seeing anyone.", "colour": "#d62728", "parent": None},
     {"name": "Waiting", "definition": "Time spent waiting for a service, an answer or a decision.",
      "include": "Hours in a queue; weeks for a letter.", "exclude": "", "example": "I waited three hours.",
@@ -145,7 +146,8 @@ def small_document() -> dict:
     return {"text": text, "turns": turns, "codes": CODES, "recent": ["Communication", "Waiting"], "height": 480,
             "passages": [
                 passage(11, "They sent me home.", "Access barriers", memo="Turned away at the desk."),
-                passage(12, "sent me home. A re\u0301sume\u0301 of it came later.\r\nAmira: بعد ذلك عدت", "Emotions"),
+                passage(12, "sent me home. A re\u0301sume\u0301 of it came later.\r\nAmira: بعد ذلك عدت",
+                        "Emotions"),
                 passage(21, "nobody explained why", "Communication", "suggested", score=0.82,
                         reason="keyword 'explained'"),
             ]}
@@ -156,7 +158,8 @@ def big_document(words: int = 15_000, turns: int = 300, coded: int = 200) -> dic
     turns, some nested, a third of them suggestions)."""
     rng = random.Random(7)
     vocabulary = ("the council said we would wait for the letter and nobody came back to us about the "
-                  "housing officer café naïve résumé damp mould repairs rent 👍🏽 🇫🇷 kids school bus").split()
+                  "housing officer café naïve résumé damp mould repairs rent 👍🏽 🇫🇷 kids school bus"
+                  ).split()
     text, spans = "", []
     per_turn = words // turns
     for i in range(turns):
@@ -413,7 +416,8 @@ def test_coding_by_selection_in_chromium(app, driver):
     assert event["text"].startswith("three hours") and event["text"].endswith("That sounds frustrating")
     assert "\r\n" in event["text"]
     rendered(d, 2)  # the script stored it and drew the page again
-    assert js(d, "document.querySelectorAll('#bars .bar').length") == 4 and js(d, "document.getElementById('panel').hidden")
+    assert js(d, "document.querySelectorAll('#bars .bar').length") == 4
+    assert js(d, "document.getElementById('panel').hidden")
 
     # Click the accepted passage "They sent me home." where only it lies, then Remove.
     click_passage(d, 11, alone=True)

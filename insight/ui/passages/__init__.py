@@ -82,7 +82,8 @@ def normalise_turns(turns: Iterable[Mapping], length: int) -> list[dict]:
     return out
 
 
-def normalise_passages(passages: Iterable[Mapping], length: int, colours: Mapping[str, str] | None = None) -> list[dict]:
+def normalise_passages(passages: Iterable[Mapping], length: int,
+                       colours: Mapping[str, str] | None = None) -> list[dict]:
     """Passages as JSON-ready dicts sorted by start (longest first): numpy numbers become Python
     ones, NaN and pandas' missing values ``None``, timestamps ISO text; a passage without a colour
     takes its code's from ``colours``.

@@ -421,7 +421,8 @@
     if (disabled || !args || !window.getSelection().isCollapsed) return;
     const target = e.target.closest("[data-bar],[data-m],[data-p]");
     if (!target) return;
-    const ids = target.dataset.p ? target.dataset.p.split(" ").map(Number) : [+(target.dataset.bar || target.dataset.m)];
+    const ids = target.dataset.p ? target.dataset.p.split(" ").map(Number)
+      : [+(target.dataset.bar || target.dataset.m)];
     const around = {left: e.clientX, right: e.clientX, top: e.clientY - 12, bottom: e.clientY + 12};
     openPanel(around, codings(ids.map((id) => byId.get(id)).filter(Boolean)));
   }
