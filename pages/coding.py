@@ -1,14 +1,18 @@
-"""Code: review the auto-coders' suggestions (least certain first) with the keyboard, code segments
-by hand, write memos, re-run the auto-coders, and see or undo the history."""
+"""Code: code a transcript by selecting text (suggestions accepted or rejected in place), review the
+auto-coders' suggestions (least certain first) with the keyboard, write memos, re-run the
+auto-coders, and see or undo the history."""
 
+import pandas as pd
 import streamlit as st
 
-from insight.errors import InsightError
+from insight.errors import DatabaseLocked, InsightError
 from insight.statuses import ACCEPTED, AUTO, SUGGESTED, auto_coder
 from insight.ui import coding as ui
 from insight.ui import db, shell
+from insight.ui.passages import passage_view
 
-shell.page("Code", "Review suggestions with the keyboard: A accept, X reject, S skip, U undo. Your name (sidebar) "
+shell.page("Code", "Select text in a transcript to code it, or review suggestions with the keyboard (A accept, X reject, "
+           "S skip, U undo). Your name (sidebar) "
            "is recorded on every coding.")
 state = st.session_state
 skipped = state.setdefault("coding.skipped", set())
@@ -42,10 +46,13 @@ if shell.require_documents():
         open_by_auto = (counts[counts["coder"].str.startswith(AUTO) & (counts["status"] == SUGGESTED)]
                         .groupby("coder")["codings"].sum())
         current_segment = 0
-        tab_review, tab_hand, tab_memos, tab_auto, tab_history = st.tabs(
-            ["Review suggestions", "Code by hand", "Memos", "Run auto-coders", "History"])
+        # One view at a time (not tabs, which all run): the review's keyboard shortcuts exist only
+        # while the review is on screen, so a key pressed beside a transcript decides nothing unseen.
+        views = ["Code the transcript", "Review suggestions", "Memos", "Run auto-coders", "History"]
+        view = st.segmented_control("View", views, default=views[0], key="coding.view",
+                                    label_visibility="collapsed") or views[0]
 
-        with tab_review:
+        if view == "Review suggestions":
             if open_by_auto.empty:
                 st.info("There are no open suggestions. Run the auto-coders (tab above) to get some.")
             else:
@@ -80,43 +87,59 @@ if shell.require_documents():
                     with st.expander("Next in the queue"):
                         ui.queue_table(queue.iloc[1:11], key="coding.queue")
 
-        with tab_hand:
+        if view == "Code the transcript":
             documents = db.read("documents", study)
             if documents.empty:
                 st.info("No documents yet.")
             else:
-                c1, c2 = st.columns(2)
+                # transcripts first: they are what people code by selection; then notes, diaries, answers
+                order = {"interview": 0, "fieldnotes": 1, "diary": 2, "panel": 3}
+                documents = documents.assign(_order=documents["kind"].map(order).fillna(9)).sort_values(
+                    ["_order", "document_id"])
+                c1, c2, c3 = st.columns([3, 2, 2])
                 doc_labels = dict(zip(documents["document_id"], documents["title"] + " \u00b7 " + documents["kind"]))
-                doc = c1.selectbox("Document", list(doc_labels), format_func=doc_labels.get, key="coding.hand.doc")
-                segments = db.read("segments", study, document_id=int(doc))
-                seg_labels = {r.segment_id: f"#{r.ordinal} " + (f"{r.speaker}: " if r.speaker else "") + shell.short(r.text, 80)
-                              for r in segments.itertuples()}
-                seg = c2.selectbox("Segment", list(seg_labels), format_func=seg_labels.get, key="coding.hand.segment")
-                if seg is not None:
-                    row = segments[segments["segment_id"] == seg].iloc[0]
-                    shell.quote(row["text"], f"{row['speaker'] or ''} \u00b7 segment {seg}")
-                    on_segment = db.read("codings", study=study, document_id=int(doc))
-                    on_segment = on_segment[(on_segment["segment_id"] == seg) & (on_segment["status"] == ACCEPTED)]
-                    if len(on_segment):
-                        st.markdown("Coded: " + " ".join(shell.chip(f"{r.code} ({r.coder})", colours)
-                                                         for r in on_segment.itertuples()), unsafe_allow_html=True)
-                    names = book.names() if book else sorted(counts["code"].unique())
-                    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-                    chosen = c1.selectbox("Code", names, key="coding.hand.code", index=None,
-                                          placeholder="Choose a code")
-                    if c2.button("Apply", key="coding.hand.apply", type="primary", disabled=not (coder and chosen)):
-                        if shell.run_action("code the segment", "code_segment", int(seg), chosen, coder) is not None:
-                            shell.flash(f"Coded segment {seg} with {chosen}.")
-                            st.rerun()
-                    mine = on_segment[on_segment["coder"] == coder]["code"].tolist() if coder else []
-                    if c3.button("Remove mine", key="coding.hand.remove", disabled=not (chosen in mine)):
-                        if shell.run_action("remove the coding", "uncode_segment", int(seg), chosen, coder):
-                            shell.flash(f"Removed your {chosen} from segment {seg}.")
-                            st.rerun()
+                doc = int(c1.selectbox("Document", list(doc_labels), format_func=doc_labels.get,
+                                       key="coding.hand.doc"))
+                codings = db.read("codings", study=study, document_id=doc)
+                coders_here = sorted(c for c in codings["coder"].unique() if not c.startswith(AUTO))
+                shown_coders = c2.multiselect("Codings of", coders_here, key="coding.hand.coders",
+                                              placeholder="every coder", help="Whose codings to show (default: all).")
+                autos = sorted(c for c in codings.loc[codings["status"] == SUGGESTED, "coder"].unique())
+                best = auto_coder("best")
+                suggest_from = c3.selectbox("Suggestions from", ["none"] + autos, key="coding.hand.auto",
+                                            index=(["none"] + autos).index(best) if best in autos else 0,
+                                            help="Auto-coder suggestions shown in place (dashed), to accept or "
+                                                 "reject where you read them.")
+                human = codings[(codings["status"] == ACCEPTED) & ~codings["coder"].str.startswith(AUTO)]
+                if shown_coders:
+                    human = human[human["coder"].isin(shown_coders)]
+                suggestions = codings[(codings["status"] == SUGGESTED) & (codings["coder"] == suggest_from)]
+                if not coder:
+                    shell.require_coder()
+                st.caption("Select text with the mouse to code it: type to search the codebook, Enter or a click "
+                           "applies, keys 1\u20139 apply a recent code, Esc closes. Click a coded passage to "
+                           "remove it, change its code or write a memo.")
+                inputs = ui.transcript_inputs(db.read("document", doc), pd.concat([human, suggestions]), book, colours)
+                mine = codings[codings["coder"] == coder] if coder else codings.iloc[:0]
+                event = passage_view(**inputs, recent=ui.recent_codes(mine), coder=coder or "", height=640,
+                                     key=f"coding.passages.{doc}")
+                done = state.setdefault("coding.events", set())
+                if event and event.get("nonce") not in done:
+                    done.add(event.get("nonce"))
                     if not coder:
-                        shell.require_coder()
+                        shell.flash("Type your name in the sidebar first: every coding records its coder.", "error")
+                        st.rerun()
+                    verb, args, kwargs, message = ui.event_call(event, doc, coder, book.ref if book else None)
+                    try:
+                        db.act(verb, *args, **kwargs)
+                        shell.flash(message)
+                    except DatabaseLocked as exc:  # nothing was written: say so, and how to go on
+                        shell.flash(f"{exc} Nothing was coded; try again when the other process is done.", "error")
+                    except InsightError as exc:
+                        shell.flash(str(exc), "error")
+                    st.rerun()
 
-        with tab_memos:
+        if view == "Memos":
             kinds = ["study", "code", "segment", "document"]
             c1, c2 = st.columns([1, 3])
             kind = c1.selectbox("About", kinds, key="coding.memo.kind")
@@ -141,7 +164,7 @@ if shell.require_documents():
                 shell.require_coder()
             ui.memos(db.read("memos", study=study))
 
-        with tab_auto:
+        if view == "Run auto-coders":
             humans = sorted(c for c in counts["coder"].unique() if not c.startswith(AUTO))
             c1, c2 = st.columns(2)
             methods = c1.multiselect("Auto-coders", ["rules", "semantic", "classifier"], default=["rules", "semantic"],
@@ -160,6 +183,6 @@ if shell.require_documents():
                     shell.flash(f"Coded {result['units']:,} segments with {result['codebook']}: {made} suggestions.")
                     st.rerun()
 
-        with tab_history:
+        if view == "History":
             st.button("Undo my last change", key="coding.history.undo", disabled=not coder, on_click=undo, args=(coder,))
             ui.history(db.read("history", study=study, limit=200), key="coding.history.table")

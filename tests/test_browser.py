@@ -209,6 +209,9 @@ def test_every_page_in_a_real_browser(server, driver, sample):
 
     # Code: accept the suggestion on screen with the keyboard ("A")
     go(d, "Code")
+    next(b for b in d.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "Review suggestions").click()
+    time.sleep(0.5)
+    idle(d)
     with Workspace(sample, read_only=True) as ws:
         before = len(ws.codings(coder=CODER))
     d.find_element(By.CSS_SELECTOR, "h1").click()  # focus the page, not a text box
@@ -263,3 +266,138 @@ def test_every_page_in_a_real_browser(server, driver, sample):
     if os.environ.get("INSIGHT_UPDATE_DOCS") == "1" or not (DOCS / "test_refine.png").exists():
         DOCS.mkdir(exist_ok=True)
         d.save_screenshot(str(DOCS / "test_refine.png"))
+
+
+# -- coding by selecting text -----------------------------------------------------------------
+
+FRAME = 'iframe[title="insight.ui.passages.insight_passages"]'
+# The rectangle of the character at code point `cp` (the component marks each piece of text with
+# the code point it starts at), and the middle of the turn text around it.
+CHAR_RECT = """
+const cp = arguments[0];
+const span = [...document.querySelectorAll('#turns [data-s]')].filter(s => +s.dataset.s <= cp).pop();
+const node = span.firstChild, before = Array.from(node.data).slice(0, cp - +span.dataset.s).join('');
+const range = document.createRange();
+range.setStart(node, before.length);
+range.setEnd(node, before.length + String.fromCodePoint(node.data.codePointAt(before.length)).length);
+const r = range.getBoundingClientRect(), box = span.closest('.body').getBoundingClientRect();
+span.scrollIntoView({block: 'center'});
+return {left: r.left, right: r.right, mid: (r.top + r.bottom) / 2, cx: box.left + box.width / 2,
+        cy: box.top + box.height / 2, body: span.closest('.body')};
+"""
+
+
+def _into_component(d):
+    from selenium.webdriver.common.by import By
+
+    d.switch_to.default_content()
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        frames = d.find_elements(By.CSS_SELECTOR, FRAME)
+        if frames:
+            d.switch_to.frame(frames[0])
+            if d.execute_script("return document.body.dataset.renderMs"):
+                return
+            d.switch_to.default_content()
+        time.sleep(0.3)
+    raise AssertionError("the passage view did not draw")
+
+
+def _mouse_at(d, cp: int, edge: str):
+    import math
+
+    d.execute_script(CHAR_RECT, cp)  # scrolls it into view first
+    r = d.execute_script(CHAR_RECT, cp)
+    x = r["left"] + 2 if edge == "left" else r["right"] - 2
+    return r["body"], math.floor(x - r["cx"]), math.floor(r["mid"] - r["cy"])
+
+
+def test_code_a_passage_across_two_turns_by_selecting_it(server, driver, sample):
+    """A real mouse selection from the middle of one turn into the next, coded from the chooser;
+    after a reload it is highlighted, its range is exactly the selected text, then it is removed;
+    ``insight history`` shows both changes."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from insight import Workspace
+
+    coder = "Selection Test"
+    d = driver
+    d.get(f"{server}/coding?coder=Selection%20Test")
+    idle(d, 180)
+    assert problems(d) == []
+    with Workspace(sample, read_only=True) as ws:
+        first = ws.documents().query("kind == 'interview'").sort_values("document_id").iloc[0]
+        doc = ws.document(int(first["document_id"]))
+    text, segs = doc["text"], doc["segments"]
+    one, two = segs.iloc[1], segs.iloc[2]  # the interviewer's question and the answer after it, say
+    assert one["speaker"] != two["speaker"]
+    words_one = text[one["start"]:one["end"]].split()
+    start = int(one["start"]) + text[one["start"]:one["end"]].index(words_one[min(2, len(words_one) - 1)])
+    answer = text[two["start"]:two["end"]]
+    end = int(two["start"]) + answer.index(answer.split()[2]) + len(answer.split()[2])
+    expected = text[start:end]
+    assert "\n" in expected and expected == expected.strip()
+
+    _into_component(d)
+    first_el, x1, y1 = _mouse_at(d, start, "left")
+    last_el, x2, y2 = _mouse_at(d, end - 1, "right")
+    ActionChains(d).move_to_element_with_offset(first_el, x1, y1).click_and_hold() \
+        .move_to_element_with_offset(last_el, x2, y2).release().perform()
+    search = d.find_element(By.CSS_SELECTOR, "#panel input")
+    search.send_keys("chasing")
+    time.sleep(0.3)
+    d.switch_to.default_content()
+    shot(d, "code_by_selection")
+    if os.environ.get("INSIGHT_UPDATE_DOCS") == "1" or not (DOCS / "code_by_selection.png").exists():
+        DOCS.mkdir(exist_ok=True)
+        d.save_screenshot(str(DOCS / "code_by_selection.png"))
+    _into_component(d)
+    search = d.find_element(By.CSS_SELECTOR, "#panel input")
+    search.send_keys(Keys.ENTER)
+    d.switch_to.default_content()
+    time.sleep(1)
+    idle(d)
+    assert problems(d) == []
+    assert "Coded" in d.find_element(By.TAG_NAME, "body").text
+
+    with Workspace(sample, read_only=True) as ws:
+        mine = ws.codings(coder=coder)
+    assert len(mine) == 1
+    coding = mine.iloc[0]
+    assert (int(coding["document_id"]), int(coding["start"]), int(coding["end"])) == \
+        (int(first["document_id"]), start, end)
+    assert coding["text"] == expected and coding["code"] == "Chasing a response"
+
+    # a reload: the passage is drawn highlighted
+    d.get(f"{server}/coding?coder=Selection%20Test")
+    idle(d, 120)
+    _into_component(d)
+    pid = str(int(coding["coding_id"]))
+    marked = d.execute_script("return [...document.querySelectorAll('#turns [data-p]')]"
+                              ".filter(s => s.dataset.p.split(' ').includes(arguments[0])).map(s => s.textContent)"
+                              ".join('')", pid)
+    # the highlight runs from the first selected word to the last (the speaker label between the
+    # turns is not drawn as text)
+    assert marked.split()[0] == expected.split()[0] and marked.split()[-1] == expected.split()[-1], marked
+    span = d.execute_script("return [...document.querySelectorAll('#turns [data-p]')]"
+                            ".find(s => s.dataset.p.split(' ').includes(arguments[0]))", pid)
+    ActionChains(d).move_to_element(span).click().perform()
+    time.sleep(0.3)
+    remove = next(b for b in d.find_elements(By.CSS_SELECTOR, "#panel button") if b.text.strip() == "Remove")
+    remove.click()
+    d.switch_to.default_content()
+    time.sleep(1)
+    idle(d)
+    assert problems(d) == []
+    with Workspace(sample, read_only=True) as ws:
+        assert ws.codings(coder=coder).empty
+    done = subprocess.run([str(Path(sys.executable).parent / "insight"), "--db", str(sample), "history", "--limit", "5"],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if coder in line]
+    assert [next(a for a in ("removed", "added") if f" {a} " in line) for line in lines] == ["removed", "added"], \
+        done.stdout
+    head = " ".join(expected.split())[:20]
+    assert all(head in " ".join(line.split()) for line in lines), done.stdout

@@ -1,4 +1,5 @@
-"""Code: the review card for one suggestion, the queue, the history and memos."""
+"""Code: the transcript to code by selecting text, the review card for one suggestion, the queue, the
+history and memos."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from insight.ui.shell import chip, fmt, short
+from insight.ui.shell import chip, colour_for, fmt, short
 
 
 def review_card(item: dict, context: pd.DataFrame, colours: dict[str, str], *, remaining: int) -> None:
@@ -59,3 +60,56 @@ def memos(frame: pd.DataFrame) -> None:
                     f"{html.escape(row.text)}<div style='color:#777;font-size:0.8em'>{html.escape(str(row.author))} "
                     f"on {html.escape(target)} \u00b7 {row.created_at:%Y-%m-%d %H:%M}</div></div>",
                     unsafe_allow_html=True)
+
+
+def _clock(ms) -> str | None:
+    if ms is None or pd.isna(ms):
+        return None
+    seconds = int(ms) // 1000
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def transcript_inputs(document: dict, codings: pd.DataFrame, book, colours: dict[str, str]) -> dict:
+    """What :func:`insight.ui.passages.passage_view` draws: turns from the segments, passages from
+    the codings (accepted and suggested), the codebook with its coding rules."""
+    turns = [{"start": int(r.start), "end": int(r.end), "speaker": r.speaker if isinstance(r.speaker, str) else None,
+              "label": _clock(r.start_ms)} for r in document["segments"].itertuples()]
+    passages = [{"id": int(r.coding_id), "start": int(r.start), "end": int(r.end), "code": r.code, "coder": r.coder,
+                 "status": r.status, "score": None if pd.isna(r.score) else float(r.score),
+                 "reason": r.explanation if isinstance(r.explanation, str) else None,
+                 "memo": r.memo if isinstance(r.memo, str) else None, "created_at": r.created_at,
+                 "colour": colour_for(r.code, colours)} for r in codings.itertuples()]
+    codes = [] if book is None else [
+        {"name": c.name, "parent": c.parent, "definition": c.definition, "include": c.include, "exclude": c.exclude,
+         "example": c.examples[0] if c.examples else None, "colour": colours.get(c.name)} for c in book.codes]
+    return {"text": document["text"], "turns": turns, "passages": passages, "codes": codes}
+
+
+def recent_codes(mine: pd.DataFrame, limit: int = 9) -> list[str]:
+    """The codes this coder applied last, newest first (the chooser lists them first; keys 1 to 9)."""
+    if mine.empty:
+        return []
+    ordered = mine.sort_values("created_at", ascending=False)["code"]
+    return list(dict.fromkeys(ordered))[:limit]
+
+
+EVENT_VERBS = {"code": "code_passage", "remove": "remove_coding", "recode": "recode", "memo": "set_coding_memo",
+               "accept": "accept", "reject": "reject"}
+
+
+def event_call(event: dict, document_id: int, coder: str, codebook_ref: str | None) -> tuple[str, tuple, dict, str]:
+    """The workspace call an event from the passage view asks for: ``(verb, args, kwargs, message)``."""
+    action = event.get("action")
+    if action == "code":
+        return ("code_passage", (document_id, int(event["start"]), int(event["end"]), event["code"], coder),
+                {"codebook": codebook_ref}, f"Coded \u201c{short(event.get('text') or '', 60)}\u201d as {event['code']}.")
+    if action == "remove":
+        return "remove_coding", (int(event["id"]), coder), {}, "Removed the coding (Undo puts it back)."
+    if action == "recode":
+        return ("recode", (int(event["id"]), event["code"], coder), {"codebook": codebook_ref},
+                f"Changed the code to {event['code']}.")
+    if action == "memo":
+        return "set_coding_memo", (int(event["id"]), event.get("memo"), coder), {}, "Saved the memo."
+    if action in ("accept", "reject"):
+        return action, (int(event["id"]), coder), {}, f"{action.capitalize()}ed the suggestion."
+    raise ValueError(f"unknown event {action!r}")
