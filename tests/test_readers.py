@@ -309,3 +309,59 @@ def test_real_word_comments_with_several_codes(tmp_path):
     assert len(doc.codings) == want > 199
     assert not any(";" in c.code for c in doc.codings)
     assert all(doc.text[c.start:c.end].strip() for c in doc.codings)
+
+
+def _comment_passages(path) -> dict[str, str]:
+    """Each Word comment's anchored text, read straight from ``word/document.xml`` (independent of
+    the reader): the text runs between its ``commentRangeStart`` and ``commentRangeEnd``."""
+    import zipfile
+
+    from lxml import etree
+
+    w = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+    root = etree.fromstring(zipfile.ZipFile(path).read("word/document.xml"))
+    open_ids: set[str] = set()
+    text: dict[str, list[str]] = {}
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        if event == "start" and el.tag == w + "commentRangeStart":
+            open_ids.add(el.get(w + "id"))
+            text.setdefault(el.get(w + "id"), [])
+        elif event == "start" and el.tag == w + "commentRangeEnd":
+            open_ids.discard(el.get(w + "id"))
+        elif event == "start" and el.tag == w + "t":
+            for cid in open_ids:
+                text[cid].append(el.text or "")
+        elif event == "end" and el.tag in (w + "p", w + "tab", w + "br"):
+            for cid in open_ids:
+                text[cid].append(" ")
+    return {cid: " ".join("".join(parts).split()) for cid, parts in text.items()}
+
+
+def test_real_word_comments_land_as_exact_passages(tmp_path):
+    """Ingested, every one of the 199 comments is a coding of exactly its passage (none empty,
+    none cut to a segment), one coding per code of the comment, and the long export quotes it."""
+    from conftest import ROOT
+
+    path = ROOT.parent / "shared" / "data" / "games-as-art" / "bopp_test_input.docx"
+    if not path.exists():
+        pytest.skip("../shared is not here")
+    import pandas as pd
+    from docx import Document
+
+    from insight import Workspace
+
+    passages = _comment_passages(path)
+    codes = {str(c.comment_id): {" ".join(p.split()) for p in c.text.split(";") if p.strip()}
+             for c in Document(str(path)).comments}
+    assert len(passages) == 199 and all(passages.values())
+    want = sorted((passages[cid], code) for cid, names in codes.items() for code in names)
+    ws = Workspace(tmp_path / "g.duckdb")
+    report = ws.ingest([path], study="games")
+    assert not report.failed
+    ws.export(tmp_path / "long.csv", study="games")
+    long = pd.read_csv(tmp_path / "long.csv", keep_default_na=False)
+    coded = long[long["code"] != ""]
+    got = sorted((" ".join(t.split()), code) for t, code in zip(coded["coded_text"], coded["code"]))
+    assert got == want
+    assert len(coded) == len(want) > 199 and not (coded["coded_text"].str.strip() == "").any()
+    ws.close()
