@@ -114,12 +114,14 @@ def db(built, tmp_path, monkeypatch):
     return path
 
 
-def app(page: str | None = None, coder: str | None = None):
+def app(page: str | None = None, coder: str | None = None, **state):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     if coder:
         at.session_state["shell.coder"] = coder
+    for key, value in state.items():  # e.g. coding_view="Review suggestions" sets coding.view
+        at.session_state[key.replace("_", ".", 1)] = value
     if page:  # each page's address is its file name, so no first run of the overview is needed
         at.switch_page(f"pages/{page}.py")
     return at.run()
@@ -329,7 +331,7 @@ def test_refine_runs_tests_and_an_edit_is_retested_with_changes(db):
 
 
 def test_accepting_and_rejecting_suggestions_records_the_coder(db):
-    at = app("coding")
+    at = app("coding", coding_view="Review suggestions")
     assert at.button(key="coding.accept").disabled  # no name yet
     at.sidebar.text_input(key="shell.coder").set_value("Dee").run()
     clean(at)
@@ -352,24 +354,44 @@ def test_accepting_and_rejecting_suggestions_records_the_coder(db):
         assert ws.codings(study="Council").set_index("coding_id")["status"][second] == "suggested"
 
 
-def test_coding_by_hand_and_a_memo(db):
-    at = app("coding", coder="Dee")
+def test_coding_by_selection_and_a_memo(db):
+    """The passage view's events (what a selection in the browser sends; the browser test makes a
+    real one) code, recode and remove passages; a bad one is refused with a message."""
     with ro(db) as ws:
         docs = ws.documents("Council")
         doc = int(docs[docs["title"].str.contains("P2")]["document_id"].iloc[0])
-        segment = int(ws.segments("Council", document_id=doc)["segment_id"].iloc[1])
+        text = ws.document(doc)["text"]
+    start = text.index("bus")
+    end = text.index("\n", start) if "\n" in text[start:] else len(text)
+    at = app("coding", coder="Dee")
     at.selectbox(key="coding.hand.doc").set_value(doc).run()
-    at.selectbox(key="coding.hand.segment").set_value(segment).run()
-    at.selectbox(key="coding.hand.code").set_value("Transport").run()
-    at.button(key="coding.hand.apply").click().run()
     clean(at)
+    key = f"coding.passages.{doc}"
+    at.session_state[key] = {"action": "code", "start": start, "end": end, "code": "Transport",
+                             "text": text[start:end], "nonce": "n1"}
+    at.run()
+    clean(at)
+    with ro(db) as ws:
+        coded = ws.codings(study="Council", coder="Dee")
+    assert list(zip(coded["document_id"], coded["start"], coded["end"], coded["code"], coded["text"])) == \
+        [(doc, start, end, "Transport", text[start:end])]
+    assert any("Coded" in m.value for m in at.success)
+    at.session_state[key] = {"action": "code", "start": start, "end": end, "code": "Nonsense", "nonce": "n2"}
+    at.run()
+    assert any("not a code" in e.value for e in at.error)  # refused, said plainly, nothing written
+    at.session_state[key] = {"action": "recode", "id": int(coded["coding_id"].iloc[0]), "code": "Repairs",
+                             "nonce": "n3"}
+    at.run()
+    clean(at)
+    with ro(db) as ws:
+        assert ws.codings(study="Council", coder="Dee")["code"].tolist() == ["Repairs"]
+    at.session_state["coding.view"] = "Memos"
+    at.run()
     at.text_area(key="coding.memo.text").set_value("Evening buses come up again and again.")
     next(b for b in at.button if b.label == "Add memo").click().run()
     clean(at)
     with ro(db) as ws:
-        coded = ws.codings(study="Council", coder="Dee")
         memos = ws.memos(study="Council")
-    assert list(zip(coded["segment_id"], coded["code"], coded["method"])) == [(segment, "Transport", "human")]
     assert memos.iloc[-1]["author"] == "Dee" and "Evening buses" in memos.iloc[-1]["text"]
 
 
@@ -441,6 +463,37 @@ def test_a_database_held_by_another_writer_is_explained_not_a_crash(db):
         holder.wait()
 
 
+def test_coding_a_passage_while_another_process_writes_says_so_and_loses_nothing(db):
+    with ro(db) as ws:
+        docs = ws.documents("Council")
+        doc = int(docs[docs["title"].str.contains("P2")]["document_id"].iloc[0])
+        text = ws.document(doc)["text"]
+        before = ws.codings(study="Council")
+    at = app("coding", coder="Dee")
+    at.selectbox(key="coding.hand.doc").set_value(doc).run()
+    clean(at)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys, time
+        con = duckdb.connect({str(db)!r})
+        con.execute("CREATE TABLE IF NOT EXISTS _holder (x INTEGER)")
+        print("holding", flush=True)
+        time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        at.session_state[f"coding.passages.{doc}"] = {"action": "code", "start": 0, "end": len(text.split()[0]),
+                                                      "code": "Transport", "nonce": "locked"}
+        at.run()
+        assert not at.exception
+        assert any("in use by another Insight process" in e.value and "Nothing was coded" in e.value
+                   for e in at.error)
+    finally:
+        holder.kill()
+        holder.wait()
+    with ro(db) as ws:
+        assert ws.codings(study="Council").equals(before)
+
+
 # -- themes (fits BERTopic: slow) -------------------------------------------------------------
 
 TOPICS = {
@@ -504,7 +557,7 @@ def test_a_password_gates_the_app_and_a_viewer_changes_nothing(db):
 
     set_password(db, "the researcher's long password", "researcher")
     set_password(db, "the viewer's long password", "viewer")
-    at = app("coding", coder="Vic")
+    at = app("coding", coder="Vic", coding_view="Review suggestions")
     assert [t.value for t in at.title] == ["Insight"]
     assert not any(b.key == "coding.accept" for b in at.button)  # nothing but the login form
     at.text_input(key="insight.login.password").set_value("the viewer's long password")
