@@ -253,7 +253,7 @@ def agreement(ctx, coders, study, all_units, bootstrap, as_json):
     click.echo(result["unit_rule"])
     if result.get("characters"):
         click.echo("")
-        click.echo(f"On characters: {result['character_rule']}")
+        click.echo(result["character_rule"])
         click.echo(f"{'code':<36} {'overlap':>7} {'both':>8} {coders[0][:8]:>8} {coders[1][:8]:>8}")
         for row in result["characters"]:
             click.echo(f"{row['code'][:36]:<36} {fmt(row['overlap']):>7} {row['both_chars']:>8} {row['a_chars']:>8} "
