@@ -191,9 +191,10 @@ def build_store(con, n: int, *, n_codes: int = 50, seed: int = 0, study: str = "
         df_codings = pd.concat(coding_rows, ignore_index=True).drop_duplicates(["segment_id", "code", "coder"])
         first = con.execute("SELECT coalesce(max(coding_id), 0) + 1 FROM codings").fetchone()[0]
         df_codings.insert(0, "coding_id", np.arange(first, first + len(df_codings)))
-        con.execute("INSERT INTO codings (coding_id, document_id, start, \"end\", code, codebook_id, codebook_version, "
-                    "coder, method, status, score) SELECT c.coding_id, g.document_id, g.start, g.\"end\", c.code, 1, 1, "
-                    "c.coder, 'human', 'accepted', NULL FROM df_codings c JOIN segments g USING (segment_id)")
+        con.execute("INSERT INTO codings (coding_id, document_id, start, \"end\", code, codebook_id, "
+                    "codebook_version, coder, method, status, score) SELECT c.coding_id, g.document_id, g.start, "
+                    "g.\"end\", c.code, 1, 1, c.coder, 'human', 'accepted', NULL FROM df_codings c "
+                    "JOIN segments g USING (segment_id)")
         df_coverage = pd.DataFrame({"coder": np.repeat(["coder_a", "coder_b"], m), "segment_id": np.tile(ids, 2)})
         con.execute("INSERT INTO coverage SELECT * FROM df_coverage")
         counts["segments"] += m

@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pytest
 
 from insight import Workspace
