@@ -184,59 +184,49 @@ CHARACTER_RULE = ("On characters: of the characters of the compared units that e
                   "the share both coded (overlap = both / either).")
 
 
-def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, merged ranges (end exclusive)."""
-    merged: list[list[int]] = []
-    for start, end in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(a, b) for a, b in merged]
-
-
-def _length(ranges) -> int:
-    return sum(b - a for a, b in ranges)
-
-
-def _intersection(x: list[tuple[int, int]], y: list[tuple[int, int]]) -> int:
-    """Characters in both of two merged range lists."""
-    i = j = total = 0
-    while i < len(x) and j < len(y):
-        lo, hi = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
-        total += max(0, hi - lo)
-        if x[i][1] < y[j][1]:
-            i += 1
-        else:
-            j += 1
-    return total
-
-
 def characters(con, coder_a: str, coder_b: str, unit_ids: np.ndarray, codes: list[str]) -> list[dict]:
     """Agreement on characters, per code (see :data:`CHARACTER_RULE`): the characters each coder
-    coded within the compared units, those both coded, and overlap = both / either."""
+    coded within the compared units, those both coded, and overlap = both / either.
+
+    Each coder's passages of a code are cut to the compared units and merged where they overlap
+    (gaps and islands), so a character coded twice by one coder counts once; "both" is the
+    overlap of the two coders' merged ranges."""
     import pandas as pd
 
     if not len(unit_ids) or not codes:
         return []
     with frames(con, _insight_units=pd.DataFrame({"segment_id": unit_ids})):
-        rows = con.execute(
-            "SELECT c.coder, c.code, c.document_id, greatest(c.start, g.start) AS a, least(c.\"end\", g.\"end\") AS b "
-            "FROM coding_segments c JOIN _insight_units USING (segment_id) JOIN segments g USING (segment_id) "
-            f"WHERE c.coder IN (?, ?) AND list_contains(?, c.code) AND {_coder_codings_sql()}",
-            [coder_a, coder_b, list(codes)]).fetchall()
-    spans: dict[tuple, list] = {}
-    for coder, code, doc, a, b in rows:
-        spans.setdefault((coder, code, doc), []).append((a, b))
+        rows = con.execute(f"""
+            WITH spans AS (
+                SELECT c.coder, c.code, c.document_id, greatest(c.start, g.start) AS a, least(c."end", g."end") AS b
+                FROM coding_segments c JOIN _insight_units USING (segment_id) JOIN segments g USING (segment_id)
+                WHERE c.coder IN (?, ?) AND list_contains(?, c.code) AND {_coder_codings_sql()}
+            ), marked AS (
+                SELECT *, CASE WHEN a <= max(b) OVER (PARTITION BY coder, code, document_id ORDER BY a, b
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) THEN 0 ELSE 1 END AS starts
+                FROM spans
+            ), islands AS (
+                SELECT *, sum(starts) OVER (PARTITION BY coder, code, document_id ORDER BY a, b
+                                            ROWS UNBOUNDED PRECEDING) AS island FROM marked
+            ), merged AS (
+                SELECT coder, code, document_id, min(a) AS a, max(b) AS b FROM islands
+                GROUP BY coder, code, document_id, island
+            ), own AS (
+                SELECT code, sum(b - a) FILTER (WHERE coder = ?) AS a_chars,
+                       sum(b - a) FILTER (WHERE coder = ?) AS b_chars FROM merged GROUP BY code
+            ), shared AS (
+                SELECT x.code, sum(least(x.b, y.b) - greatest(x.a, y.a)) AS both_chars
+                FROM merged x JOIN merged y ON x.code = y.code AND x.document_id = y.document_id
+                     AND x.coder = ? AND y.coder = ? AND x.a < y.b AND y.a < x.b
+                GROUP BY x.code
+            )
+            SELECT own.code, coalesce(a_chars, 0), coalesce(b_chars, 0), coalesce(both_chars, 0)
+            FROM own LEFT JOIN shared USING (code)""",
+            [coder_a, coder_b, list(codes), coder_a, coder_b, coder_a, coder_b]).fetchall()
+    found = {code: (int(a), int(b), int(both)) for code, a, b, both in rows}
     out = []
     for code in codes:
-        count_a = count_b = both = 0
-        docs = {doc for (_, c, doc) in spans if c == code}
-        for doc in docs:
-            ua = _union(spans.get((coder_a, code, doc), []))
-            ub = _union(spans.get((coder_b, code, doc), []))
-            count_a, count_b = count_a + _length(ua), count_b + _length(ub)
-            both += _intersection(ua, ub)
+        count_a, count_b, both = found.get(code, (0, 0, 0))
         either = count_a + count_b - both
         out.append({"code": code, "a_chars": count_a, "b_chars": count_b, "both_chars": both, "either_chars": either,
                     "overlap": round(both / either, 4) if either else None})
