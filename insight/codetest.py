@@ -4,7 +4,10 @@ Each code's examples are test cases that the auto-coder must code with it, and i
 counter-examples cases it must not (examples are scored leave-one-out, so an example never matches
 itself). With a gold coder, the auto-coder's decisions on the units the gold coder saw give
 precision, recall, F1, kappa and alpha per code, out of fold: the classifier is cross-validated and
-the semantic thresholds are chosen on the other folds. A code passes when every example and
+the semantic thresholds are chosen on the other folds. Folds are whole documents (interviews,
+diaries, field notes) and whole respondents (panel answers), so no document or respondent is on
+both sides of a fold (``folds_by``): the figures say how well the codebook codes the next
+interview, not the rest of this one. A code passes when every example and
 counter-example passes and, with a gold coder, its F1 reaches ``min_f1`` (codes the gold coder
 never used pass that part when the auto-coder does not use them either).
 """
@@ -160,7 +163,9 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
         row["passed"] = passed
         rows.append(row)
     n_pass = sum(r["passed"] for r in rows)
+    groups = len(np.unique(units.groups[gold_mask])) if gold and units.groups is not None else None
     return {"codebook": codebook.ref, "gold": gold, "methods": methods, "min_f1": min_f1, "units": len(units.texts),
+            "folds_by": units.folds_by if gold else None, "fold_groups": groups, "folds": cv if gold else None,
             "codes": rows, "passed": n_pass, "failed": len(rows) - n_pass,
             "seconds": round(time.perf_counter() - started, 3),
             "model": embedder.name if embedder else None}
@@ -185,7 +190,12 @@ def format_report(report: dict) -> str:
     """The human-readable report: a line per code, failing quotes, and a last line like
     ``12 passed, 3 failed``."""
     lines = [f"Codebook {report['codebook']}" + (f" against {report['gold']}" if report["gold"] else "")
-             + f" on {report['units']} segments ({', '.join(report['methods'])})", ""]
+             + f" on {report['units']} segments ({', '.join(report['methods'])})"]
+    if report.get("folds_by"):
+        lines.append(f"Out of fold, {report['folds']} folds by {report['folds_by']}: no document or respondent is on "
+                     f"both sides of a fold ({report['fold_groups']:,} groups), so the figures say how well the "
+                     "codebook codes the next interview or respondent.")
+    lines.append("")
 
     def fmt(x):
         return "  -  " if x is None else f"{x:.2f}"

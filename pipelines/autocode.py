@@ -49,6 +49,10 @@ class Units:
     text_hashes: list[str] | None = None
     vectors: np.ndarray | None = None
     lemmas: list[str] | None = None
+    # the group each unit belongs to for cross-validation (its document, or its respondent for a
+    # panel): one group is never on both sides of a fold; None: every unit its own group
+    groups: np.ndarray | None = None
+    folds_by: str = "segment"
 
     _blob: tuple | None = None
     _key: str | None = None
@@ -82,6 +86,7 @@ class Scores:
     explain: Callable[[int, int], str]
     skipped: dict[str, str] = field(default_factory=dict)
     classifier: "Classifier | None" = None  # the classifier's fitted models, to score other texts
+    groups: np.ndarray | None = None  # the units' cross-validation groups (see Units.groups)
 
     def decisions(self) -> np.ndarray:
         return self.matrix >= self.thresholds[None, :]
@@ -249,12 +254,33 @@ def semantic_scores(units: Units, codes: list, embed: Embed, model: str,
     return Scores("semantic", [c.name for c in codes], matrix, thresholds, explain)
 
 
+def fold_of(groups: np.ndarray | None, n: int, folds: int, seed: int) -> np.ndarray:
+    """A fold number for each of ``n`` units such that all units of a group share one fold: groups
+    are shuffled with ``seed`` and dealt, largest first, to the fold with the fewest units so far
+    (balanced folds). Without groups each unit is its own group.
+
+    >>> fold_of(np.array([7, 7, 8, 9, 9, 9]), 6, 2, 0).tolist()  # documents 7, 8, 9
+    [1, 1, 1, 0, 0, 0]
+    """
+    groups = np.arange(n) if groups is None else np.asarray(groups)
+    names, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    load = np.zeros(max(1, folds), dtype=np.int64)
+    assigned = np.zeros(len(names), dtype=np.int64)
+    for g in order:
+        f = int(np.argmin(load))
+        assigned[g] = f
+        load[f] += sizes[g]
+    return assigned[inverse]
+
+
 def fold_decisions(raw: np.ndarray, gold: np.ndarray, mask: np.ndarray, folds: int, seed: int,
-                   default: float) -> np.ndarray:
-    """Decisions on the gold units with thresholds chosen on the other folds (no peeking)."""
+                   default: float, groups: np.ndarray | None = None) -> np.ndarray:
+    """Decisions on the gold units with thresholds chosen on the other folds (no peeking; a group,
+    such as one interview, is never on both sides)."""
     idx = np.flatnonzero(mask)
-    rng = np.random.default_rng(seed)
-    assign = rng.integers(0, folds, size=len(idx))
+    assign = fold_of(None if groups is None else groups[idx], len(idx), folds, seed)
     out = np.zeros(len(raw), dtype=bool)
     for f in range(folds):
         test, train = idx[assign == f], idx[assign != f]
@@ -344,12 +370,12 @@ def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: 
     negatives, is suggested everywhere with its rate as the score.
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     matrix = np.full((len(units.texts), len(codes)), -1.0, dtype=np.float32)
     thresholds = np.full(len(codes), np.inf, dtype=np.float32)
     skipped: dict[str, str] = {}
     train = np.flatnonzero(mask)
+    groups = None if units.groups is None else units.groups[train]
     who = coder or "the training coder"
     train_key = hashlib.blake2b(mask.tobytes(), digest_size=12).hexdigest()
     features = _cached(("features", units.key, train_key), lambda: Features([units.texts[i] for i in train]))
@@ -366,14 +392,13 @@ def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: 
             thresholds[j] = 0.5
             continue
         key = ("classifier", code, coder, units.key, hashlib.blake2b(
-            labels[:, j].tobytes() + mask.tobytes(), digest_size=12).hexdigest(), cv, seed)
+            labels[:, j].tobytes() + mask.tobytes(), digest_size=12).hexdigest(), cv, seed, units.folds_by)
         if key not in _CACHE and X is None:
             X = features(units.texts, units.vectors)
 
         def compute(y=y, pos=pos, neg=neg):
             model = LogisticRegression(C=CLASSIFIER_C, class_weight="balanced", max_iter=2000)
-            folds = StratifiedKFold(n_splits=min(cv, pos, neg), shuffle=True, random_state=seed)
-            oof = cross_val_predict(model, X[train], y, cv=folds, method="predict_proba")[:, 1]
+            oof = _out_of_fold(model, X[train], y, groups, min(cv, pos, neg), seed)
             model.fit(X[train], y)
             every = model.predict_proba(X)[:, 1]
             every[train] = oof
@@ -388,6 +413,28 @@ def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: 
         return f"classifier trained on {coder}'s codings: probability {matrix[i, j]:.2f}"
 
     return Scores("classifier", codes, matrix, thresholds, explain, skipped, classifier)
+
+
+def _out_of_fold(model, X, y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int) -> np.ndarray:
+    """Out-of-fold probabilities of ``model``: stratified folds, by group when there are groups
+    (scikit-learn's ``StratifiedGroupKFold``: one interview or respondent never on both sides).
+    A fold whose training part holds one class only gets that class's rate."""
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if groups is None:
+        splitter, n_splits = StratifiedKFold, folds
+    else:
+        splitter, n_splits = StratifiedGroupKFold, min(folds, len(np.unique(groups)))
+    if n_splits < 2:
+        return np.full(len(y), y.mean())
+    oof = np.zeros(len(y), dtype=np.float64)
+    for fit, test in splitter(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y, groups):
+        if len(np.unique(y[fit])) < 2:
+            oof[test] = y[fit].mean()
+            continue
+        oof[test] = clone(model).fit(X[fit], y[fit]).predict_proba(X[test])[:, 1]
+    return oof
 
 
 def confidence(scores: Scores, spread: float) -> np.ndarray:
@@ -484,7 +531,9 @@ class SemanticCoder(_Coder):
             raw, _, _ = semantic_raw(units, codes, embed, model)
             thresholds = np.array([best_f1_threshold(raw[mask, j], labels[mask, j], DEFAULT_SEMANTIC_THRESHOLD)
                                    for j in range(len(codes))], dtype=np.float32)
-        return semantic_scores(units, codes, embed, model, thresholds)
+        scores = semantic_scores(units, codes, embed, model, thresholds)
+        scores.groups = units.groups
+        return scores
 
     def held_out(self, fitted: Scores, gold: Gold | None) -> np.ndarray:
         """With a gold coder, thresholds on the gold units chosen on the other folds."""
@@ -495,7 +544,7 @@ class SemanticCoder(_Coder):
         out = out.copy()
         for j in range(out.shape[1]):
             out[mask, j] = fold_decisions(fitted.matrix[:, j], labels[:, j], mask, max(2, self.setting.cv),
-                                          self.setting.seed, DEFAULT_SEMANTIC_THRESHOLD)[mask]
+                                          self.setting.seed, DEFAULT_SEMANTIC_THRESHOLD, fitted.groups)[mask]
         return out
 
     def score_cases(self, cases: Units, codes: list, own: list[int], fitted: Scores) -> np.ndarray:

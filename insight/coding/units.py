@@ -79,17 +79,42 @@ def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool 
     from pipelines.embed import get_embedder
 
     frame = con.execute(
-        "SELECT g.segment_id, g.text, g.text_hash, l.lemmas FROM segments g JOIN documents d USING (document_id) "
+        "SELECT g.segment_id, g.text, g.text_hash, l.lemmas, "
+        # the cross-validation group: the respondent for a panel answer, else the document
+        "CASE WHEN d.kind = 'panel' AND coalesce(g.participant_id, d.participant_id) IS NOT NULL "
+        "     THEN 'respondent ' || coalesce(g.participant_id, d.participant_id) "
+        "     ELSE 'document ' || d.document_id END AS fold_group, d.kind "
+        "FROM segments g JOIN documents d USING (document_id) "
         "LEFT JOIN lemmas l USING (text_hash) WHERE ? IS NULL OR d.study_id = ? ORDER BY g.segment_id",
         [study_id, study_id]).df()
     units = Units(texts=frame["text"].tolist(), segment_ids=frame["segment_id"].to_numpy(np.int64),
                   text_hashes=frame["text_hash"].tolist(),
-                  lemmas=frame["lemmas"].fillna("").tolist() if need_lemmas else None)
+                  lemmas=frame["lemmas"].fillna("").tolist() if need_lemmas else None,
+                  groups=np.unique(frame["fold_group"].to_numpy(str), return_inverse=True)[1],
+                  folds_by=folds_by(frame["kind"].unique()))
     if need_vectors:
         embedder = embedder or get_embedder()
         embed_segments(con, study_id=study_id, embedder=embedder)
         units.vectors = load_vectors(con, units.segment_ids, embedder.name)
     return units
+
+
+KIND_WORDS = {"interview": "interviews", "diary": "diaries", "fieldnotes": "field notes"}
+
+
+def folds_by(kinds) -> str:
+    """How out-of-fold figures are grouped, in words, for the kinds of document in a study.
+
+    >>> folds_by(["panel", "interview", "diary"])
+    'document (diaries, interviews) and respondent (panel answers)'
+    """
+    kinds = set(kinds)
+    parts = []
+    if kinds - {"panel"}:
+        parts.append("document (" + ", ".join(sorted(KIND_WORDS.get(k, k) for k in kinds - {"panel"})) + ")")
+    if "panel" in kinds:
+        parts.append("respondent (panel answers)")
+    return " and ".join(parts) or "document"
 
 
 def text_units(con, texts: list[str], *, embedder=None, need_vectors: bool = True) -> Units:

@@ -20,6 +20,10 @@ def summary(report: dict, previous: dict | None) -> None:
         moved = report["passed"] - previous["passed"]
         line += f" \u00b7 {previous['codebook']}: {previous['passed']} passed ({moved:+d})"
     st.markdown(line)
+    if report.get("folds_by"):
+        st.caption(f"Out of fold, {report['folds']} folds by {report['folds_by']}: no document or respondent is on "
+                   f"both sides of a fold ({report['fold_groups']:,} groups), so the figures say how well the codebook "
+                   "will code the next interview or respondent.")
 
 
 def table(report: dict, changes: list[dict] | None) -> pd.DataFrame:
