@@ -160,6 +160,8 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
                 pass
             elif (row["f1"] or 0.0) < min_f1:
                 passed = False
+        if gold and "rules" in scores and scores["rules"].rule_hits is not None:
+            row["rules"] = rule_figures(scores["rules"].rule_hits.get(j, {}), gold_mask, gold_matrix[:, j])
         row["passed"] = passed
         rows.append(row)
     n_pass = sum(r["passed"] for r in rows)
@@ -169,6 +171,21 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
             "codes": rows, "passed": n_pass, "failed": len(rows) - n_pass,
             "seconds": round(time.perf_counter() - started, 3),
             "model": embedder.name if embedder else None}
+
+
+def rule_figures(hits: dict[str, np.ndarray], seen: np.ndarray, gold: np.ndarray) -> list[dict]:
+    """Each keyword or pattern of a code tested on its own against the gold coder: how many of the
+    units the gold coder saw it matched, in how many the gold coder applied the code (precision),
+    and the share of the gold coder's units it finds (recall); worst precision first."""
+    positives = int(gold[seen].sum())
+    out = []
+    for rule, units in hits.items():
+        units = units[seen[units]]
+        agreed = int(gold[units].sum())
+        out.append({"rule": rule, "matches": int(len(units)), "agreed": agreed,
+                    "precision": round(agreed / len(units), 4) if len(units) else None,
+                    "recall": round(agreed / positives, 4) if positives else None})
+    return sorted(out, key=lambda r: (r["precision"] if r["precision"] is not None else 2, -r["matches"]))
 
 
 def compare_reports(old: dict, new: dict) -> list[dict]:
@@ -216,6 +233,10 @@ def format_report(report: dict) -> str:
                 lines.append(f"        missed (gold has it): \u201c{_short(item['text'])}\u201d")
             for item in row["false_positives"][:2]:
                 lines.append(f"        wrongly coded: \u201c{_short(item['text'])}\u201d")
+        for rule in row.get("rules") or []:
+            if rule["matches"] and rule["precision"] < 0.5:  # a rule that mostly disagrees: one look finds it
+                lines.append(f"        rule {rule['rule']!r}: {rule['agreed']} of {rule['matches']} matches agreed "
+                             f"with {report['gold']} (precision {rule['precision']:.2f})")
     lines.append("")
     lines.append(f"{report['passed']} passed, {report['failed']} failed")
     return "\n".join(lines)

@@ -78,11 +78,12 @@ class NotFound(InsightError):
         self.kind = kind
         self.name = name
         hint = None
+        kinds = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"  # study: studies
         if available is not None:
             hint = (
-                f"Known {kind}s: " + ", ".join(repr(a) for a in available[:30]) + "."
+                f"Known {kinds}: " + ", ".join(repr(a) for a in available[:30]) + "."
                 if available
-                else f"There are no {kind}s yet."
+                else f"There are no {kinds} yet."
             )
         super().__init__(f"No {kind} named {name!r}.", hint=hint)
 

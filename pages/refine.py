@@ -114,6 +114,8 @@ if shell.require_documents():
                                   key=f"refine.fp.{chosen}")
             if gold and not row["false_positives"] and not row["false_negatives"]:
                 st.caption(f"No disagreements with {gold} on this code.")
+        if gold:
+            ui.rule_table(row.get("rules"), gold, key=f"refine.rules.{chosen}")
 
         st.subheader(f"Edit {chosen}")
         if version != versions[0]:

@@ -87,6 +87,7 @@ class Scores:
     skipped: dict[str, str] = field(default_factory=dict)
     classifier: "Classifier | None" = None  # the classifier's fitted models, to score other texts
     groups: np.ndarray | None = None  # the units' cross-validation groups (see Units.groups)
+    rule_hits: dict[int, dict[str, np.ndarray]] | None = None  # rules: per code, each keyword's units
 
     def decisions(self) -> np.ndarray:
         return self.matrix >= self.thresholds[None, :]
@@ -146,42 +147,53 @@ def rules_scores(units: Units, codes: list) -> Scores:
     """Score = 1 - 0.5 ** (distinct keywords matched): one match 0.5, two 0.75; threshold 0.5."""
     matrix = np.zeros((len(units.texts), len(codes)), dtype=np.float32)
     hits: dict[int, dict[int, list[str]]] = {}
+    rule_hits: dict[int, dict[str, np.ndarray]] = {}
     for j, code in enumerate(codes):
 
         def compute(code=code):
             regexes, patterns = _keyword_regex(code)
             found: dict[int, list[str]] = {}
+            by_rule: dict[str, set[int]] = {}  # each keyword or pattern: the units it matched
             blob, starts = units.lemma_blob()
             for word, rx in regexes:
                 positions = [m.start() for m in rx.finditer(blob)]
                 for i in np.unique(np.searchsorted(starts, positions, side="right") - 1):
                     found.setdefault(int(i), []).append(word)
+                    by_rule.setdefault(word, set()).add(int(i))
             if patterns:
+                import json
+
                 from spacy.matcher import Matcher
 
                 from pipelines.nlp import get_nlp
 
                 nlp = get_nlp()
                 matcher = Matcher(nlp.vocab)
+                labels = {}
                 for n, pattern in enumerate(patterns):
                     matcher.add(f"p{n}", [pattern])
+                    labels[nlp.vocab.strings[f"p{n}"]] = "pattern " + json.dumps(pattern, ensure_ascii=False)
                 for i, doc in enumerate(nlp.pipe(units.texts, batch_size=256)):
-                    for _, a, b in matcher(doc):
+                    for match_id, a, b in matcher(doc):
                         found.setdefault(i, []).append(doc[a:b].text)
+                        by_rule.setdefault(labels[match_id], set()).add(i)
             found = {i: list(dict.fromkeys(words)) for i, words in found.items()}
             rows = np.fromiter(found, dtype=np.int64, count=len(found))
             counts = np.fromiter((len(w) for w in found.values()), dtype=np.int64, count=len(found))
-            return found, rows, (1 - 0.5 ** counts).astype(np.float32)
+            by_rule = {rule: np.array(sorted(units_), dtype=np.int64) for rule, units_ in by_rule.items()}
+            return found, rows, (1 - 0.5 ** counts).astype(np.float32), by_rule
 
-        found, rows, values = _cached(("rules", fingerprint(code), units.key), compute)
+        found, rows, values, by_rule = _cached(("rules", fingerprint(code), units.key), compute)
         matrix[rows, j] = values
         hits[j] = found
+        rule_hits[j] = by_rule
 
     def explain(i: int, j: int) -> str:
         words = hits[j].get(i)
         return "matched: " + ", ".join(words) if words else "no keyword matched"
 
-    return Scores("rules", [c.name for c in codes], matrix, np.full(len(codes), 0.5, dtype=np.float32), explain)
+    return Scores("rules", [c.name for c in codes], matrix, np.full(len(codes), 0.5, dtype=np.float32), explain,
+                  rule_hits=rule_hits)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -114,3 +114,19 @@ def disagreeing_quotes(items: list[dict], total: int | None, title: str, button:
         quote(item["text"], f"segment {item['segment_id']}")
         st.button(button, key=f"{key}.{item['segment_id']}", on_click=on_click, args=(item["text"],), type="tertiary",
                   icon=":material/add:", help="Copies the quote into the form below; save to test it.")
+
+
+def rule_table(rules: list[dict] | None, gold: str, *, key: str) -> None:
+    """Each keyword or pattern tested on its own against the gold coder, worst precision first: a
+    rule that mostly disagrees is found, and removed in the form below, in one look."""
+    if not rules:
+        return
+    frame = pd.DataFrame(rules)[["rule", "matches", "agreed", "precision", "recall"]]
+    st.markdown(f"**Its rules, each against {gold}**")
+    st.dataframe(frame, hide_index=True, key=key, height=min(300, 35 * (len(frame) + 1) + 3),
+                 column_config={"rule": st.column_config.TextColumn("keyword or pattern"),
+                                "matches": st.column_config.NumberColumn(help=f"Segments {gold} saw that it matches"),
+                                "agreed": st.column_config.NumberColumn(help=f"Of those, segments {gold} coded so"),
+                                "precision": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
+                                "recall": st.column_config.NumberColumn(format="%.2f",
+                                                                        help=f"Share of {gold}'s segments it finds")})
