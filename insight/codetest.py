@@ -160,6 +160,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
                 pass
             elif (row["f1"] or 0.0) < min_f1:
                 passed = False
+        row["why"] = _why(row, min_f1, bool(gold)) if not passed else None
         if gold and "rules" in scores and scores["rules"].rule_hits is not None:
             row["rules"] = rule_figures(scores["rules"].rule_hits.get(j, {}), gold_mask, gold_matrix[:, j])
         row["passed"] = passed
@@ -171,6 +172,21 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
             "codes": rows, "passed": n_pass, "failed": len(rows) - n_pass,
             "seconds": round(time.perf_counter() - started, 3),
             "model": embedder.name if embedder else None}
+
+
+def _why(row: dict, min_f1: float, gold: bool) -> str:
+    """Why a code failed, in one line: the examples missed, the counter-examples coded, F1 short."""
+    reasons = []
+    if row["failing_examples"]:
+        reasons.append(f"{len(row['failing_examples'])} of {row['examples'].split('/')[1]} examples not coded")
+    if row["failing_counter_examples"]:
+        reasons.append(f"{len(row['failing_counter_examples'])} of {row['counter_examples'].split('/')[1]} "
+                       "counter-examples coded")
+    if gold and row["f1"] is not None and row["f1"] < min_f1:
+        reasons.append(f"F1 {row['f1']:.2f} below {min_f1:.2f}")
+    elif gold and row["f1"] is None and row["gold_positives"]:
+        reasons.append("F1 undefined: nothing coded")
+    return "; ".join(reasons) or "failed"
 
 
 def rule_figures(hits: dict[str, np.ndarray], seen: np.ndarray, gold: np.ndarray) -> list[dict]:
@@ -225,6 +241,7 @@ def format_report(report: dict) -> str:
             line += f"  [{row['rule']}]"
         lines.append(line)
         if not row["passed"]:
+            lines.append(f"        why: {row['why']}")
             for text in row["failing_examples"][:MAX_QUOTES]:
                 lines.append(f"        missed example: \u201c{_short(text)}\u201d")
             for text in row["failing_counter_examples"][:MAX_QUOTES]:

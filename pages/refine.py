@@ -101,13 +101,17 @@ if shell.require_documents():
         if code.definition:
             st.markdown(f"**Definition.** {code.definition}")
         left, right = st.columns(2)
+        # a quote already added as an example (or counter-example) is known: it leaves the lists
+        known = {" ".join(t.split()) for t in [*code.examples, *code.counter_examples]}
+        missed = [q for q in row["false_negatives"] if " ".join(q["text"].split()) not in known]
+        wrong = [q for q in row["false_positives"] if " ".join(q["text"].split()) not in known]
         with left:
             ui.failing_cases(row)
-            ui.disagreeing_quotes(row["false_negatives"], row.get("false_negative_count"),
+            ui.disagreeing_quotes(missed, row.get("false_negative_count"),
                                   f"Missed: {gold} coded these" if gold else "Missed", "Add as example",
                                   lambda text: book_ui.append_line(keys["examples"], text), key=f"refine.fn.{chosen}")
         with right:
-            ui.disagreeing_quotes(row["false_positives"], row.get("false_positive_count"),
+            ui.disagreeing_quotes(wrong, row.get("false_positive_count"),
                                   f"Wrongly coded: {gold} did not code these" if gold else "Wrongly coded",
                                   "Add as counter-example",
                                   lambda text: book_ui.append_line(keys["counter_examples"], text),

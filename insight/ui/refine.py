@@ -37,6 +37,7 @@ def table(report: dict, changes: list[dict] | None) -> pd.DataFrame:
             "code": row["code"],
             "result": ("PASS" if row["passed"] else "FAIL") + ("" if was is None or was == row["passed"]
                                                                else (" (new)" if row["passed"] else " (was PASS)")),
+            "why": row.get("why") or "",
             "examples": row["examples"], "counter": row["counter_examples"],
             **{k: row.get(k) for k in FIGURES},
             "F1 change": change.get("f1_change"), "kappa change": change.get("kappa_change"),
@@ -80,17 +81,20 @@ def results(frame: pd.DataFrame, *, key: str, on_select) -> None:
                                 "f1": st.column_config.NumberColumn("F1", format="%.2f"),
                                 "gold": st.column_config.NumberColumn(help="Segments the gold coder gave this code"),
                                 "coded": st.column_config.NumberColumn(help="Segments the auto-coder gave this code"),
-                                "rule": st.column_config.TextColumn(help="The auto-coder chosen for this code")})
+                                "rule": st.column_config.TextColumn(help="The auto-coder chosen for this code"),
+                                "why": st.column_config.TextColumn(help="Why the code failed")})
 
 
 def figures(row: dict, change: dict | None) -> None:
     """The code's figures with their change against the previous version."""
     cols = st.columns(len(FIGURES) + 1)
-    cols[0].metric("Result", "PASS" if row["passed"] else "FAIL")
+    cols[0].metric("Result", "PASS" if row["passed"] else "FAIL", help=None if row["passed"] else row.get("why"))
     for col, key in zip(cols[1:], FIGURES):
         d = (change or {}).get(f"{key}_change")
+        same = d is not None and round(d, 2) == 0
         col.metric(key.title() if key != "f1" else "F1", fmt(row.get(key)),
-                   delta=None if d is None else f"{d:+.2f}", delta_color="normal" if d else "off")
+                   delta=None if d is None else "unchanged" if same else f"{d:+.2f}",
+                   delta_color="off" if same else "normal", delta_arrow="off" if same else "auto")
 
 
 def failing_cases(row: dict) -> None:
