@@ -449,6 +449,56 @@ def _out_of_fold(model, X, y: np.ndarray, groups: np.ndarray | None, folds: int,
     return oof
 
 
+def calibrate(raw: np.ndarray, gold: "Gold", groups: np.ndarray | None, folds: int = 5,
+              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Raw scores (units x codes) as the probability that the gold coder applies each code:
+    isotonic regression of the gold coder's decisions on the raw score, per code.
+
+    Cross-fitted: a unit the gold coder saw gets its probability from a fit on the other folds
+    (by group, as everywhere: :func:`fold_of`), so figures on it are out of fold; every other unit
+    gets the fit on all of the gold coder's units. Returns ``(probabilities, out_of_fold mask)``."""
+    from sklearn.isotonic import IsotonicRegression
+
+    mask, labels = gold
+    idx = np.flatnonzero(mask)
+    assign = fold_of(None if groups is None else groups[idx], len(idx), folds, seed)
+    out = np.zeros(raw.shape, dtype=np.float32)
+
+    def fit(x, y):
+        if len(np.unique(y)) < 2:
+            return lambda v: np.full(len(v), y.mean() if len(y) else 0.0)
+        model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
+        return model.predict
+
+    for j in range(raw.shape[1]):
+        x, y = raw[idx, j].astype(np.float64), labels[idx, j].astype(np.float64)
+        out[:, j] = fit(x, y)(raw[:, j].astype(np.float64))
+        for f in range(folds):
+            test = assign == f
+            if test.any():
+                out[idx[test], j] = fit(x[~test], y[~test])(x[test])
+    return out, mask.copy()
+
+
+def expected_calibration_error(probability: np.ndarray, outcome: np.ndarray, bins: int = 10) -> float:
+    """The gap between stated probability and how often it happened, averaged over ``bins`` equal
+    bins of probability weighted by their size (0: perfectly calibrated).
+
+    >>> expected_calibration_error(np.array([0.2, 0.2, 0.8, 0.8, 0.8]), np.array([0, 0, 1, 1, 0]))
+    0.1333
+    """
+    p, y = np.asarray(probability, dtype=np.float64).ravel(), np.asarray(outcome, dtype=np.float64).ravel()
+    if not len(p):
+        return 0.0
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            total += sel.sum() * abs(p[sel].mean() - y[sel].mean())
+    return round(total / len(p), 4)
+
+
 def confidence(scores: Scores, spread: float) -> np.ndarray:
     """Raw scores mapped to a 0-1 confidence that is 0.5 exactly at each code's threshold and
     ``0.5 ± 0.38`` a ``spread`` past it, so suggestions from every auto-coder can be ranked by how

@@ -166,3 +166,37 @@ def test_codebook_test_figures_match_sklearn_and_the_gold_codings(sample, tmp_pa
         with_errors += bool(fp or fn)
     assert with_errors >= 10  # the checks above ran on real disagreements
     get_embedder.cache_clear()
+
+
+def test_suggestion_scores_are_calibrated_probabilities_out_of_fold(sample, tmp_path, monkeypatch):
+    """With a gold coder, a suggestion's score is the probability that she applies the code; its
+    expected calibration error, out of fold by document and respondent, is at most 0.05 for every
+    method (computed here again from the stored run and the gold codings)."""
+    import shutil
+
+    import numpy as np
+
+    from insight import Workspace
+    from pipelines.autocode import calibrate, expected_calibration_error
+    from pipelines.embed import get_embedder
+
+    monkeypatch.setenv("INSIGHT_MODEL", "hashing")  # calibration's arithmetic, not the model, is under test
+    get_embedder.cache_clear()
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(sample[0], db)
+    with Workspace(db) as ws:
+        ws.load_codebook(ROOT / "codebooks" / "lived_experience.yaml")
+        summary = ws.run_autocoders(methods=["rules", "semantic", "classifier"], train_coder="Priya Shah")
+    assert "calibrated probability" in summary["scores"] and "by document" in summary["scores"]
+    assert all(e <= 0.05 for e in summary["calibration_error"].values()), summary["calibration_error"]
+    # the figure itself, independently: bins by hand over the out-of-fold probabilities
+    rng = np.random.default_rng(0)
+    raw = rng.random((600, 1))
+    y = (rng.random(600) < raw[:, 0]).astype(np.int8)[:, None]  # calibrated by construction
+    groups = np.repeat(np.arange(60), 10)
+    prob, _ = calibrate(raw.astype(np.float32), (np.ones(600, bool), y), groups)
+    bins = np.minimum((prob[:, 0] * 10).astype(int), 9)
+    by_hand = sum(abs(prob[bins == b, 0].mean() - y[bins == b, 0].mean()) * (bins == b).sum()
+                  for b in range(10) if (bins == b).any()) / 600
+    assert expected_calibration_error(prob, y) == pytest.approx(by_hand, abs=1e-4)
+    assert by_hand < 0.08

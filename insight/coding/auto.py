@@ -83,7 +83,16 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
     written: dict[str, int] = {}
     with transaction(con):
         run_id = record_run(con, "code", study_id, settings, status="running")
-        confidence = {c.name: autocode.confidence(scores[c.name], c.spread) for c in coders}
+        if gold is not None:
+            # with a gold coder, a score is the probability that the coder applies the code,
+            # calibrated out of fold (by document or respondent, like every figure)
+            confidence = {c.name: autocode.calibrate(scores[c.name].matrix, gold, units.groups, max(2, cv), seed)[0]
+                          for c in coders}
+            calibration = {auto_coder(m): autocode.expected_calibration_error(p[gold[0]], gold[1][gold[0]])
+                           for m, p in confidence.items()}
+        else:
+            confidence = {c.name: autocode.confidence(scores[c.name], c.spread) for c in coders}
+            calibration = None
         for method, sc in scores.items():
             written[auto_coder(method)] = _write(con, auto_coder(method), method, units, codes, sc.decisions(),
                                                  confidence[method], sc.explain, cb_id, version, run_id)
@@ -104,6 +113,11 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
                                                  explain_best, cb_id, version, run_id)
         skipped = {code: reason for sc in scores.values() for code, reason in sc.skipped.items()}
         summary = {"run_id": run_id, "codebook": codebook.ref, "methods": methods, "units": len(units.texts),
+                   "scores": (f"calibrated probability that {train_coder} applies the code (out of fold, by "
+                              f"{units.folds_by})" if calibration is not None else
+                              "uncalibrated confidence (0.5 at each code's threshold): name a --train-coder to "
+                              "calibrate"),
+                   "calibration_error": calibration,
                    "suggestions": written, "skipped": skipped,
                    "chosen": dict(zip(codes, chosen)) if chosen else None,
                    "thresholds": {m: {c: round(float(t), 3) for c, t in zip(codes, sc.thresholds)}
