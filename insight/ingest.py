@@ -1,7 +1,7 @@
 """Ingest: files and folders into the store, one transaction per file.
 
-Reads ``files``; writes ``files``, ``participants``, ``attributes``, ``documents``, ``segments``
-and ``codings``. A file whose bytes were ingested before into the same study adds nothing; a
+Reads ``files``; writes ``files``, ``participants``, ``attributes``, ``documents``, ``segments``,
+``codings`` and ``coverage``. A file whose bytes were ingested before into the same study adds nothing; a
 changed file at a known path is added as a new document (the old one keeps its codings). A bad
 file is reported with its reason and the rest of the batch goes on.
 
@@ -473,7 +473,6 @@ class _Writer:
              self.result.documents, self.result.segments, self.result.codings, json.dumps(opts, default=str)],
         )
 
-
     def _write_coverage(self) -> int:
         """Insert the collected coverage rows; returns how many were new."""
         if not self.rows["coverage"]:
@@ -481,8 +480,8 @@ class _Writer:
         import pandas as pd
 
         with frames(self.con, _insight_cover=pd.DataFrame(self.rows["coverage"]).drop_duplicates()):
-            (new,) = self.con.execute("SELECT count(*) FROM _insight_cover c WHERE NOT EXISTS (SELECT 1 FROM coverage v "
-                                      "WHERE v.coder = c.coder AND v.segment_id = c.segment_id)").fetchone()
+            (new,) = self.con.execute("SELECT count(*) FROM _insight_cover c WHERE NOT EXISTS (SELECT 1 FROM "
+                                      "coverage v WHERE v.coder = c.coder AND v.segment_id = c.segment_id)").fetchone()
             self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
         return new
 

@@ -4,14 +4,15 @@ A unit is a segment; a coding is a passage, and counts on every unit it overlaps
 enough: :data:`UNIT_RULE`). Beside the units, agreement on characters (:func:`characters`): of the
 characters either coder coded with a code, the share both coded, as MAXQDA and ATLAS.ti offer for
 coding by selection. By default agreement is measured on the units both coders looked at
-(``coverage``: the rows of a coded spreadsheet, the segments an auto-coder ran on, the segments a
-human coded in the app); ``all_units=True`` takes every segment of the study, counting a unit a
-coder never saw as "no code". The result says how many units each coder saw, how many both saw and
-how many only one saw (``coverage``, and in words ``coverage_note``, :func:`coverage_lines`): a second coder who coded a
-20% sub-sample leaves 80% of the first coder's units out, and the figures are on the rest. For each code the two coders' decisions are two 0/1 vectors; from
-them come Cohen's kappa, Krippendorff's alpha (nominal), percent agreement, and precision, recall
-and F1 of coder B against coder A as gold. "Overall" pools every unit × code decision. 95%
-intervals come from a bootstrap over units.
+(``coverage``: the rows of a coded spreadsheet its coder coded, the segments an auto-coder ran on,
+the segments a human coded in the app); ``all_units=True`` takes every segment of the study,
+counting a unit a coder never saw as "no code". The result says how many units each coder saw, how
+many both saw and how many only one saw (``coverage``; in words ``coverage_note``,
+:func:`coverage_lines`): a second coder who coded a 20% sub-sample leaves 80% of the first coder's
+units out, and the figures are on the rest. For each code the two coders' decisions are two 0/1
+vectors; from them come Cohen's kappa, Krippendorff's alpha (nominal), percent agreement, and
+precision, recall and F1 of coder B against coder A as gold. "Overall" pools every unit × code
+decision. 95% intervals come from a bootstrap over units.
 
 The closed forms used (checked against scikit-learn and ``krippendorff`` in the tests), for N
 units, a = count of A's 1s, b = B's, ab = both:

@@ -120,7 +120,8 @@ def read_exports(a_path, b_path, **kwargs):
     return (coded_units(a_path, "cp1252", ";", **kwargs), coded_units(b_path, "utf-8-sig", ",", **kwargs))
 
 
-def ingest(db, a_path, b_path, *extra: str):
+def ingest(db, a_path, b_path, *extra: str, first: tuple[str, ...] = ()):
+    """Both files through ``insight ingest``; ``extra`` options for both, ``first`` for the first only."""
     runner = CliRunner()
     reports = []
     for path, coder in ((a_path, "Priya Shah"), (b_path, "Tom Reid")):
@@ -129,7 +130,7 @@ def ingest(db, a_path, b_path, *extra: str):
         args += [a for text, _ in QUESTIONS for a in ("--text-col", text)]
         args += [a for spec in CODE_COLS for a in ("--code-col", spec)]
         if path == a_path:
-            args += ["--date-col", "Submitted", "--attr-col", "Ward"]
+            args += ["--date-col", "Submitted", "--attr-col", "Ward", *first]
         result = runner.invoke(main, args)
         assert result.exit_code == 0, result.output
         reports.append(json.loads(result.stdout))
@@ -237,6 +238,17 @@ def test_blank_means_no_code_compares_every_row(exports, tmp_path):
     assert len(compared) > 4 * len(set(sub_a) & set(sub_b))
 
 
+def test_a_first_coder_who_coded_every_row_and_a_sampled_second(exports, tmp_path):
+    """The usual design (the README's example): the option for the first coder's file only. The units
+    are the rows the second coder coded, the first coder's blank answers there counting as no code."""
+    a = read_exports(*exports, blank_means_no_code=True)[0]
+    b = read_exports(*exports)[1]
+    ingest(tmp_path / "usual.duckdb", *exports, first=("--blank-means-no-code",))
+    shown = agreement(tmp_path / "usual.duckdb")
+    assert check_kappas(shown, a, b, sorted(set(a) & set(b))) >= 6
+    assert shown["coverage"]["only"] == {"Priya Shah": len(set(a) - set(b)), "Tom Reid": 1}  # NB-0131
+
+
 def test_the_option_on_a_file_already_in_adds_only_its_coverage(default_db, exports, tmp_path):
     """Ingested with the default, then again with --blank-means-no-code: the blank rows now count as
     coded, no coding is written twice, and the figures are those of ingesting with the option."""
@@ -269,3 +281,46 @@ def test_one_bad_row_does_not_cost_the_file(default_db, exports):
     with Workspace(db, read_only=True) as ws:
         dates = dict(ws.con.execute("SELECT title, doc_date FROM documents").fetchall())
     assert dates["NB-0063"] is None and str(dates["NB-0064"]).startswith("2026-03")
+
+
+def test_the_app_takes_the_option_on_upload_and_says_what_agreement_compared(tmp_path, monkeypatch):
+    """Upload: the first coder's file with "a blank code cell means no code applies" ticked (she
+    coded every row), the second's without (a sub-sample); Agreement then states the units."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+    from insight import Workspace
+    from insight.reliability import coverage_lines
+    from insight.ui.agreement import EVERY_SEGMENT_HINT
+
+    answers = ["More buses after six", "Fix the damp", "n/a", "Answer the phone", "Bins, bins, bins", "Nothing",
+               "Cheaper council tax", "Keep the library", "Safer underpass", "Faster repairs"]
+    priya = "id,q2,codes\r\n" + "".join(f'R{i},"{t}",{"" if t in ("n/a", "Nothing") else "C" + str(i % 3)}\r\n'
+                                        for i, t in enumerate(answers))
+    tom = "id,q2,codes\r\n" + "".join(f'R{i},"{t}",{"C" + str(i % 2) if i in (0, 1, 3) else ""}\r\n'
+                                      for i, t in enumerate(answers))
+    monkeypatch.setenv("INSIGHT_DB", str(tmp_path / "app.duckdb"))
+    monkeypatch.setenv("INSIGHT_MODEL", "hashing")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/upload.py").run()
+    at.file_uploader[0].set_value([("priya.csv", priya.encode("utf-8-sig"), "text/csv"),
+                                   ("tom.csv", tom.encode(), "text/csv")]).run()
+    for index, coder in enumerate(["Priya Shah", "Tom Reid"]):
+        at.multiselect(key=f"upload.map.{index}.text").set_value(["q2"])
+        at.selectbox(key=f"upload.map.{index}.id").set_value("id")
+        at.multiselect(key=f"upload.map.{index}.codes").set_value(["codes"]).run()
+        at.text_input(key=f"upload.map.{index}.coder").set_value(coder)
+    at.checkbox(key="upload.map.0.blank").check()
+    at.button(key="upload.import").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with Workspace(tmp_path / "app.duckdb", read_only=True) as ws:
+        seen = dict(ws.con.execute("SELECT coder, count(*) FROM coverage GROUP BY 1").fetchall())
+        expected = ws.agreement("Priya Shah", "Tom Reid", bootstrap=0)
+    assert seen == {"Priya Shah": 10, "Tom Reid": 3}  # every answer; the three rows Tom coded
+    at.switch_page("pages/agreement.py").run()
+    at.selectbox(key="agreement.a").set_value("Priya Shah")
+    at.selectbox(key="agreement.b").set_value("Tom Reid").run()
+    assert not at.exception
+    caption = " ".join(coverage_lines(expected, EVERY_SEGMENT_HINT))
+    assert caption.startswith("Priya Shah coded (looked at) 10 units, Tom Reid 3; both 3. 7 units only Priya Shah saw")
+    assert caption in [c.value for c in at.caption]
