@@ -1,9 +1,9 @@
 """Ingest: files and folders into the store, one transaction per file.
 
 Reads ``files``; writes ``files``, ``participants``, ``attributes``, ``documents``, ``segments``,
-``codings`` and ``coverage``. A file whose bytes were ingested before into the same study adds nothing; a
-changed file at a known path is added as a new document (the old one keeps its codings). A bad
-file is reported with its reason and the rest of the batch goes on.
+``codings`` and ``coverage``. A file whose bytes were ingested before into the same study adds
+nothing; a changed file at a known path is added as a new document (the old one keeps its codings).
+A bad file is reported with its reason and the rest of the batch goes on.
 
 A coded spreadsheet also writes ``coverage``: the answers its coder coded, blank ones included,
 which agreement compares on. A row with no code at all is one the coder did not code (a sub-sample
