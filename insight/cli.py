@@ -45,6 +45,10 @@ def main(ctx, db):
 @click.option("--code-sep", multiple=True, default=(";",), show_default=True,
               help="Separator between codes in a code column (repeatable, when a column mixes separators).")
 @click.option("--coder", metavar="NAME", help="Who made the codings in --code-col columns.")
+@click.option("--blank-means-no-code", is_flag=True,
+              help="With --code-col: a row with no code was coded by --coder and no code applies. Default: a row "
+                   "with no code in any code column is one the coder did not code (a sub-sample), left out of "
+                   "agreement.")
 @click.option("--sheet", metavar="NAME", help="XLSX: the sheet to read (default: the first).")
 @click.option("--unit", type=click.Choice(["turn", "paragraph", "sentence"]), default="turn", show_default=True,
               help="Segment unit: whole speaker turns, paragraphs, or sentences.")
@@ -90,7 +94,7 @@ def _print_ingest(report) -> None:
         if f.status == "changed":
             click.echo(f"  changed: {f.path}: {f.reason}")
         elif f.status == "attached":
-            click.echo(f"  attached: {f.path}: {f.codings} codings added to existing segments")
+            click.echo(f"  attached: {f.path}: {f.reason or f'{f.codings} codings added to existing segments'}")
     counts = report.to_dict()["by_status"]
     totals = report.totals()
     new = counts.get("added", 0) + counts.get("changed", 0) + counts.get("attached", 0)

@@ -1,9 +1,15 @@
 """Ingest: files and folders into the store, one transaction per file.
 
-Reads ``files``; writes ``files``, ``participants``, ``attributes``, ``documents``, ``segments``
-and ``codings``. A file whose bytes were ingested before into the same study adds nothing; a
-changed file at a known path is added as a new document (the old one keeps its codings). A bad
-file is reported with its reason and the rest of the batch goes on.
+Reads ``files``; writes ``files``, ``participants``, ``attributes``, ``documents``, ``segments``,
+``codings`` and ``coverage``. A file whose bytes were ingested before into the same study adds
+nothing; a changed file at a known path is added as a new document (the old one keeps its codings).
+A bad file is reported with its reason and the rest of the batch goes on.
+
+A coded spreadsheet also writes ``coverage``: the answers its coder coded, blank ones included,
+which agreement compares on. A row with no code at all is one the coder did not code (a sub-sample
+second coder), unless ``blank_means_no_code``; the rule is in :mod:`insight.readers.tabular`. The
+same file ingested again by the same coder with ``blank_means_no_code`` adds only the coverage of
+its blank rows (nothing else is written twice).
 
 A folder may hold an ``ingest.yaml`` manifest saying how to read its files::
 
@@ -279,8 +285,10 @@ class _Writer:
     """
 
     def __init__(self, con, study_id: int, options: IngestOptions, path: Path, sha: str, reader: str,
-                 encoding: str | None, state: "_StudyState"):
+                 encoding: str | None, state: "_StudyState", cover_only: bool = False):
         self.con = con
+        self.cover_only = cover_only  # the file is in already: only record which answers its coder coded
+        self.unmatched = 0
         self.study_id = study_id
         self.options = options
         self.path = path
@@ -351,6 +359,9 @@ class _Writer:
         from pipelines.segment import segment
 
         if doc.match_existing and doc.participant and self._attach_to_existing(doc):
+            return
+        if self.cover_only:
+            self.unmatched += 1
             return
         segments = segment(doc.text, doc.turns, self.options.unit)
         if not segments:
@@ -423,7 +434,7 @@ class _Writer:
             if key not in index:
                 return False
             matched[(turn.start, turn.end)] = (index[key], turn.field)
-        for coding in doc.codings:
+        for coding in [] if self.cover_only else doc.codings:
             hit = matched.get((coding.start, coding.end))
             if hit is not None:
                 _, document_id, start, end = hit[0]
@@ -452,11 +463,7 @@ class _Writer:
         self.result.codings += len(codings)
         for table in ("participants", "attributes", "documents", "segments", "codings"):
             _insert_frame(self.con, table, self.rows[table])
-        if self.rows["coverage"]:
-            import pandas as pd
-
-            with frames(self.con, _insight_cover=pd.DataFrame(self.rows["coverage"]).drop_duplicates()):
-                self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
+        self._write_coverage()
         opts = self.options_record = {k: v for k, v in asdict(options).items()
                                       if k != "participants" and v not in (None, [], "")}
         self.con.execute(
@@ -465,6 +472,31 @@ class _Writer:
             [self.file_id, self.study_id, str(self.path), self.sha, self.reader, self.encoding,
              self.result.documents, self.result.segments, self.result.codings, json.dumps(opts, default=str)],
         )
+
+    def _write_coverage(self) -> int:
+        """Insert the collected coverage rows; returns how many were new."""
+        if not self.rows["coverage"]:
+            return 0
+        import pandas as pd
+
+        with frames(self.con, _insight_cover=pd.DataFrame(self.rows["coverage"]).drop_duplicates()):
+            (new,) = self.con.execute("SELECT count(*) FROM _insight_cover c WHERE NOT EXISTS (SELECT 1 FROM "
+                                      "coverage v WHERE v.coder = c.coder AND v.segment_id = c.segment_id)").fetchone()
+            self.con.execute("INSERT OR IGNORE INTO coverage SELECT coder, segment_id FROM _insight_cover")
+        return new
+
+    def end_cover(self, seen_path: str, seen_options: dict) -> None:
+        """Finish a cover-only pass: write the coverage and record the option on the file's row."""
+        new = self._write_coverage()
+        seen_options["blank_means_no_code"] = True
+        self.con.execute("UPDATE files SET options = ? WHERE study_id = ? AND path = ? AND sha256 = ?",
+                         [json.dumps(seen_options, default=str), self.study_id, seen_path, self.sha])
+        self.result.status = "attached"
+        self.result.reason = (f"in already; now every row counts as coded by {self.options.coder}: {new} more "
+                              f"answer(s) coded, with no code where the cell is blank")
+        if self.unmatched:
+            self.result.reason += (f"; {self.unmatched} row(s) no longer match the study's answers (changed or "
+                                   "pseudonymised since) and were skipped")
 
 
 def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
@@ -477,13 +509,15 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
         return FileResult(str(path), "failed", reason=f"{path}: cannot be read ({exc.strerror}).")
     state = state or _StudyState(con, study_id)
     sha = hashlib.sha256(data).hexdigest()
-    seen = None
+    seen = cover = None
     for seen_path, seen_opts in state.files.get(sha, []):
         # The same table again with another coder's code columns attaches that coder's codings.
         if not options.code_cols or seen_opts.get("coder") == options.coder:
             seen = (seen_path,)
+            if options.code_cols and options.blank_means_no_code and not seen_opts.get("blank_means_no_code"):
+                cover = (seen_path, dict(seen_opts))  # in already: add the coverage of its blank rows
             break
-    if seen:
+    if seen and not cover:
         note = "unchanged since it was ingested" if seen[0] == str(path) else f"same content as {seen[0]}"
         return FileResult(str(path), "unchanged", reason=note)
     changed = str(path) in state.paths
@@ -496,7 +530,9 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
         return FileResult(str(path), "failed",
                           reason=f"{path}: unexpected {exc.__class__.__name__} while reading ({exc}). "
                                  "This is a bug in Insight; please report it with the file if you can.")
-    writer = _Writer(con, study_id, options, path, sha, reader.name, result.encoding, state)
+    writer = _Writer(con, study_id, options, path, sha, reader.name, result.encoding, state, cover_only=bool(cover))
+    if cover:
+        return _cover_blank_rows(con, writer, result, *cover)
     try:
         with transaction(con):
             writer.begin_file()
@@ -530,6 +566,23 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
         out.status = "changed"
         out.reason = "changed since it was last ingested: added as a new document; the earlier one keeps its codings"
     return out
+
+
+def _cover_blank_rows(con, writer: _Writer, result: ReadResult, seen_path: str, seen_options: dict) -> FileResult:
+    """A coded file ingested before, now with ``blank_means_no_code``: record its coder's coverage of
+    every row, in one transaction, and nothing else."""
+    try:
+        with transaction(con):
+            writer.begin_file()
+            for doc in result.documents:
+                writer.document(doc)
+            writer.end_cover(seen_path, seen_options)
+    except Exception as exc:
+        writer.state.load()
+        return FileResult(str(writer.path), "failed", reason=f"{writer.path}: could not be stored ({exc}).")
+    writer.state.load()  # the file's recorded options changed
+    writer.result.warnings = result.warnings
+    return writer.result
 
 
 def ingest(con, paths: list[str | Path], options: IngestOptions,

@@ -4,12 +4,15 @@ A unit is a segment; a coding is a passage, and counts on every unit it overlaps
 enough: :data:`UNIT_RULE`). Beside the units, agreement on characters (:func:`characters`): of the
 characters either coder coded with a code, the share both coded, as MAXQDA and ATLAS.ti offer for
 coding by selection. By default agreement is measured on the units both coders looked at
-(``coverage``: the rows of a coded spreadsheet, the segments an auto-coder ran on, the segments a
-human coded in the app); ``all_units=True`` takes every segment of the study, counting a unit a
-coder never saw as "no code". For each code the two coders' decisions are two 0/1 vectors; from
-them come Cohen's kappa, Krippendorff's alpha (nominal), percent agreement, and precision, recall
-and F1 of coder B against coder A as gold. "Overall" pools every unit × code decision. 95%
-intervals come from a bootstrap over units.
+(``coverage``: the rows of a coded spreadsheet its coder coded, the segments an auto-coder ran on,
+the segments a human coded in the app); ``all_units=True`` takes every segment of the study,
+counting a unit a coder never saw as "no code". The result says how many units each coder saw, how
+many both saw and how many only one saw (``coverage``; in words ``coverage_note``,
+:func:`coverage_lines`): a second coder who coded a 20% sub-sample leaves 80% of the first coder's
+units out, and the figures are on the rest. For each code the two coders' decisions are two 0/1
+vectors; from them come Cohen's kappa, Krippendorff's alpha (nominal), percent agreement, and
+precision, recall and F1 of coder B against coder A as gold. "Overall" pools every unit × code
+decision. 95% intervals come from a bootstrap over units.
 
 The closed forms used (checked against scikit-learn and ``krippendorff`` in the tests), for N
 units, a = count of A's 1s, b = B's, ab = both:
@@ -45,24 +48,66 @@ def coders(con, study_id: int | None = None) -> list[str]:
     return [r[0] for r in rows]
 
 
+def _seen_sql() -> str:
+    """The segments a coder (the two ``?``) saw: their coverage and every segment they coded."""
+    return ("SELECT v.segment_id FROM coverage v WHERE v.coder = ? "
+            "UNION SELECT c.segment_id FROM coding_segments c WHERE c.coder = ? AND " + _coder_codings_sql())
+
+
 def units(con, coder_a: str, coder_b: str, *, study_id: int | None = None, all_units: bool = False) -> np.ndarray:
     """Segment ids to compare on: those both coders saw, or every segment of the study."""
     if all_units:
         rows = con.execute("SELECT g.segment_id FROM segments g JOIN documents d USING (document_id) "
                            "WHERE ? IS NULL OR d.study_id = ? ORDER BY 1", [study_id, study_id]).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
-
-    def seen(coder):
-        return (
-            "SELECT v.segment_id FROM coverage v WHERE v.coder = ? "
-            "UNION SELECT c.segment_id FROM coding_segments c WHERE c.coder = ? AND " + _coder_codings_sql()
-        )
-
     rows = con.execute(
-        f"SELECT u.segment_id FROM (({seen(coder_a)}) INTERSECT ({seen(coder_b)})) u JOIN segments g USING (segment_id) "
+        f"SELECT u.segment_id FROM (({_seen_sql()}) INTERSECT ({_seen_sql()})) u JOIN segments g USING (segment_id) "
         "JOIN documents d USING (document_id) WHERE ? IS NULL OR d.study_id = ? ORDER BY 1",
         [coder_a, coder_a, coder_b, coder_b, study_id, study_id]).fetchall()
     return np.array([r[0] for r in rows], dtype=np.int64)
+
+
+def seen(con, coder_a: str, coder_b: str, *, study_id: int | None = None) -> dict:
+    """How many of the study's segments each coder saw (coded, or had in front of them: ``coverage``),
+    how many both saw, only one saw, and neither saw."""
+    rows = con.execute(
+        f"SELECT g.segment_id IN ({_seen_sql()}) AS a, g.segment_id IN ({_seen_sql()}) AS b, count(*) "
+        "FROM segments g JOIN documents d USING (document_id) WHERE ? IS NULL OR d.study_id = ? GROUP BY 1, 2",
+        [coder_a, coder_a, coder_b, coder_b, study_id, study_id]).fetchall()
+    count = {(a, b): n for a, b, n in rows}
+    both, only_a, only_b = count.get((True, True), 0), count.get((True, False), 0), count.get((False, True), 0)
+    return {"seen": {coder_a: both + only_a, coder_b: both + only_b}, "both": both,
+            "only": {coder_a: only_a, coder_b: only_b}, "neither": count.get((False, False), 0),
+            "segments": sum(count.values())}
+
+
+def _units(n: int) -> str:
+    return f"{n:,} unit" + ("" if n == 1 else "s")
+
+
+ALL_UNITS_HINT = "use --all-units to count a unit a coder never saw as no code"
+
+
+def coverage_lines(result: dict, all_units_hint: str = ALL_UNITS_HINT) -> list[str]:
+    """What the figures were measured on, in words: who saw how many units, which were left out (or,
+    with every unit, counted as no code) and why. ``all_units_hint`` says how to count every unit
+    where the reader is (the CLI's flag by default)."""
+    a, b = result["coders"]
+    c = result["coverage"]
+    only_a, only_b = c["only"][a], c["only"][b]
+    lines = [f"{a} coded (looked at) {_units(c['seen'][a])}, {b} {c['seen'][b]:,}; both {c['both']:,}."]
+    if result["units"] == "all":
+        counted = [f"{_units(only_a)} only {a} saw" * bool(only_a), f"{_units(only_b)} only {b} saw" * bool(only_b),
+                   f"{_units(c['neither'])} neither saw" * bool(c["neither"])]
+        if any(counted):
+            lines.append("Counted as no code from a coder who never saw them: " + ", ".join(p for p in counted if p)
+                         + ".")
+    elif only_a or only_b:
+        lines.append(f"{_units(only_a)} only {a} saw, {only_b:,} only {b} saw: left out (a coder who never saw a "
+                     f"unit did not code it); {all_units_hint}.")
+    else:
+        lines.append("Nothing left out: every unit either coder saw, both saw.")
+    return lines
 
 
 def decisions(con, coder: str, unit_ids: np.ndarray, codes: list[str]) -> np.ndarray:
@@ -174,7 +219,8 @@ def agreement(con, coder_a: str, coder_b: str, *, study_id: int | None = None, a
     result = compare(a, b, codes, bootstrap=bootstrap, seed=seed)
     result.update({"coders": [coder_a, coder_b], "gold": coder_a, "units": "all" if all_units else "both saw",
                    "unit_rule": UNIT_RULE, "characters": characters(con, coder_a, coder_b, unit_ids, codes),
-                   "character_rule": CHARACTER_RULE})
+                   "character_rule": CHARACTER_RULE, "coverage": seen(con, coder_a, coder_b, study_id=study_id)})
+    result["coverage_note"] = " ".join(coverage_lines(result))
     return result
 
 

@@ -59,7 +59,9 @@ class Workspace:
 
     def ingest(self, paths: list[str | Path], *, study: str | None = None,
                progress: Callable[[int, int, str], None] | None = None, **options):
-        """Read files and folders into a study; one transaction per file.
+        """Read files and folders into a study; one transaction per file. ``options`` are
+        :class:`~insight.readers.base.IngestOptions` fields (``text_cols``, ``code_cols``, ``coder``,
+        ``blank_means_no_code`` ...).
 
         >>> ws = Workspace(":memory:")
         >>> import tempfile, pathlib
@@ -236,7 +238,8 @@ class Workspace:
 
     def agreement(self, coder_a: str, coder_b: str, *, study: str | None = None, all_units: bool = False,
                   bootstrap: int = 1000) -> dict:
-        """Kappa, alpha, percent agreement and P/R/F1 (B against A) per code and overall."""
+        """Kappa, alpha, percent agreement and P/R/F1 (B against A) per code and overall, and how many
+        units each coder saw, both saw and only one saw (``coverage``, ``coverage_note``)."""
         from insight.reliability import agreement
 
         return agreement(self.con, coder_a, coder_b, study_id=self.study_id(study), all_units=all_units,

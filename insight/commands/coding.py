@@ -233,6 +233,8 @@ def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_r
 @click.pass_context
 def agreement(ctx, coders, study, all_units, bootstrap, as_json):
     """Agreement between two coders, human or automatic: kappa, alpha, % agreement, P/R/F1 per code."""
+    from insight.reliability import coverage_lines
+
     with open_workspace(ctx, read_only=True) as ws:
         result = ws.agreement(coders[0], coders[1], study=study, all_units=all_units, bootstrap=bootstrap)
     if as_json:
@@ -244,6 +246,8 @@ def agreement(ctx, coders, study, all_units, bootstrap, as_json):
 
     o = result["overall"]
     click.echo(f"{coders[0]} vs {coders[1]} on {o['n_units']} units ({result['units']})")
+    for line in coverage_lines(result):
+        click.echo(line)
     click.echo(f"overall   kappa {fmt(o['kappa'])}  alpha {fmt(o['alpha'])}  agreement {fmt(o['percent_agreement'])}"
                f"  F1 {fmt(o['f1'])}")
     click.echo(f"{'code':<36} {'kappa':>5} {'alpha':>5} {'agree':>5} {'F1':>5}  {coders[0][:8]:>8} {coders[1][:8]:>8}")

@@ -36,6 +36,9 @@ class IngestOptions:
     code_cols: list[str] = field(default_factory=list)
     code_sep: str | list[str] = ";"  # one separator, or several when a column mixes them
     coder: str | None = None
+    # A row with no code in any code column: False (the default), the coder did not code it (a
+    # sub-sample second coder's other rows); True, the coder coded it and no code applies.
+    blank_means_no_code: bool = False
     unit: str = "turn"
     sheet: str | None = None
     pseudonymise: bool = False  # replace personal data as each file goes in (insight/privacy/)
@@ -91,7 +94,8 @@ class ParsedDocument:
     # attach this row's codings to those segments instead of adding the row again.
     match_existing: bool = False
     # Fields (survey columns) a coder went through: their segments count as seen by that coder
-    # even where no code was applied. ``None``: the whole document, for every coder it names.
+    # even where no code was applied (``[]``: none, a row the coder did not code). ``None``: the
+    # whole document, for every coder it names.
     coded_fields: list[str] | None = None
 
 

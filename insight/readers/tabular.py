@@ -6,6 +6,23 @@
 - **diary**: one row per entry (``participant_col``, ``date_col``); each entry is a document.
 
 Without column options the shape and columns are guessed, and the guess is reported.
+
+**Which answers a coder coded** (``coverage``, the units agreement compares): a second coder
+usually codes a sub-sample (often 20%) and leaves the other rows blank, so by default a blank row is
+one the coder did not code. The rule, per row (respondent or diary entry):
+
+- a row with at least one code in any of the coder's code columns was coded by that coder: every
+  answer of the row that has a code column counts as coded, the ones left blank as "no code
+  applies" (the coder had the row in front of them; a blank answer there is a decision);
+- a row with no code in any of the coder's code columns was not coded: its answers are left out of
+  that coder's coverage (and a note says how many rows that was);
+- with ``blank_means_no_code`` (``--blank-means-no-code``), every row of the file was coded: for a
+  file that holds only the rows the coder went through, or a coder who coded every row.
+
+Per row rather than per answer because a blank answer in a row the coder worked on is most often
+"nothing applies" (a respondent's "n/a", an answer no code fits); dropping it would leave only the
+answers someone coded and inflate agreement. A transcript table is one document, coded by the coder
+as a whole when any turn has a code.
 """
 
 from __future__ import annotations
@@ -206,6 +223,18 @@ def _split_codes(value: str, sep: str | list[str]) -> list[str]:
     return [c.strip() for c in parts if c.strip()]
 
 
+def _row_coded(row: dict, codes: list[tuple[str, str]], options: IngestOptions) -> bool:
+    """Whether the coder coded this row: a code in at least one of their code columns (module docstring)."""
+    return any(_split_codes(str(row[code_col]), options.code_sep) for code_col, _ in codes)
+
+
+def _uncoded_note(path: Path, uncoded: int, rows: int, codes: list[tuple[str, str]], options: IngestOptions) -> str:
+    columns = ", ".join(dict.fromkeys(code_col for code_col, _ in codes))
+    return (f"{path}: {uncoded} of {rows} row(s) have no code in {columns}: taken as rows {options.coder} did not "
+            f"code (outside their sample), so agreement leaves them out. If a blank means no code applies, "
+            f"ingest with --blank-means-no-code.")
+
+
 @register
 class TabularReader:
     name = "tabular"
@@ -262,7 +291,8 @@ class TabularReader:
         elif attrs:
             result.warnings.append(f"{path}: attribute columns need --id-col to tie them to respondents; "
                                    "each row's attributes were kept in its document metadata instead.")
-        empty = 0
+        empty = uncoded = 0
+        undated: list[str] = []
         for index, row in enumerate(rows):
             rownum = index + 2
             pieces = [(None, str(row[c]), None, None) for c in texts]
@@ -279,6 +309,8 @@ class TabularReader:
                 continue
             by_field = {t.field: t for t in turns}
             codings = []
+            coded = options.blank_means_no_code or _row_coded(row, codes, options)
+            uncoded += not coded
             for code_col, text_col in codes:
                 names = _split_codes(str(row[code_col]), options.code_sep)
                 if names and text_col not in by_field:
@@ -296,20 +328,38 @@ class TabularReader:
                 text=text,
                 turns=turns,
                 kind=options.kind or "panel",
-                date=parse_date(path, str(row[date_col]), rownum) if date_col else None,
+                date=self._row_date(path, row, date_col, rownum, undated),
                 participant=pid,
                 metadata=metadata,
                 codings=codings,
                 match_existing=bool(pid),
-                coded_fields=[text_col for _, text_col in codes],
+                coded_fields=[text_col for _, text_col in codes] if coded else [],
             ))
         if empty:
             result.warnings.append(f"{path}: {empty} row(s) with no answer in any text column.")
+        if undated:
+            shown = ", ".join(undated[:5]) + (f" and {len(undated) - 5} more" if len(undated) > 5 else "")
+            result.warnings.append(f"{path}: {len(undated)} date(s) in {date_col!r} could not be read and those rows "
+                                   f"went in without a date: {shown}. Dates read as YYYY-MM-DD or DD/MM/YYYY.")
+        if codes and uncoded:
+            result.warnings.append(_uncoded_note(path, uncoded, len(result.documents), codes, options))
+
+    @staticmethod
+    def _row_date(path, row, date_col, rownum, undated: list[str]) -> date | None:
+        """A survey row's date; one unreadable date never costs the file: it is listed in ``undated``."""
+        if not date_col:
+            return None
+        try:
+            return parse_date(path, str(row[date_col]), rownum)
+        except ReaderError:
+            undated.append(f"row {rownum} ({str(row[date_col]).strip()!r})")
+            return None
 
     def _diary(self, path, rows, options, result, texts, pid_col, date_col, attrs, codes, extra):
         if not pid_col:
             raise ReaderError(path, "a diary needs a participant column.", fix="Name it with --participant-col.")
         self._participants(result, rows, pid_col, attrs)
+        uncoded = 0
         for index, row in enumerate(rows):
             rownum = index + 2
             pid = str(row[pid_col]).strip()
@@ -328,6 +378,8 @@ class TabularReader:
                 turn.speaker = pid
             codings = []
             by_field = {t.field: t for t in turns}
+            coded = options.blank_means_no_code or _row_coded(row, codes, options)
+            uncoded += bool(codes) and not coded
             for code_col, text_col in codes:
                 for name in _split_codes(str(row[code_col]), options.code_sep):
                     if text_col in by_field:
@@ -339,7 +391,10 @@ class TabularReader:
                 title=f"{pid} · {when.isoformat() if when else f'entry {rownum}'}",
                 text=text, turns=turns, kind=options.kind or "diary", date=when, participant=pid,
                 speakers={pid: pid}, metadata=metadata, codings=codings,
+                coded_fields=([text_col for _, text_col in codes] if coded else []) if codes else None,
             ))
+        if uncoded:
+            result.warnings.append(_uncoded_note(path, uncoded, len(result.documents), codes, options))
 
     def _transcript(self, path, rows, options, result, texts, speaker_col, time_col, codes):
         if len(texts) != 1:

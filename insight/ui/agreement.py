@@ -5,7 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from insight.reliability import coverage_lines
 from insight.ui.shell import fmt, quote
+
+EVERY_SEGMENT_HINT = "tick Every segment to count a segment a coder never saw as no code"
 
 
 def overall(result: dict) -> None:
@@ -13,6 +16,7 @@ def overall(result: dict) -> None:
     o = result["overall"]
     st.markdown(f"**{a}** (as gold) vs **{b}** on {o['n_units']:,} segments ({result['units']}), "
                 f"{o['n_decisions']:,} segment \u00d7 code decisions")
+    st.caption(" ".join(coverage_lines(result, EVERY_SEGMENT_HINT)))
     cols = st.columns(5)
 
     def ci(key):

@@ -37,6 +37,10 @@ def column_mapping(name: str, frame: pd.DataFrame, *, key: str, coder: str = "")
                                help="Codes separated by ';'. They come in as codings of the coder named here.")
     if code_cols:
         coder_name = c2.text_input("Who coded them", value=coder, key=f"{key}.coder")
+        if c2.checkbox("A blank code cell means no code applies", key=f"{key}.blank",
+                       help="Off: a row with no code in any of these columns is one the coder did not code (a "
+                            "second coder's sub-sample), left out of agreement. On: the coder coded every row."):
+            options["blank_means_no_code"] = True
         targets = options["text_cols"]
         specs = []
         for col in code_cols:
