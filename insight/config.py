@@ -11,7 +11,7 @@ may use it. Values are read on every call (tests and the app change the environm
 | ``INSIGHT_EMBED_BACKEND`` | ``auto``, ``onnx`` or ``torch`` | ``auto`` |
 | ``INSIGHT_EMBED_VARIANT`` | force one ONNX variant (see ``pipelines/embed_onnx.py``) | chosen by the self-check |
 | ``INSIGHT_SPACY_MODEL`` | a trained spaCy pipeline, or ``blank`` | a trained one when installed |
-| ``INSIGHT_PHONE_REGIONS`` | countries whose national phone formats pseudonymisation reads, first the home one | ``GB,US`` |
+| ``INSIGHT_PHONE_REGIONS`` | countries whose national phone formats are read, the home one first | ``GB,US`` |
 | ``INSIGHT_CACHE_DIR`` | where exported models live | ``$XDG_CACHE_HOME/insight`` or ``~/.cache/insight`` |
 | ``INSIGHT_PASSWORD_HASH`` | the app's password hash (see ``insight app --help``) | none |
 | ``INSIGHT_MAX_UPLOAD_MB`` | largest upload the app takes | 200 |

@@ -18,10 +18,12 @@ surnames shipped in ``insight/data``. A capitalised word that no rule vouches fo
 
 from __future__ import annotations
 
-from pipelines.pseudonymise.detect import (KnownNames, detect, known_mentions, known_pattern, ner_pipeline,
-                                          resolve_overlaps)
+from pipelines.pseudonymise.detect import (KnownNames, detect, known_mentions, known_pattern, name_forms,
+                                          ner_pipeline, resolve_overlaps)
 from pipelines.pseudonymise.lexicon import DATA, KINDS, LABELS, REPLACE, STAFF, Mention, common_word, lexicon
+from pipelines.pseudonymise.phones import find_phones, phone_key, regions_in_use
 from pipelines.pseudonymise.structured import nhs_valid
 
 __all__ = ["DATA", "KINDS", "LABELS", "REPLACE", "STAFF", "KnownNames", "Mention", "common_word", "detect",
-           "known_mentions", "known_pattern", "lexicon", "ner_pipeline", "nhs_valid", "resolve_overlaps"]
+           "known_mentions", "known_pattern", "lexicon", "name_forms", "ner_pipeline", "nhs_valid", "find_phones",
+           "phone_key", "regions_in_use", "resolve_overlaps"]

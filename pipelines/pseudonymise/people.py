@@ -33,7 +33,8 @@ _CUE_STRONG = re.compile(
     r"s?|\b(?:social|support|key|care|case|youth)\s+worker|\bhealth\s+visitor)"
     r"[\s,]*(?:is\s+|was\s+|are\s+|were\s+|,\s*)?$", re.IGNORECASE)
 # ... and with where they are from between: "the guy from the energy company, Jovan,"
-_CUE_ROLE_FROM = re.compile(r"(?:\b(?:my|his|her|their|our|your|the|a|an)|\b\w+['’]s)\s+(?:[\w'’-]+[\s-]+){0,2}?" + _KIN +
+_CUE_ROLE_FROM = re.compile(r"(?:\b(?:my|his|her|their|our|your|the|a|an)|\b\w+['’]s)\s+"
+                            r"(?:[\w'’-]+[\s-]+){0,2}?" + _KIN +
                             r"s?\s+(?:in|from|at|on|with|of|for)\s+(?:[\w'’&-]+\s+){0,3}[\w'’&-]+,\s*$", re.IGNORECASE)
 # "It was Quentin who found us the flat"
 _CLEFT = re.compile(r"\bit\s+(?:was|is)\s+$|\bit['’]s\s+$", re.IGNORECASE)
@@ -50,7 +51,7 @@ _CUE_SELF = re.compile(r"(?:\bI'?m|\bI\s+am|\bit'?s|\bit\s+is|\bthis\s+is|\bme\s
                        r"\bfor|\babout|\bfeeds?|\btold|\basked|\bmet|\bsaw|\bvisited|\bphoned|\brang|\btexted)\s+$",
                        re.IGNORECASE)
 # Reported contact with someone: "I told Ottoline", "rang Jedidiah at the credit union"
-_CUE_TALK = re.compile(r"\b(?:told|asked|rang|phoned|texted|emailed|messaged|thanked|met)\s+$", re.IGNORECASE)
+_CUE_TALK = re.compile(r"\b(?:told|rang|phoned|texted|emailed|messaged|thanked|met)\s+$", re.IGNORECASE)
 _AFTER_STRONG = re.compile(r"^(?:['’]s)?\s+(?:said|says|told|tells|asked|asks|rang|rings|phoned|phones|texted|texts|"
                            r"reckons|reckoned|replied|answered|explained|emailed|messaged|shouted|laughed|cried|"
                            r"smiled|died|passed|moved|lives|lived|works|worked|helped|helps|sorted|drives|drove|"
@@ -168,9 +169,10 @@ def _person_rules(text: str) -> list[Mention]:
                 continue
             if start_idx + 1 < len(run) and not title and (
                     bare in _OPENERS or bare in never or (common_word(bare) and bare not in given)
-                    or (start_idx == 0 and _sentence_start(text, run[0][0]) and bare not in given and bare not in surname
-                        and not (label and not common_word(bare)))):
-                greeting = greeting or bool(_CUE_GREETING.search(text[:run[start_idx][1]]))
+                    or (start_idx == 0 and _sentence_start(text, run[0][0]) and bare not in given
+                        and bare not in surname and not (label and not common_word(bare)))):
+                end = run[start_idx][1]
+                greeting = greeting or bool(_CUE_GREETING.search(text[max(0, end - 60):end]))
                 start_idx += 1
                 continue
             break
@@ -202,7 +204,8 @@ def _person_rules(text: str) -> list[Mention]:
         self_cue = bool(_CUE_SELF.search(before))
         vocative = bool(re.search(r",\s*$", before)) and bool(re.match(r"^['’]?s?\s*[.?!]", after)) \
             and not start_of_sentence
-        strong_after = bool(_AFTER_STRONG.match(after)) or (bool(_CLEFT.search(before)) and bool(re.match(r"\s+who\b", after)))
+        cleft = bool(_CLEFT.search(before)) and bool(re.match(r"\s+who\b", after))
+        strong_after = bool(_AFTER_STRONG.match(after)) or cleft
         weak_after = bool(_AFTER_WEAK.match(after))
         end_tok = len(toks)
         if upper:

@@ -26,6 +26,7 @@ from insight.config import phone_regions
 from insight.errors import InsightError
 from pipelines.pseudonymise.lexicon import Mention
 
+_RUN = re.compile(r"[+(]?\d[\d \t().\-/]*\d\)?")
 _IDD = re.compile(r"^\(?(?:\+|00|011)")
 _DATE_LIKE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{2,4}$")
 _REFERENCE = re.compile(r"(?:#|\b(?:ref|refs|reference|case|claim|order|invoice|account|acct|policy|booking|ticket|"
@@ -44,10 +45,10 @@ def phone_word_before(text: str, pos: int) -> bool:
     return bool(_PHONE_WORD.search(before)) and not _NHS_WORD.search(before)
 
 
-def _accept(text: str, match, region: str, first: bool) -> float:
-    """The score for one of ``phonenumbers``' matches, or 0 to leave it alone."""
+def _accept(text: str, start: int, match, region: str, first: bool) -> float:
+    """The score for one of ``phonenumbers``' matches, found at ``start`` in ``text``, or 0 to leave it alone."""
     raw, number = match.raw_string, match.number
-    before = text[max(0, match.start - 30):match.start]
+    before = text[max(0, start - 30):start]
     if "\n" in raw or _DATE_LIKE.match(raw) or _REFERENCE.search(before):
         return 0.0
     valid = phonenumbers.is_valid_number(number)
@@ -69,7 +70,8 @@ def _accept(text: str, match, region: str, first: bool) -> float:
     return 0.9 if grouped or _PHONE_WORD.search(before) else 0.0
 
 
-def _regions(regions: tuple[str, ...] | None) -> tuple[str, ...]:
+def regions_in_use(regions: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The regions national numbers are read in (``INSIGHT_PHONE_REGIONS`` unless given), checked."""
     regions = tuple(regions or phone_regions())
     unknown = [r for r in regions if r not in phonenumbers.SUPPORTED_REGIONS]
     if unknown:
@@ -84,16 +86,30 @@ def find_phones(text: str, regions: tuple[str, ...] | None = None) -> list[Menti
     >>> [m.text for m in find_phones("Ring 07700 900123 or +1 (415) 555-0132, not case 2024-118 at 10:30.")]
     ['07700 900123', '+1 (415) 555-0132']
     """
-    regions = _regions(regions)
+    regions = regions_in_use(regions)
     out: dict[tuple[int, int], Mention] = {}
-    for i, region in enumerate(regions):
-        leniency = Leniency.POSSIBLE if i == 0 else Leniency.STRICT_GROUPING
-        for match in PhoneNumberMatcher(text, region, leniency=leniency):
-            score = _accept(text, match, region, i == 0)
-            span = (match.start, match.end)
-            if score and (span not in out or out[span].score < score):
-                out[span] = Mention(match.start, match.end, "PHONE", match.raw_string, "phone", score)
+    for a, b in _digit_runs(text):
+        for i, region in enumerate(regions):
+            leniency = Leniency.POSSIBLE if i == 0 else Leniency.STRICT_GROUPING
+            for match in PhoneNumberMatcher(text[a:b], region, leniency=leniency):
+                span = (match.start + a, match.end + a)
+                score = _accept(text, span[0], match, region, i == 0)
+                if score and (span not in out or out[span].score < score):
+                    out[span] = Mention(span[0], span[1], "PHONE", match.raw_string, "phone", score)
     return sorted(out.values(), key=lambda m: m.start)
+
+
+def _digit_runs(text: str) -> list[tuple[int, int]]:
+    """Stretches of ``text`` with seven digits or more in one run, a character either side: the only
+    places a phone number can be (the matcher then reads these, not every year, time and sum)."""
+    spans: list[tuple[int, int]] = []
+    for m in _RUN.finditer(text):
+        if sum(c.isdigit() for c in m.group()) >= 7:
+            a, b = max(0, m.start() - 1), min(len(text), m.end() + 1)
+            if spans and a <= spans[-1][1]:
+                a = spans.pop()[0]
+            spans.append((a, b))
+    return spans
 
 
 def phone_key(text: str, regions: tuple[str, ...] | None = None) -> str:
@@ -105,7 +121,7 @@ def phone_key(text: str, regions: tuple[str, ...] | None = None) -> str:
     >>> phone_key("(415) 555-0132") == phone_key("+1 415 555 0132")
     True
     """
-    regions = _regions(regions)
+    regions = regions_in_use(regions)
     raw = text.strip()
     for i, region in enumerate(regions):
         try:

@@ -47,6 +47,12 @@ def nhs_valid(digits: str) -> bool:
     return check != 10 and check == int(digits[9])
 
 
+def _nhs_context(text: str, pos: int) -> bool:
+    """Whether "NHS" or "health" comes in the 40 characters before ``pos``."""
+    context = text[max(0, pos - 40):pos].lower()
+    return "nhs" in context or "health" in context
+
+
 def _structured(text: str) -> list[Mention]:
     found: list[Mention] = []
 
@@ -61,15 +67,15 @@ def _structured(text: str) -> list[Mention]:
         digits = re.sub(r"\D", "", m.group())
         if not nhs_valid(digits):
             continue
-        context = text[max(0, m.start() - 40):m.start()].lower()
         spaced = bool(re.fullmatch(r"\d{3}[ -]\d{3}[ -]\d{4}", m.group()))
-        if "nhs" in context or "health" in context:
+        if _nhs_context(text, m.start()):
             add(m.start(), m.end(), "NHS", "nhs number", 0.98)
         elif spaced and digits[0] != "0":
             add(m.start(), m.end(), "NHS", "nhs number", 0.8)
     for m in find_phones(text):
-        if _NHS_SHAPE.fullmatch(m.text) and nhs_valid(re.sub(r"\D", "", m.text)) and not phone_word_before(text, m.start):
-            continue  # a 3-3-4 number with a good NHS check digit and no phone word before it: the NHS finder's
+        if _NHS_SHAPE.fullmatch(m.text) and not phone_word_before(text, m.start) and (
+                nhs_valid(re.sub(r"\D", "", m.text)) or _nhs_context(text, m.start)):
+            continue  # a 3-3-4 number with the NHS check digit or "NHS" before it, and no phone word: not a phone
         found.append(m)
     for m in _POSTCODE.finditer(text):
         word = m.group()
