@@ -76,7 +76,7 @@ def test_test_set_is_built_from_its_source():
 FLOORS = {"PERSON": (0.97, 0.95), "EMAIL": (1.0, 1.0), "PHONE": (0.95, 0.95), "POSTCODE": (0.95, 0.95),
           "ADDRESS": (0.95, 0.95), "DOB": (0.95, 0.95), "NHS": (1.0, 1.0), "ALL": (0.98, 0.96)}
 # The held-out set was written after the rules and never tuned on: a fairer estimate, lower floors.
-HELD_OUT_FLOORS = {"PERSON": (0.95, 0.85), "ALL": (0.95, 0.9)}
+HELD_OUT_FLOORS = {"PERSON": (0.95, 0.9), "PHONE": (0.95, 0.95), "ALL": (0.95, 0.93)}
 
 
 def test_recall_and_precision_per_kind():

@@ -8,9 +8,14 @@ pseudonyms across a study, rewrites the stored text and keeps the originals apar
 Names come from, strongest first: names the study already knows (participants, earlier finds,
 researcher additions), a trained spaCy NER when one is installed (``INSIGHT_SPACY_MODEL`` or
 ``en_core_web_*``), and rules: titles (``Mrs Jones`` keeps ``Mrs``), cue phrases (``my name is``,
-``called``, ``my daughter``), greetings (``Hi Dave``), speaker labels, and the given names and
-surnames shipped in ``insight/data``. A capitalised word that no rule vouches for is a
-*candidate*: listed for review, not replaced. ``score >= REPLACE`` means "replace".
+``called``, ``my daughter``, ``our German neighbour,``, ``the guy from the council,``), greetings
+(``Hi Dave``), what follows (``... said``, ``..., she said``, ``... is my sister``), speaker labels
+(``[00:12:03] Xiadani Ruiz:``, Teams' ``Name   0:03``), a name spelled out after it, names joined to
+a name, and the given names and surnames shipped in ``insight/data``. A name found once with
+confidence is looked for again in the whole text (and, by :mod:`insight.privacy`, the whole study).
+A capitalised word that no rule vouches for is a *candidate*: listed for review, not replaced.
+``score >= REPLACE`` means "replace". Phone numbers come from :mod:`~pipelines.pseudonymise.phones`
+(the ``phonenumbers`` library).
 
 >>> [(m.kind, m.text) for m in detect("Ring Mrs Jones on 07700 900 183 or jo@example.org.")]
 [('PERSON', 'Jones'), ('PHONE', '07700 900 183'), ('EMAIL', 'jo@example.org')]
