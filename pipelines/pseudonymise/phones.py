@@ -30,7 +30,7 @@ _RUN = re.compile(r"[+(]?\d[\d \t().\-/]*\d\)?")
 _IDD = re.compile(r"^\(?(?:\+|00|011)")
 _DATE_LIKE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{2,4}$")
 _REFERENCE = re.compile(r"(?:#|\b(?:ref|refs|reference|case|claim|order|invoice|account|acct|policy|booking|ticket|"
-                        r"serial|isbn|id|no|nos|num|code|pin|version|batch|item|receipt|tracking)\b)\.?"
+                        r"serial|isbn|id|pin|version|batch|item|receipt|tracking)\b)\.?"
                         r"(?:\s+(?:number|no\.?|num|#))?:?\s*$",
                         re.IGNORECASE)
 _PHONE_WORD = re.compile(r"\b(?:phones?|phoned|mobile|mob|cell|cellphone|landline|tel|telephone|number|no|ring|rang|"
