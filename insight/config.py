@@ -11,6 +11,7 @@ may use it. Values are read on every call (tests and the app change the environm
 | ``INSIGHT_EMBED_BACKEND`` | ``auto``, ``onnx`` or ``torch`` | ``auto`` |
 | ``INSIGHT_EMBED_VARIANT`` | force one ONNX variant (see ``pipelines/embed_onnx.py``) | chosen by the self-check |
 | ``INSIGHT_SPACY_MODEL`` | a trained spaCy pipeline, or ``blank`` | a trained one when installed |
+| ``INSIGHT_PHONE_REGIONS`` | countries whose national phone formats are read, the home one first | ``GB,US`` |
 | ``INSIGHT_CACHE_DIR`` | where exported models live | ``$XDG_CACHE_HOME/insight`` or ``~/.cache/insight`` |
 | ``INSIGHT_PASSWORD_HASH`` | the app's password hash (see ``insight app --help``) | none |
 | ``INSIGHT_MAX_UPLOAD_MB`` | largest upload the app takes | 200 |
@@ -40,6 +41,15 @@ def db_path(given: str | os.PathLike | None = None) -> str:
 def model(given: str | None = None) -> str:
     """The embedding model: as given, else ``$INSIGHT_MODEL``, else the packaged default."""
     return given or env("MODEL", DEFAULT_MODEL)
+
+
+def phone_regions() -> tuple[str, ...]:
+    """Where national phone numbers are read from (ISO 3166 codes, the study's own country first):
+    ``$INSIGHT_PHONE_REGIONS`` (``GB,IE,US``), else ``GB,US``. Numbers written with a country code
+    are found whatever the list says.
+    """
+    value = env("PHONE_REGIONS", "GB,US")
+    return tuple(dict.fromkeys(r.strip().upper() for r in value.split(",") if r.strip())) or ("GB", "US")
 
 
 def cache_dir() -> Path:

@@ -60,11 +60,11 @@ def test_test_set_is_built_from_its_source():
     spec = importlib.util.spec_from_file_location("build", DATA / "build_pii_testset.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    for name in ("pii_testset", "pii_testset.heldout"):
+    for name in build.SETS:
         assert build.build(name) == load_set(name), f"rebuild {name}.jsonl: python tests/data/build_pii_testset.py"
     rows = load_set("pii_testset")
     assert sum(len(r["mentions"]) for r in rows) >= 200
-    for row in rows + load_set("pii_testset.heldout"):
+    for row in [r for name in build.SETS for r in load_set(name)]:
         for m in row["mentions"]:
             assert row["text"][m["start"]:m["end"]] == m["text"]
             if m["kind"] == "NHS":
@@ -76,7 +76,7 @@ def test_test_set_is_built_from_its_source():
 FLOORS = {"PERSON": (0.97, 0.95), "EMAIL": (1.0, 1.0), "PHONE": (0.95, 0.95), "POSTCODE": (0.95, 0.95),
           "ADDRESS": (0.95, 0.95), "DOB": (0.95, 0.95), "NHS": (1.0, 1.0), "ALL": (0.98, 0.96)}
 # The held-out set was written after the rules and never tuned on: a fairer estimate, lower floors.
-HELD_OUT_FLOORS = {"PERSON": (0.95, 0.85), "ALL": (0.95, 0.9)}
+HELD_OUT_FLOORS = {"PERSON": (0.95, 0.9), "PHONE": (0.95, 0.95), "ALL": (0.95, 0.93)}
 
 
 def test_recall_and_precision_per_kind():
@@ -93,6 +93,34 @@ def test_recall_and_precision_on_the_held_out_set():
     for kind, (precision, recall) in HELD_OUT_FLOORS.items():
         assert table[kind]["precision"] >= precision, (kind, table[kind])
         assert table[kind]["recall"] >= recall, (kind, table[kind])
+
+
+# Phone numbers as people in and outside the UK write them and names in no shipped list: the bars
+# hold per kind and overall, on the part the rules were tuned on and on the held-out part.
+BAR_RECALL, BAR_PRECISION = 0.97, 0.95
+
+
+@pytest.mark.parametrize("name", ["pii_names_phones", "pii_names_phones.heldout"])
+def test_names_and_phones_set_meets_the_bars(name):
+    rows = load_set(name)
+    table = score(rows)
+    print_table(f"{name} (rules)", table)
+    kinds = {m["kind"] for row in rows for m in row["mentions"]}
+    assert {"PERSON", "PHONE"} <= kinds and table["PERSON"]["n"] >= 40 and table["PHONE"]["n"] >= 15
+    for kind in sorted(kinds) + ["ALL"]:
+        assert table[kind]["recall"] >= BAR_RECALL, (kind, table[kind])
+        assert table[kind]["precision"] >= BAR_PRECISION, (kind, table[kind])
+
+
+def test_the_score_counts_misses_and_false_alarms():
+    """The scorer the bars rest on: a miss lowers recall, a find with no label lowers precision."""
+    row = {"text": "Ring 07700 900123, Mrs Jones.", "mentions": [
+        {"start": 5, "end": 17, "kind": "PHONE", "text": "07700 900123"},
+        {"start": 0, "end": 4, "kind": "PERSON", "text": "Ring"}]}  # a wrong label: Ring is missed
+    table = score([row])
+    assert table["PHONE"] == {"n": 1, "precision": 1.0, "recall": 1.0}
+    assert table["PERSON"] == {"n": 1, "precision": 0.0, "recall": 0.0}  # Jones found, not labelled
+    assert table["ALL"]["recall"] == 0.5 and table["ALL"]["precision"] == 0.5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,6 +160,79 @@ def test_each_kind(text, expected):
 ])
 def test_what_is_not_personal_data(text):
     assert found(text) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Her cell is +1 (415) 555-0132.", "+1 (415) 555-0132"),
+    ("Call 415-555-0132 after six.", "415-555-0132"),
+    ("It's (415) 555 0132, the office.", "(415) 555 0132"),
+    ("Try 604.555.0128 in Vancouver.", "604.555.0128"),
+    ("Toll free 1-800-555-0199.", "1-800-555-0199"),
+    ("UK: +44 7700 900123.", "+44 7700 900123"),
+    ("Mobile 07700 900123 please.", "07700 900123"),
+    ("Text 07700900123.", "07700900123"),
+    ("Mobile no. 07700 900 461, tel. no: 0113 496 0099.", "07700 900 461|0113 496 0099"),
+    ("The office in Paris: +33 1 23 45 67 89.", "+33 1 23 45 67 89"),
+    ("The flat in Berlin: +49 (0)30 12345678.", "+49 (0)30 12345678"),
+    ("Dublin +353 87 123 4567.", "+353 87 123 4567"),
+    ("Lagos 00234 803 123 4567.", "00234 803 123 4567"),
+    ("My number is 4155550132.", "4155550132"),            # a bare run, after a phone word
+    ("Ring 943 476 5919, that's my mobile.", "943 476 5919"),  # passes the NHS check, but a phone word before
+])
+def test_phone_numbers_in_national_and_international_formats(text, expected):
+    assert found(text) == [("PHONE", number) for number in expected.split("|")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Hearing on 03/06/2025 at 10:15, or 14.05.2025 at 09:30.", []),
+    ("It cost £1,250.00, then 1,430.55, then $4,155.50.", []),
+    ("The case 2024-118 and ref. 0045221908 and claim 2291-4456-01.", []),
+    ("Invoice number 0412 556 901 from the council.", []),
+    ("Order #445-221-9087 arrived.", []),
+    ("In 2019-2020 it was 35-40 minutes, 1 in 5 households.", []),
+    ("Postcode NB4 7QT, flat 12, room 101.", [("POSTCODE", "NB4 7QT")]),
+    ("NHS number 943 476 5919.", [("NHS", "943 476 5919")]),
+    ("NHS number 943 476 5918.", []),                         # a bad check digit is still no phone
+    ("His number is 4155550132 but case 4155550132 is not.", [("PHONE", "4155550132")]),
+])
+def test_what_phone_numbers_are_not(text, expected):
+    assert found(text) == expected
+
+
+@pytest.mark.parametrize("text, names", [
+    ("My son Oluwaseun is nine.", ["Oluwaseun"]),
+    ("A lady called Xiadani rang.", ["Xiadani"]),
+    ("A woman named Thandiwe answered.", ["Thandiwe"]),
+    ("Mrs Featherstonehaugh and Dr Abernathy came.", ["Featherstonehaugh", "Abernathy"]),
+    ("Her friend Bartholomew drove us.", ["Bartholomew"]),
+    ("Our German neighbour, Wiebke, has a key.", ["Wiebke"]),
+    ("The guy from the energy company, Jovan, was rude.", ["Jovan"]),
+    ("Then Ingeborg said the review was off.", ["Ingeborg"]),
+    ("I told Ottoline everything.", ["Ottoline"]),
+    ("Honestly, Siobhan.", ["Siobhan"]),
+    ("Thanks, Xochitl. That helps.", ["Xochitl"]),
+    ("[00:12:03] Xiadani Ruiz: I work nights.", ["Xiadani Ruiz"]),
+    ("Hollis Abernathy   0:03\nCan everyone hear me?", ["Hollis Abernathy"]),
+    ("Caoilfhionn. C-A-O-I-L-F-H-I-O-N-N.", ["Caoilfhionn"]),
+    ("It was Quentin who found the flat.", ["Quentin"]),
+    ("My kids are Eldon and Marigold.", ["Eldon", "Marigold"]),
+    ("Evangeline is my neighbour's girl.", ["Evangeline"]),
+    ("The man on the phone, Brayden, he said to wait.", ["Brayden"]),
+    ("Honestly? Zebedee. Zebedee rang me every day.", ["Zebedee", "Zebedee"]),  # found once, found again
+])
+def test_names_in_no_list_by_where_they_stand(text, names):
+    assert [t for k, t in found(text) if k == "PERSON"] == names
+
+
+@pytest.mark.parametrize("text", [
+    "I rang Barclays, then Shelter, then I emailed Ofgem.",
+    "My friend from Leeds, she said the Jobcentre is worse.",
+    "It was Northfield Housing who sorted it.",
+    "Then Northfield, then Eastgate, and Riverside last.",
+    "Field Note: the hub was busy.",
+])
+def test_places_and_organisations_in_name_positions(text):
+    assert [t for k, t in found(text) if k == "PERSON"] == []
 
 
 def test_candidates_are_listed_not_replaced():
@@ -290,6 +391,50 @@ def test_a_name_found_later_is_replaced_in_earlier_documents(ws, tmp_path):
     ws.ingest([tmp_path / "x2.txt"], study="s", pseudonymise=True)
     assert all("Thandiwe" not in t for t in texts(ws))
     check_offsets(ws)
+
+
+def test_part_of_a_full_name_found_once_is_looked_for_in_the_whole_study(ws, tmp_path):
+    """"my son Kagiso Mokoena" is found by its cue in one transcript; "Kagiso" alone, with nothing
+    around it that says name (alone it is only a candidate), is replaced in another."""
+    write(tmp_path, "y1.txt", "[00:00:04] Interviewer: Hello.\r\n\r\n"
+                              "[00:00:09] P1: My son Kagiso Mokoena is eleven.\r\n")
+    write(tmp_path, "y2.txt", "Interviewer: Who else?\n\nP2: I saw Kagiso at the shop on Tuesday.\n")
+    assert [m.replace for m in detect("P2: I saw Kagiso at the shop on Tuesday.") if m.text == "Kagiso"] == [False]
+    ws.ingest([tmp_path / "y1.txt", tmp_path / "y2.txt"], study="s")
+    pseudonymise(ws.con, ws.study_id("s"))
+    one, two = texts(ws)
+    assert "Kagiso" not in one + two and "Mokoena" not in one
+    assert labels_of(ws, "Kagiso") == labels_of(ws, "Kagiso Mokoena")  # one person
+    check_offsets(ws)
+
+
+def test_one_phone_number_written_two_ways_is_one_pseudonym(ws, tmp_path):
+    write(tmp_path, "z.txt", "Interviewer: Number?\n\nP1: +1 (415) 555-0132. In the US it's just 415-555-0132. "
+                             "And mine, 07700 900123, or +44 7700 900 123 from abroad.\n")
+    ws.ingest([tmp_path / "z.txt"], study="s")
+    pseudonymise(ws.con, ws.study_id("s"))
+    text = texts(ws)[0]
+    assert re.findall(r"\[PHONE \d+\]", text) == ["[PHONE 1]", "[PHONE 1]", "[PHONE 2]", "[PHONE 2]"], text
+
+
+def test_phone_regions_setting(monkeypatch, ws, tmp_path):
+    text = "Ring my mum in Boston on 617-555-0166, or +1 617 555 0167."
+    assert found(text) == [("PHONE", "617-555-0166"), ("PHONE", "+1 617 555 0167")]
+    monkeypatch.setenv("INSIGHT_PHONE_REGIONS", " gb ")  # a British study only: US national numbers are not read
+    assert found(text) == [("PHONE", "+1 617 555 0167")]
+    monkeypatch.setenv("INSIGHT_PHONE_REGIONS", "GB,XX")
+    write(tmp_path, "r.txt", "Interviewer: Hi.\n\nP1: " + text + "\n")
+    ws.ingest([tmp_path / "r.txt"], study="s")
+    from insight.errors import InsightError
+
+    with pytest.raises(InsightError, match="Unknown phone region XX") as err:
+        pseudonymise(ws.con, ws.study_id("s"))
+    assert "GB,US" in err.value.hint
+    assert "617-555-0166" in texts(ws)[0]
+    db = ws.path
+    ws.close()
+    result = CliRunner().invoke(main, ["--db", db, "pseudonymise"])
+    assert result.exit_code == 1 and "Unknown phone region XX" in result.stderr and "Traceback" not in result.output
 
 
 def test_cli_commands(study, tmp_path):

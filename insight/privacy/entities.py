@@ -9,7 +9,7 @@ from datetime import datetime
 
 from insight.errors import InsightError
 from insight.store import frames, next_ids
-from pipelines.pseudonymise import KINDS, LABELS, lexicon
+from pipelines.pseudonymise import KINDS, LABELS, lexicon, phone_key
 
 ACTIVE = ("replaced", "accepted")
 STATUSES = ("replaced", "accepted", "undone", "candidate")
@@ -42,18 +42,17 @@ def _person_key(text: str) -> str:
 def entity_key(kind: str, text: str) -> str:
     """What makes two mentions the same thing: a folded name, an email, a phone's digits...
 
-    >>> entity_key("PHONE", "+44 (0)7700 900183"), entity_key("POSTCODE", "nb4 7qt")
-    ('07700900183', 'NB47QT')
+    >>> entity_key("PHONE", "+44 (0)7700 900183"), entity_key("PHONE", "07700 900 183")
+    ('+447700900183', '+447700900183')
+    >>> entity_key("POSTCODE", "nb4 7qt")
+    'NB47QT'
     """
     if kind == "PERSON":
         return _person_key(text)
     if kind == "EMAIL":
         return re.sub(r"\s+(?:dot)\s+", ".", re.sub(r"\s+at\s+", "@", text.strip().lower()))
     if kind == "PHONE":
-        digits = re.sub(r"\D", "", text.replace("(0)", ""))
-        if text.strip().startswith("+44") or digits.startswith("0044"):
-            digits = "0" + digits[4:] if digits.startswith("0044") else "0" + digits[2:]
-        return digits
+        return phone_key(text)
     if kind in ("POSTCODE",):
         return re.sub(r"\s+", "", text).upper()
     if kind == "NHS":

@@ -13,8 +13,8 @@ from insight.privacy.entities import _ID_LIKE, _Entities
 from insight.privacy.render import _Renderer, _applied_map, _original_text, _render_fields
 from insight.store import finish_run, frames, next_ids, record_run
 from insight.store import transaction as store_transaction
-from pipelines.pseudonymise import (REPLACE, STAFF, Mention, detect, known_mentions, known_pattern, lexicon,
-                                    ner_pipeline, resolve_overlaps)
+from pipelines.pseudonymise import (REPLACE, STAFF, Mention, common_word, detect, known_mentions, known_pattern,
+                                    lexicon, name_forms, ner_pipeline, regions_in_use, resolve_overlaps)
 
 # ---------------------------------------------------------------------------------------------
 # The step
@@ -71,12 +71,14 @@ def pseudonymise(con, study_id: int, *, document_ids: list[int] | None = None, a
     uses it), though a name newly found there is also replaced where it occurs in the rest of the
     study. Returns counts by kind and status, and the ``run_id``.
     """
+    regions_in_use()  # a wrong INSIGHT_PHONE_REGIONS is said before anything is read
     nlp = ner_pipeline() if use_ner else None
     with (store_transaction(con) if transaction else nullcontext()):
         run_id = None
         if transaction:
             settings = {"ner": (nlp.meta.get("insight_path") if nlp is not None else None), "threshold": REPLACE,
-                        "names": "insight/data word lists", "documents": document_ids}
+                        "names": "insight/data word lists", "phone_regions": list(regions_in_use()),
+                        "documents": document_ids}
             run_id = record_run(con, "pseudonymise", study_id, settings, status="running")
         summary = _run(con, study_id, document_ids, actor, nlp, run_id, progress)
         if run_id is not None:
@@ -122,11 +124,13 @@ def _run(con, study_id, document_ids, actor, nlp, run_id, progress) -> dict:
         if progress:
             progress(number, len(targets))
     # pass 2: names found for the first time are names everywhere in the study
-    fresh = {m.text for ms in found.values() for m in ms if m.kind == "PERSON" and m.score >= 0.55
-             and m.source not in ("known",)}
+    # (and the parts of full names: "Xiadani" once "Xiadani Ruiz" was a speaker label); those that are
+    # also words ("Grace", "Marigold") only mid-sentence
+    fresh = name_forms(m.text for ms in found.values() for m in ms if m.kind == "PERSON" and m.score >= 0.55
+                       and m.source not in ("known",))
     lex = lexicon()
-    fresh_strong = sorted({n for n in fresh if n.lower() not in lex["ambiguous"]})
-    fresh_weak = sorted({n for n in fresh if n.lower() in lex["ambiguous"]})
+    weak = {n for n in fresh if n.lower() in lex["ambiguous"] or (" " not in n and common_word(n))}
+    fresh_strong, fresh_weak = sorted(fresh - weak), sorted(weak)
     again, again_weak = known_pattern(fresh_strong), known_pattern(fresh_weak)
     if again is not None or again_weak is not None:
         others = all_docs if document_ids is not None else targets

@@ -73,6 +73,19 @@ class KnownNames:
         return self.forms.get(form)
 
 
+def name_forms(names) -> set[str]:
+    """Names found with confidence, and the parts of full names, to look for again: "Xiadani Ruiz"
+    gives "Xiadani Ruiz", "Xiadani" and "Ruiz".
+
+    >>> sorted(name_forms(["Xiadani Ruiz", "Kev"]))
+    ['Kev', 'Ruiz', 'Xiadani', 'Xiadani Ruiz']
+    """
+    never = lexicon()["not"]
+    sure = set(names)
+    return sure | {part for name in sure if " " in name for part in name.split()
+                   if len(part) > 2 and part.lower() not in never and _is_cap(part)}
+
+
 def known_pattern(names) -> KnownNames | None:
     """The names to look for everywhere (``None`` when there are none)."""
     known = KnownNames(names)
@@ -195,11 +208,8 @@ def detect(text: str, *, known: KnownNames | None = None, known_weak: KnownNames
         found += people
         found = resolve_overlaps(found)
         # a name found once is a name everywhere in this text ("Grace was seventeen" after "me and Grace")
-        sure = {m.text for m in found if m.kind == "PERSON" and m.score >= 0.55 and m.source != "known"}
-        never = lexicon()["not"]
-        sure |= {part for name in list(sure) if " " in name for part in name.split()
-                 if len(part) > 2 and part.lower() not in never and _is_cap(part)}
-        again = known_pattern(sure)
+        again = known_pattern(name_forms(m.text for m in found if m.kind == "PERSON" and m.score >= 0.55
+                                         and m.source != "known"))
         if again is not None:
             found += [Mention(a, b, "PERSON", t, "same text", 0.75) for a, b, t in again.find(text)]
     return resolve_overlaps(found)

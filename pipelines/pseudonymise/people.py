@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from pipelines.pseudonymise.lexicon import PLACE_WORDS, Mention, common_word, lexicon
 
@@ -10,29 +11,57 @@ from pipelines.pseudonymise.lexicon import PLACE_WORDS, Mention, common_word, le
 # People
 
 _TOKEN = re.compile(r"[^\W\d_](?:[^\W\d_]|['’\-](?=[^\W\d_]))*\.?")
+# People by their relation or role to the speaker: "my son Kayden", "our German neighbour, Wiebke"
+_KIN = (r"(?:son|daughter|husband|wife|partner|boyfriend|girlfriend|fianc[ée]e?|mum|mom|mother|dad|father|brother|"
+        r"sister|nan|gran|grandson|granddaughter|grandma|grandad|grandmother|grandfather|aunt|auntie|uncle|cousin|"
+        r"niece|nephew|friend|mate|pal|bestie|neighbour|neighbor|carer|lad|girl|boy|eldest|youngest|housemate|"
+        r"flatmate|roommate|classmate|landlord|landlady|ex|ex-wife|ex-husband|stepson|stepdaughter|stepmum|stepdad|"
+        r"godmother|godfather|godson|goddaughter|colleague|boss|manager|supervisor|worker|caseworker|keyworker|"
+        r"advisor|adviser|lodger|baby|child|kid|twin|in-law|mother-in-law|father-in-law|sister-in-law|"
+        r"brother-in-law|son-in-law|daughter-in-law|student|tutor|teacher|coach|lady|woman|man|guy|bloke|chap|"
+        r"fella|interpreter|translator|vicar|priest|pastor|coordinator|organiser|organizer|receptionist|secretary|"
+        r"solicitor|lawyer|doctor|therapist|counsellor|counselor|physio|dentist|pharmacist|paramedic|cleaner|"
+        r"childminder|nanny|babysitter|sponsor|rep|assessor|driver|caretaker|warden|plumber|electrician|volunteer|"
+        r"consultant|nurse|midwife|officer|councillor|agent|mentor|head|headteacher)")
 _CUE_STRONG = re.compile(
     r"(?:\b(?:my|his|her|their|our|your|the)\s+(?:first\s+|real\s+|sur|last\s+|full\s+)?name(?:'s|’s|\s+is|\s+was)?"
     r"|\b(?:called|named|known\s+as|calls?\s+(?:me|you|him|her|them)|introduced\s+(?:him|her)self\s+as"
     r"|goes\s+by|ask\s+for|asked\s+for|spoke\s+to|speak\s+to|talked\s+to|spoken\s+to|first\s+name|surname"
-    r"|me\s+and)"
-    r"|(?:\b(?:my|his|her|their|our|your|the|a)|\b\w+['’]s|\b\w+s['’])\s+(?:(?:eldest|youngest|little|older|younger|big|late|ex|step|best|old)[\s-]+)?"
-    r"(?:son|daughter|husband|wife|partner|boyfriend|girlfriend|fianc[ée]e?|mum|mom|mother|dad|father|brother|sister|"
-    r"nan|gran|grandson|granddaughter|grandma|grandad|aunt|auntie|uncle|cousin|niece|nephew|friend|mate|pal|"
-    r"neighbour|neighbor|carer|lad|girl|boy|eldest|youngest|housemate|flatmate|landlord|landlady|ex|ex-wife|"
-    r"ex-husband|stepson|stepdaughter|colleague|boss|manager|worker|caseworker|advisor|adviser|lodger|baby|"
-    r"child|kid|twin|in-law|mother-in-law|father-in-law|sister-in-law|brother-in-law|son-in-law|daughter-in-law)"
-    r"|\b(?:social|support|key|care|case|youth)\s+worker|\b(?:caseworker|advisor|adviser|volunteer|teacher|"
-    r"consultant|nurse|landlord|landlady|midwife|health\s+visitor|officer|councillor|manager|agent|mentor))"
-    r"[\s,]*(?:is\s+|was\s+|,\s*)?$", re.IGNORECASE)
+    r"|me\s+and|according\s+to|(?:signed|written|sent|referred)\s+by(?:\s+an?)?)"
+    # a determiner, up to two words that describe ("eldest", "German", "next-door"), then the relation
+    r"|(?:\b(?:my|his|her|their|our|your|the|a|an)|\b\w+['’]s|\b\w+s['’])\s+(?:[\w'’-]+[\s-]+){0,2}?" + _KIN +
+    r"s?|\b(?:social|support|key|care|case|youth)\s+worker|\bhealth\s+visitor)"
+    r"[\s,]*(?:is\s+|was\s+|are\s+|were\s+|,\s*)?$", re.IGNORECASE)
+# ... and with where they are from between: "the guy from the energy company, Jovan,"
+_CUE_ROLE_FROM = re.compile(r"(?:\b(?:my|his|her|their|our|your|the|a|an)|\b\w+['’]s)\s+"
+                            r"(?:[\w'’-]+[\s-]+){0,2}?" + _KIN +
+                            r"s?\s+(?:in|from|at|on|with|of|for)\s+(?:[\w'’&-]+\s+){0,3}[\w'’&-]+,\s*$", re.IGNORECASE)
+# "It was Quentin who found us the flat"
+_CLEFT = re.compile(r"\bit\s+(?:was|is)\s+$|\bit['’]s\s+$", re.IGNORECASE)
+# A name spelled out after it: "Caoilfhionn. C-A-O-I-L-F-H-I-O-N-N."
+_SPELLED = re.compile(r"[\s.,:;!?'\"“”]*((?:[^\W\d_][ .\-]){2,}[^\W\d_])(?![^\W\d_])")
+# What follows a speaker's name: a colon (perhaps after a time), or a time at the end of the line (Teams)
+_LABEL_AFTER = re.compile(r"[ \t]*(?:[(\[]?\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?[)\]]?[ \t]*)?:"
+                          r"|[ \t]+[(\[]?\d{1,2}:\d{2}(?::\d{2})?[)\]]?[ \t]*(?=\r?\n|\Z)")
+# Names joined to a name just found: "Eldon and Marigold", "Aurora, Leocadia and Hyacinth"
+_COORD = re.compile(r"\s*(?:,|and|&|,\s*and)\s*")
 _CUE_GREETING = re.compile(r"(?:^|[\s,.!?\"“])(?:hi|hiya|hello|hey|thanks|thank\s+you|cheers|bye|goodbye|morning|"
                            r"evening|sorry|dear|welcome|congratulations|ta|night|love\s+you)[\s,]*$", re.IGNORECASE)
 _CUE_SELF = re.compile(r"(?:\bI'?m|\bI\s+am|\bit'?s|\bit\s+is|\bthis\s+is|\bme\s+and|\bwith|\band|\bto|\bfrom|\bby|"
                        r"\bfor|\babout|\bfeeds?|\btold|\basked|\bmet|\bsaw|\bvisited|\bphoned|\brang|\btexted)\s+$",
                        re.IGNORECASE)
+# Reported contact with someone: "I told Ottoline", "rang Jedidiah at the credit union"
+_CUE_TALK = re.compile(r"\b(?:told|rang|phoned|texted|emailed|messaged|thanked|met)\s+$", re.IGNORECASE)
 _AFTER_STRONG = re.compile(r"^(?:['’]s)?\s+(?:said|says|told|tells|asked|asks|rang|rings|phoned|phones|texted|texts|"
                            r"reckons|reckoned|replied|answered|explained|emailed|messaged|shouted|laughed|cried|"
                            r"smiled|died|passed|moved|lives|lived|works|worked|helped|helps|sorted|drives|drove|"
-                           r"visits|visited|came\s+round|comes\s+round|and\s+(?:me|I)\b|and\s+his\b|and\s+her\b)\b",
+                           r"visits|visited|came\s+round|comes\s+round|and\s+(?:me|I)\b|and\s+his\b|and\s+her\b)\b"
+                           # "..., she said": a name the speaker turns back to with he or she
+                           r"|^,\s+(?:he|she)\b(?!\s+(?:and|or)\b)"
+                           # "... is my neighbour's girl"
+                           r"|^\s+(?:is|was|'s|’s)\s+(?:my|his|her|our|their)\s+(?:[\w'’-]+[\s-]+){0,2}?" + _KIN + r"\b"
+                           # "Marit (volunteer, 60s)", "Eldon (7)", "as Florimond put it"
+                           r"|^\s*\((?:aged?\s+)?\d{1,2}s?\b|^\s*\((?:[\w'’-]+\s+){0,2}?" + _KIN + r"\b|^\s+put\s+it\b",
                            re.IGNORECASE)
 _AFTER_WEAK = re.compile(r"^(?:['’]s\b|\s+(?:is|was|has|had|does|did|will|would|can|could|came|comes|went|goes|"
                          r"gave|gives|brought|brings|runs|ran|got|gets|wants|wanted|knows|knew|thinks|thought|"
@@ -98,6 +127,24 @@ def _runs(text: str):
         yield run
 
 
+def _is_label(text: str, start: int, end: int) -> bool:
+    """Whether the words at ``start:end`` name a speaker: first on their line, then a colon or a time."""
+    return _sentence_start(text, start) and bool(_LABEL_AFTER.match(text, end))
+
+
+def _spelled_out(text: str, end: int, word: str) -> bool:
+    """Whether ``word`` is spelled out letter by letter just after ``end`` ("Siobhan. S-I-O-B-H-A-N")."""
+    m = _SPELLED.match(text, end)
+    if not m:
+        return False
+    return len(word) > 2 and _letters(m.group(1)) == _letters(word)
+
+
+def _letters(text: str) -> str:
+    """The letters of ``text``, lower case, without accents: "Zsófia" -> "zsofia"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if c.isalpha()).lower()
+
+
 def _person_rules(text: str) -> list[Mention]:
     lex = lexicon()
     given, surname, ambiguous, never, titles = lex["given"], lex["surname"], lex["ambiguous"], lex["not"], lex["title"]
@@ -111,6 +158,8 @@ def _person_rules(text: str) -> list[Mention]:
         # leading titles and sentence openers ("Mrs", "And", "Hi") are not part of the name
         if any(w.rstrip(".") in ("st", "saint") for w in low[:-1]):
             continue  # St Anne's: a place
+        # a speaker label ("[00:12:03] Xiadani Ruiz:"): its first word is part of the name, not an opener
+        label = _is_label(text, run[0][0], run[-1][1])
         while start_idx < len(run):
             w = low[start_idx]
             bare = w.rstrip(".")
@@ -120,8 +169,10 @@ def _person_rules(text: str) -> list[Mention]:
                 continue
             if start_idx + 1 < len(run) and not title and (
                     bare in _OPENERS or bare in never or (common_word(bare) and bare not in given)
-                    or (start_idx == 0 and _sentence_start(text, run[0][0]) and bare not in given and bare not in surname)):
-                greeting = greeting or bool(_CUE_GREETING.search(text[:run[start_idx][1]]))
+                    or (start_idx == 0 and _sentence_start(text, run[0][0]) and bare not in given
+                        and bare not in surname and not (label and not common_word(bare)))):
+                end = run[start_idx][1]
+                greeting = greeting or bool(_CUE_GREETING.search(text[max(0, end - 60):end]))
                 start_idx += 1
                 continue
             break
@@ -144,13 +195,17 @@ def _person_rules(text: str) -> list[Mention]:
             prev = re.search(r"(\S+)\s+$", before)
             if prev and prev.group(1).rstrip(".").lower() in titles and _is_cap(prev.group(1)):
                 title = True
-        label_after = text[toks[-1][1]:toks[-1][1] + 3].lstrip(" \t").startswith(":") and _sentence_start(text, run[0][0])
+        label_after = _is_label(text, run[0][0], toks[-1][1])
         after = text[toks[-1][1]:toks[-1][1] + 40]
-        strong_cue = title or greeting or bool(_CUE_STRONG.search(before)) or bool(_CUE_GREETING.search(before))
+        spelled = _spelled_out(text, toks[-1][1], names[-1])
+        coordinated = bool(out) and out[-1].score >= 0.55 and bool(_COORD.fullmatch(text[out[-1].end:first_start]))
+        strong_cue = title or greeting or coordinated or any(
+            rx.search(before) for rx in (_CUE_STRONG, _CUE_GREETING, _CUE_ROLE_FROM))
         self_cue = bool(_CUE_SELF.search(before))
         vocative = bool(re.search(r",\s*$", before)) and bool(re.match(r"^['’]?s?\s*[.?!]", after)) \
             and not start_of_sentence
-        strong_after = bool(_AFTER_STRONG.match(after))
+        cleft = bool(_CLEFT.search(before)) and bool(re.match(r"\s+who\b", after))
+        strong_after = bool(_AFTER_STRONG.match(after)) or cleft
         weak_after = bool(_AFTER_WEAK.match(after))
         end_tok = len(toks)
         if upper:
@@ -193,13 +248,13 @@ def _person_rules(text: str) -> list[Mention]:
         is_given, is_surname = w in given, w in surname
         is_word = common_word(w)
         is_ambiguous = w in ambiguous or is_word
-        if is_word and not (is_given or is_surname) and not title:
+        if is_word and not (is_given or is_surname) and not (title or spelled):
             # an everyday word: a name only when a cue says so, mid-sentence ("a man called Will")
             if strong_cue and not start_of_sentence:
                 out.append(Mention(span[0], span[1], "PERSON", name, "cue", 0.55))
             continue
-        if title:
-            score, source = 0.9, "title"
+        if title or spelled:
+            score, source = 0.9, "title" if title else "spelled out"
         elif label_after and (is_given or is_surname or not start_of_sentence or w not in never):
             score, source = (0.8 if (is_given or is_surname) and not is_ambiguous else 0.65), "speaker label"
         elif strong_cue:
@@ -218,10 +273,10 @@ def _person_rules(text: str) -> list[Mention]:
             score, source = (0.5 if start_of_sentence else 0.6), "surnames"
         elif start_of_sentence:
             if strong_after:
-                score, source = 0.5, "context"
+                score, source = 0.55, "context"
             else:
                 continue
-        elif strong_after or vocative:
+        elif strong_after or vocative or _CUE_TALK.search(before):
             score, source = 0.55, "context"
         elif _PLACE_BEFORE.search(before):
             continue  # "in Kingsmead", "the Anchor": a place more often than a person
@@ -230,4 +285,9 @@ def _person_rules(text: str) -> list[Mention]:
         else:
             score, source = 0.3, "capitalised"
         out.append(Mention(span[0], span[1], "PERSON", name, source, score))
+    # a possible name joined to a sure one that follows ("Leocadia and Hyacinth") is a name too
+    for i in range(len(out) - 2, -1, -1):
+        m, nxt = out[i], out[i + 1]
+        if m.score < 0.55 <= nxt.score and m.source == "capitalised" and _COORD.fullmatch(text[m.end:nxt.start]):
+            out[i] = Mention(m.start, m.end, m.kind, m.text, "with a name", 0.55)
     return [Mention(m.start, m.end, m.kind, text[m.start:m.end], m.source, m.score) for m in out]

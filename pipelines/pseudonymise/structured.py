@@ -1,11 +1,12 @@
-"""Emails, phone numbers, UK postcodes, street addresses, dates of birth and NHS numbers: the kinds
-with a shape a pattern can find."""
+"""Emails, phone numbers (:mod:`~pipelines.pseudonymise.phones`), UK postcodes, street addresses,
+dates of birth and NHS numbers: the kinds with a shape a pattern or a library can find."""
 
 from __future__ import annotations
 
 import re
 
 from pipelines.pseudonymise.lexicon import STREET_TYPES, Mention
+from pipelines.pseudonymise.phones import find_phones, phone_word_before
 
 # ---------------------------------------------------------------------------------------------
 # Structured kinds
@@ -14,7 +15,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9](?:[A-
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b")
 _SPOKEN_EMAIL = re.compile(r"\b[a-z0-9]+(?:[ \t]+dot[ \t]+[a-z0-9]+)*[ \t]+at[ \t]+[a-z0-9-]+"
                            r"(?:[ \t]+dot[ \t]+(?:com|co|uk|org|net|gov|ac|nhs|info|me|io))+\b", re.IGNORECASE)
-_PHONE = re.compile(r"(?<![\w+£$€/.,:-])(?:\+|00)?\(?\d[\d \t().-]{6,20}\d(?![\w/-]|[.,]\d)")
+_NHS_SHAPE = re.compile(r"\d{3}[ -]?\d{3}[ -]?\d{4}")
 _NHS = re.compile(r"(?<![\w+£$€/.,-])\d{3}[ -]?\d{3}[ -]?\d{4}(?![\w/-]|[.,]\d)")
 _POSTCODE = re.compile(r"\b(?:GIR[ \t]?0AA|[A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[ABD-HJLNP-UW-Z]{2})\b", re.IGNORECASE)
 _ADDRESS = re.compile(
@@ -46,6 +47,12 @@ def nhs_valid(digits: str) -> bool:
     return check != 10 and check == int(digits[9])
 
 
+def _nhs_context(text: str, pos: int) -> bool:
+    """Whether "NHS" or "health" comes in the 40 characters before ``pos``."""
+    context = text[max(0, pos - 40):pos].lower()
+    return "nhs" in context or "health" in context
+
+
 def _structured(text: str) -> list[Mention]:
     found: list[Mention] = []
 
@@ -60,25 +67,16 @@ def _structured(text: str) -> list[Mention]:
         digits = re.sub(r"\D", "", m.group())
         if not nhs_valid(digits):
             continue
-        context = text[max(0, m.start() - 40):m.start()].lower()
         spaced = bool(re.fullmatch(r"\d{3}[ -]\d{3}[ -]\d{4}", m.group()))
-        if "nhs" in context or "health" in context:
+        if _nhs_context(text, m.start()):
             add(m.start(), m.end(), "NHS", "nhs number", 0.98)
         elif spaced and digits[0] != "0":
             add(m.start(), m.end(), "NHS", "nhs number", 0.8)
-    for m in _PHONE.finditer(text):
-        raw = m.group()
-        if "\n" in raw:
-            continue
-        digits = re.sub(r"\D", "", raw)
-        if raw.startswith("+") or raw.startswith("00"):
-            ok = 8 <= len(digits) <= 15
-        elif raw.lstrip("(").startswith("0"):
-            ok = 10 <= len(digits) <= 11 and digits[1] != "0"
-        else:
-            ok = False
-        if ok and raw.count("(") == raw.count(")") and not re.search(r"[ .-]{2}|\d[ .-]\d[ .-]\d[ .-]\d", raw):
-            add(m.start(), m.end(), "PHONE", "phone", 0.95)
+    for m in find_phones(text):
+        if _NHS_SHAPE.fullmatch(m.text) and not phone_word_before(text, m.start) and (
+                nhs_valid(re.sub(r"\D", "", m.text)) or _nhs_context(text, m.start)):
+            continue  # a 3-3-4 number with the NHS check digit or "NHS" before it, and no phone word: not a phone
+        found.append(m)
     for m in _POSTCODE.finditer(text):
         word = m.group()
         if word.islower() or word.isupper():

@@ -1,4 +1,4 @@
-"""Build pii_testset.jsonl from pii_testset.txt: [[KIND:text]] marks become character spans.
+"""Build each labelled set's .jsonl from its .txt (see SETS): [[KIND:text]] marks become character spans.
 
 Run from the repository root: python tests/data/build_pii_testset.py
 """
@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SETS = ("pii_testset", "pii_testset.heldout", "pii_names_phones", "pii_names_phones.heldout")
 MARK = re.compile(r"\[\[(PERSON|EMAIL|PHONE|POSTCODE|ADDRESS|DOB|NHS):(.+?)\]\]")
 
 
@@ -55,7 +56,7 @@ def build(name: str = "pii_testset") -> list[dict]:
 
 
 if __name__ == "__main__":
-    for name in ("pii_testset", "pii_testset.heldout"):
+    for name in SETS:
         rows = build(name)
         with open(HERE / f"{name}.jsonl", "w", encoding="utf-8") as fh:
             for row in rows:
