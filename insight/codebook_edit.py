@@ -1,4 +1,4 @@
-"""Editing a stored codebook: load a file, add, edit, rename, move, delete and merge codes. Every
+"""Editing a stored codebook: load a file (YAML, .qdc or a spreadsheet), add, edit, rename, move, delete and merge codes. Every
 edit is validated like a YAML file and saved as a new version; a renamed or merged code takes its
 codings along (:func:`insight.coding.relabel`, one logged change that ``undo`` reverses).
 
@@ -12,16 +12,28 @@ from dataclasses import replace
 from pathlib import Path
 
 from insight import codebook as cb
-from insight import coding
+from insight import codebook_sheet, coding
 from insight.errors import CodebookError
 from insight.scope import current_user
 
 
 def load(con, path: str | Path, *, author: str | None = None, note: str | None = None,
-         study_id: int | None = None) -> dict:
-    """Load a YAML (or .qdc) codebook file; a change makes a new numbered version, and a code it
-    renames (see :func:`insight.codebook.diff`) takes its codings along."""
-    book = cb.read_file(path)
+         study_id: int | None = None, name: str | None = None, columns: dict | None = None,
+         sheet: str | None = None) -> dict:
+    """Load a codebook file: YAML, REFI-QDA ``.qdc``, or a spreadsheet (CSV/XLSX, one row per code;
+    ``columns`` and ``sheet`` as :func:`insight.codebook_sheet.read_sheet` takes them). A change
+    makes a new numbered version, and a code it renames (see :func:`insight.codebook.diff`) takes
+    its codings along. ``name`` stores it under that codebook name instead of the file's own.
+    A spreadsheet's result also says which column held what and what was skipped or added."""
+    report = None
+    if Path(path).suffix.lower() in codebook_sheet.SUFFIXES + (".xls",):
+        book, report = codebook_sheet.read_sheet(path, columns=columns, sheet=sheet, name=name)
+    elif columns or sheet:
+        raise CodebookError(str(path), "column and sheet options are for spreadsheet codebooks (.csv, .xlsx)",
+                            fix="Leave them out for a YAML or .qdc file.")
+    else:
+        book = cb.read_file(path)
+    book.name = name or book.name
     version, created = cb.save(con, book, author=author or current_user(), note=note, source=str(path),
                                study_id=study_id)
     renamed = []
@@ -30,8 +42,12 @@ def load(con, path: str | Path, *, author: str | None = None, note: str | None =
         for pair in changes["renamed"]:
             moved = relabel(con, pair["from"], pair["to"], author or current_user())
             renamed.append({**pair, "codings": moved["moved"] + moved["removed"]})
-    return {"codebook": book.name, "version": version, "created": created, "codes": len(book.codes),
-            "renamed": renamed}
+    out = {"codebook": book.name, "version": version, "created": created, "codes": len(book.codes),
+           "renamed": renamed}
+    if report is not None:
+        out["sheet"] = report.to_dict()
+        out["sheet"]["columns_line"] = report.columns_line()
+    return out
 
 
 def save(con, book, *, author: str | None = None, note: str | None = None) -> int:

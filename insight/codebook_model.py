@@ -7,6 +7,7 @@ REFI-QDA XML. Touches no table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from difflib import SequenceMatcher
 
 from insight.errors import NotFound
 
@@ -15,6 +16,8 @@ CODE_FIELDS = ("name", "parent", "definition", "include", "exclude", "examples",
 TEXT_FIELDS = ("definition", "include", "exclude")
 LIST_FIELDS = ("examples", "counter_examples", "keywords")
 TOP_FIELDS = ("name", "title", "description", "codes")
+NEAR = 0.6  # a codebook name at least this similar to an unknown code is shown as a near name
+TYPO = 0.8  # ...and the nearest, at least this similar and clearly the nearest, is suggested to fold into
 
 
 @dataclass
@@ -93,3 +96,36 @@ class Codebook:
 
         _Dumper.add_representer(str, _str)
         return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def nearest_names(name: str, names: list[str], n: int = 3) -> list[tuple[str, float]]:
+    """Up to ``n`` of ``names`` most like ``name`` (ignoring case), with their similarity (difflib's
+    ratio, 0 to 1), most similar first; only those at least :data:`NEAR` alike.
+
+    >>> nearest_names("beween", ["between", "Bins and streets", "Betting shops"])
+    [('between', 0.923)]
+    """
+    folded = name.casefold()
+    scored = [(other, round(SequenceMatcher(None, folded, other.casefold()).ratio(), 3)) for other in names]
+    return sorted([s for s in scored if s[1] >= NEAR], key=lambda s: -s[1])[:n]
+
+
+def unknown_codes(book: Codebook, used: dict[str, int]) -> list[dict]:
+    """The codes in ``used`` (code -> codings) that ``book`` does not have, each with its codings,
+    the nearest codebook names and ``suggested``: the name to fold it into when one is clearly a
+    typo of it (at least :data:`TYPO` alike and nearer than any other), else ``None``.
+
+    >>> book = Codebook("b", codes=[Code("between"), Code("highlight")])
+    >>> [(u["code"], u["suggested"]) for u in unknown_codes(book, {"beween": 2, "between": 5, "Parking": 1})]
+    [('beween', 'between'), ('Parking', None)]
+    """
+    names = book.names()
+    out = []
+    for code, codings in used.items():
+        if code in names:
+            continue
+        near = nearest_names(code, names)
+        clear = near and near[0][1] >= TYPO and (len(near) == 1 or near[0][1] > near[1][1])
+        out.append({"code": code, "codings": codings, "nearest": [n for n, _ in near],
+                    "similarity": [s for _, s in near], "suggested": near[0][0] if clear else None})
+    return out

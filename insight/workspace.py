@@ -124,13 +124,17 @@ class Workspace:
     # -- codebooks (codebook.py, codebook_edit.py) --------------------------------------------------
 
     def load_codebook(self, path: str | Path, *, author: str | None = None, note: str | None = None,
-                      study: str | None = None) -> dict:
-        """Load a YAML (or .qdc) codebook file; a change makes a new numbered version. A code the
-        new version renames (same definition or examples under a new name, see
-        :func:`insight.codebook.diff`) takes its codings along, as a rename in the app does."""
+                      study: str | None = None, name: str | None = None, columns: dict | None = None,
+                      sheet: str | None = None) -> dict:
+        """Load a codebook file (YAML, REFI-QDA .qdc, or a CSV/XLSX sheet with one row per code); a
+        change makes a new numbered version. A code the new version renames (same definition or
+        examples under a new name, see :func:`insight.codebook.diff`) takes its codings along, as a
+        rename in the app does. ``name`` stores it as that codebook (a spreadsheet names none: by
+        default its file name); ``columns`` maps code fields to a sheet's headers (guessed when not
+        given; the result's ``sheet`` says how it was read)."""
         from insight import codebook_edit
 
-        return codebook_edit.load(self.con, path, author=author, note=note,
+        return codebook_edit.load(self.con, path, author=author, note=note, name=name, columns=columns, sheet=sheet,
                                   study_id=self.study_id(study) if study else None)
 
     def codebook(self, ref: str | None = None):

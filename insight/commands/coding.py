@@ -14,20 +14,59 @@ def codebook():
     """Load, list, show, export and compare codebook versions."""
 
 
+_SHEET_COLUMNS = (("name", "--name-col", "Spreadsheet: the column of code names (guessed from tag, code, name ...)."),
+                  ("definition", "--definition-col", "Spreadsheet: the definitions (guessed: definition, description)."),
+                  ("parent", "--parent-col", "Spreadsheet: the parent code's name ('-' for no such column)."),
+                  ("include", "--include-col", "Spreadsheet: inclusion criteria."),
+                  ("exclude", "--exclude-col", "Spreadsheet: exclusion criteria."),
+                  ("examples", "--example-col", "Spreadsheet: examples, one per line or separated by ';' "
+                                                "(repeatable: Example 1, Example 2)."),
+                  ("counter_examples", "--counter-example-col", "Spreadsheet: counter-examples (repeatable)."),
+                  ("keywords", "--keywords-col", "Spreadsheet: keywords, separated by ',' or ';' (repeatable)."),
+                  ("colour", "--colour-col", "Spreadsheet: a hex colour per code."))
+
+
+def _sheet_options(command):
+    for role, flag, text in reversed(_SHEET_COLUMNS):
+        command = click.option(flag, role + "_col", multiple=role in ("examples", "counter_examples", "keywords"),
+                               metavar="HEADER", help=text)(command)
+    return command
+
+
 @codebook.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--author", help="Who made this version (default: your user name).")
 @click.option("--note", help="A note for this version, like a commit message.")
 @click.option("--study", help="Tie the codebook to a study.")
+@click.option("--codebook", "name", metavar="NAME",
+              help="Store it as this codebook (default: the name in the file; a spreadsheet's file name).")
+@click.option("--sheet", help="Spreadsheet: the worksheet of an .xlsx (default: the first).")
+@_sheet_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def codebook_load(ctx, file, author, note, study, as_json):
-    """Load a YAML (or REFI-QDA .qdc) codebook; a changed file becomes a new version."""
+def codebook_load(ctx, file, author, note, study, name, sheet, as_json, **cols):
+    """Load a codebook: YAML, REFI-QDA .qdc, or a spreadsheet (.csv/.xlsx, one row per code, as Taguette
+    exports it or a team keeps it); a changed file becomes a new version.
+
+    A spreadsheet's columns are guessed from its headers unless named (--name-col ...), and the guess is
+    printed. A parent column names each code's parent; a parent named but not defined is added as a code.
+    """
+    columns = {}
+    for key, value in cols.items():
+        values = list(value) if isinstance(value, tuple) else [value] if value else []
+        if values:
+            columns[key.removesuffix("_col")] = None if "-" in values else values if isinstance(value, tuple) else value
     with open_workspace(ctx) as ws:
-        result = ws.load_codebook(file, author=author, note=note, study=study)
+        result = ws.load_codebook(file, author=author, note=note, study=study, name=name, sheet=sheet,
+                                  columns=columns or None)
     if as_json:
         emit(result)
-    elif result["created"]:
+        return
+    if "sheet" in result:
+        click.echo(result["sheet"]["columns_line"])
+        for line in result["sheet"]["notes"]:
+            click.echo(f"  {line}")
+    if result["created"]:
         click.echo(f"Loaded {result['codebook']} version {result['version']} ({result['codes']} codes).")
         for pair in result["renamed"]:
             click.echo(f"  renamed {pair['from']!r} to {pair['to']!r}: its {pair['codings']} coding(s) moved with it "
