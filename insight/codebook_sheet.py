@@ -144,7 +144,8 @@ def _rows(path: Path, data: bytes, sheet: str | None) -> tuple[list[tuple[int, l
         rows = [(number, [cell.strip() for cell in cells]) for number, cells in enumerate(reader, start=1)]
     except csv.Error as exc:
         raise CodebookError(str(path), f"the CSV is malformed ({exc})", row=reader.line_num,
-                            fix="Check that quotes are balanced; re-export from the spreadsheet as CSV UTF-8.") from None
+                            fix="Check that quotes are balanced; re-export from the spreadsheet as CSV UTF-8.") \
+            from None
     return rows, [warning] if warning else []
 
 
@@ -389,7 +390,7 @@ def _check_cycles(path: Path, entries: list[_Entry]) -> None:
             if len(loop) == 1:
                 reason = f"the code {node!r} (row {row_of[node]}) names itself as its parent"
             else:
-                reason = ("the parents go round in a cycle: " + " \u2192 ".join(f"{n!r} (row {row_of[n]})" for n in loop)
-                          + f" \u2192 {node!r}")
+                steps = [f"{n!r} (row {row_of[n]})" for n in loop] + [repr(node)]
+                reason = "the parents go round in a cycle: " + " \u2192 ".join(steps)
             raise CodebookError(str(path), reason, row=row_of[node],
                                 fix="Fix the parent column so that the codes form a tree.")

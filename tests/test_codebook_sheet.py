@@ -59,7 +59,8 @@ EXPECTED_TEAM = {
     "Damp and mould": dict(parent="Housing", definition="Damp, mould or condensation in the home.",
                            include="Any mention of black mould, damp walls or condensation.",
                            exclude="Repairs in general (use Repairs).",
-                           examples=["Black mould all over the bedroom wall.", "The kids\u2019 clothes smell of damp."]),
+                           examples=["Black mould all over the bedroom wall.",
+                                     "The kids\u2019 clothes smell of damp."]),
     "Repairs": dict(parent="Housing", definition="Getting things fixed by the landlord or the council.", include="",
                     exclude="", examples=["Took three visits to fix the boiler", "Still waiting for the window"]),
     "Housing": dict(parent=None, definition="Homes, tenancy and repairs.", include="", exclude="", examples=[]),
@@ -204,7 +205,8 @@ def test_cli_loads_a_sheet_and_says_how(tmp_path):
     db = str(tmp_path / "t.duckdb")
     runner = CliRunner()
     result = runner.invoke(main, ["--db", db, "codebook", "load", str(path), "--sheet", "Codebook",
-                                  "--codebook", "lived-experience", "--parent-col", "Parent", "--example-col", "Example"])
+                                  "--codebook", "lived-experience", "--parent-col", "Parent",
+                                  "--example-col", "Example"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0] == ("Columns: name=Code, definition=Definition, parent=Parent, include=Include, exclude=Exclude, "
