@@ -199,7 +199,9 @@ def fold_code(con, book, old: str, new: str, *, author: str | None = None) -> di
                                    "ORDER BY b.name").fetchall():
             holder = cb.get(con, name)
             if old in holder.names():
-                holder.codes = [c for c in holder.codes if c.name != old]
+                gone = holder.code(old)
+                holder.codes = [replace(c, parent=gone.parent) if c.parent == old else c
+                                for c in holder.codes if c.name != old]
                 holder.version = None
                 version, _ = cb.save(con, holder, author=author or current_user(), transaction=False,
                                      note=f"folded {old} into {book.name}'s {new}")

@@ -80,9 +80,9 @@ class SheetReport:
 
         line = "Columns: " + ", ".join(f"{role}={shown(self.columns[role])}" for role in ROLES)
         if self.guessed:
-            line += " (" + ("guessed from the headers" if len(self.guessed) == len([v for v in self.columns.values()
-                                                                                      if v]) else
-                            "guessed: " + ", ".join(self.guessed)) + ")"
+            found = {role for role in ROLES if self.columns[role]}
+            line += (" (guessed from the headers)" if set(self.guessed) == found
+                     else " (guessed: " + ", ".join(self.guessed) + ")")
         return line
 
     def to_dict(self) -> dict:

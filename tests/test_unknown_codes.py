@@ -217,3 +217,19 @@ def test_no_codebook_yet_means_no_report(ws, tmp_path):
                        code_sep=[";", "|"], coder="Priya Shah")
     assert report.files[0].unknown_codes == [] and report.files[0].checked_against is None
     assert report.to_dict()["unknown_codes"] == []
+
+
+def test_a_folded_code_that_comes_back_is_collected_again(study, tmp_path):
+    ws, _ = study
+    ws.fold_code("beween", "between")
+    ws.undo()  # the codings are 'beween' again, and no codebook's latest version has it
+    path = tmp_path / "more.csv"
+    path.write_text("respondent_id,q1,codes_q1\nR101,They passed me beween two offices for a month or more.,beween\n",
+                    encoding="utf-8")
+    report = ws.ingest([path], study="panel", id_col="respondent_id", text_cols=["q1"], code_cols=["codes_q1"],
+                       coder="Priya Shah")
+    assert [u["code"] for u in report.files[0].unknown_codes] == ["beween"]
+    assert "beween" in ws.codebook("panel").names()
+    tied = ws.con.execute("SELECT DISTINCT b.name, c.codebook_version FROM codings c JOIN codebooks b "
+                          "USING (codebook_id) WHERE c.code = 'beween' AND c.explanation LIKE '%more.csv'").fetchall()
+    assert tied == [("panel", ws.codebook("panel").version)]
