@@ -104,6 +104,12 @@ def _print_ingest(report) -> None:
     )
     if counts.get("unchanged"):
         click.echo(f"{counts['unchanged']} file(s) unchanged since the last ingest: nothing added for them.")
+    unknown = report.unknown_codes()
+    if unknown:
+        from insight.codebook_model import unknown_codes_note
+
+        for line in unknown_codes_note(unknown, report.study):
+            click.echo(line)
     if report.failed:
         click.echo(f"{len(report.failed)} file(s) failed and were not imported:", err=True)
         for f in report.failed:

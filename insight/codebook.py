@@ -313,12 +313,18 @@ def diff(a: Codebook, b: Codebook) -> dict:
             "changed": changed, "codebook_fields": meta}
 
 
+_LATEST = "(SELECT codebook_id, max(version) AS version FROM codebook_versions GROUP BY codebook_id)"
+
+
 def collect_imported_codes(con, study_id: int) -> int:
-    """Codes used by the study's codings but in no codebook go into a codebook named after the
-    study (a new version when new codes appear), so they can be refined. Returns codes added.
-    Codings without a codebook are then tied to the codebook version that holds their code."""
+    """Codes used by the study's codings but in no codebook's latest version go into a codebook
+    named after the study (a new version when new codes appear), so they can be refined or folded
+    into a codebook's codes (:func:`insight.codebook_edit.fold_code`). Returns codes added.
+    Codings without a codebook are then tied to the latest version of a codebook that holds their
+    code."""
     study = con.execute("SELECT name FROM studies WHERE study_id = ?", [study_id]).fetchone()[0]
-    known = {r[0] for r in con.execute("SELECT DISTINCT name FROM codes").fetchall()}
+    known = {r[0] for r in con.execute(f"SELECT DISTINCT name FROM codes JOIN {_LATEST} USING (codebook_id, version)"
+                                       ).fetchall()}
     used = [r[0] for r in con.execute(
         "SELECT DISTINCT c.code FROM codings c JOIN documents d USING (document_id) "
         "WHERE d.study_id = ? ORDER BY 1", [study_id]).fetchall()]
@@ -333,12 +339,10 @@ def collect_imported_codes(con, study_id: int) -> int:
         added = len(new)
     # tie unversioned codings to the latest version of a codebook holding their code
     con.execute(
-        """
+        f"""
         UPDATE codings SET codebook_id = v.codebook_id, codebook_version = v.version
-        FROM (SELECT h.name, h.codebook_id, l.version
-              FROM (SELECT c.name, min(c.codebook_id) AS codebook_id FROM codes c GROUP BY c.name) h
-              JOIN (SELECT codebook_id, max(version) AS version FROM codebook_versions GROUP BY codebook_id) l
-              USING (codebook_id)) v
+        FROM (SELECT c.name, min(c.codebook_id) AS codebook_id, arg_min(c.version, c.codebook_id) AS version
+              FROM codes c JOIN {_LATEST} USING (codebook_id, version) GROUP BY c.name) v
         WHERE codings.codebook_id IS NULL AND codings.code = v.name
         """)
     return added

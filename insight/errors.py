@@ -89,12 +89,14 @@ class NotFound(InsightError):
 
 
 class CodebookError(InsightError):
-    """A codebook file or edit is invalid: names the file, the line and the fix."""
+    """A codebook file or edit is invalid: names the file, the line (or spreadsheet row) and the fix."""
 
-    def __init__(self, source: str, reason: str, *, line: int | None = None, fix: str | None = None):
+    def __init__(self, source: str, reason: str, *, line: int | None = None, fix: str | None = None,
+                 row: int | None = None):
         self.source = source
         self.line = line
-        where = source + (f", line {line}" if line is not None else "")
+        self.row = row
+        where = source + (f", line {line}" if line is not None else "") + (f", row {row}" if row is not None else "")
         super().__init__(f"{where}: {reason}", hint=fix)
 
 

@@ -31,7 +31,10 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
+from insight import scope
 from insight.codebook import collect_imported_codes
+from insight.codebook import get as get_codebook
+from insight.codebook_model import merge_unknown_codes, unknown_codes
 from insight.errors import InsightError, ReaderError
 from insight.privacy import pseudonymise
 from insight.readers import reader_for
@@ -57,6 +60,10 @@ class FileResult:
     participants: int = 0
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
+    # codes of this file's codings that the study's codebook (``checked_against``) lacks, with the
+    # nearest names (see :func:`insight.codebook_model.unknown_codes`)
+    unknown_codes: list[dict] = field(default_factory=list)
+    checked_against: str | None = None
 
 
 @dataclass
@@ -72,6 +79,11 @@ class IngestReport:
         keys = ("documents", "segments", "codings", "participants")
         return {k: sum(getattr(f, k) for f in self.files) for k in keys}
 
+    def unknown_codes(self) -> list[dict]:
+        """The codes this ingest brought that the study's codebook lacks, over all files: each
+        with its codings, nearest names, suggested fold, the codebook checked and the files."""
+        return merge_unknown_codes([asdict(f) for f in self.files])
+
     def to_dict(self) -> dict:
         by_status: dict[str, int] = {}
         for f in self.files:
@@ -82,6 +94,7 @@ class IngestReport:
             "by_status": by_status,
             "added": self.totals(),
             "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+            "unknown_codes": self.unknown_codes(),
         }
 
 
@@ -448,6 +461,14 @@ class _Writer:
             document_id=document_id, start=start, end=end, code=code, coder=coder, method="human", status=ACCEPTED,
             score=None, explanation=f"imported from {self.path.name}", memo=memo, created_at=created_at))
 
+    def check_codes(self, book) -> None:
+        """Note the codes of this file's codings that ``book`` lacks, with the nearest names."""
+        used: dict[str, int] = {}
+        for row in self.rows["codings"]:
+            used[row["code"]] = used.get(row["code"], 0) + 1
+        self.result.unknown_codes = unknown_codes(book, used)
+        self.result.checked_against = book.ref
+
     def begin_file(self) -> None:
         self.ids = self.state.ids
         (self.file_id,) = self.ids["files"].take()
@@ -521,6 +542,7 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
         note = "unchanged since it was ingested" if seen[0] == str(path) else f"same content as {seen[0]}"
         return FileResult(str(path), "unchanged", reason=note)
     changed = str(path) in state.paths
+    reference = scope.reference_codebook(con, study_id)  # before this file adds a codebook of its own
     try:
         reader = reader_for(path)
         result: ReadResult = reader.read(path, data, options)
@@ -544,6 +566,8 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
                 store_extras(con, study_id, writer.file_id, result)
             if writer.result.codings:
                 collect_imported_codes(con, study_id)
+                if reference is not None:
+                    writer.check_codes(get_codebook(con, reference))
             if options.pseudonymise and writer.result.documents:
                 done = pseudonymise(con, study_id, document_ids=[r[0] for r in con.execute(
                     "SELECT document_id FROM documents WHERE file_id = ?", [writer.file_id]).fetchall()], transaction=False)

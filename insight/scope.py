@@ -89,6 +89,26 @@ def resolve_codebook(con, ref: str | None = None, study_id: int | None = None, *
     return row[0] if row else None
 
 
+def reference_codebook(con, study_id: int | None) -> str | None:
+    """The codebook a study's imported codes are checked against: the one its codings use most,
+    else the latest tied to it, else the first in the workspace; never one named after a study
+    (those collect the codes that arrived with imported codings and were in no codebook, see
+    :func:`insight.codebook.collect_imported_codes`). ``None`` when there is no such codebook."""
+    own = "b.name NOT IN (SELECT name FROM studies)"
+    row = None
+    if study_id is not None:
+        row = con.execute(
+            "SELECT b.name FROM codings c JOIN documents d USING (document_id) "
+            f"JOIN codebooks b ON b.codebook_id = c.codebook_id WHERE d.study_id = ? AND {own} "
+            "GROUP BY b.name ORDER BY count(*) DESC, b.name LIMIT 1", [study_id]).fetchone()
+        if row is None:
+            row = con.execute(f"SELECT b.name FROM codebooks b WHERE b.study_id = ? AND {own} "
+                              "ORDER BY b.codebook_id DESC LIMIT 1", [study_id]).fetchone()
+    if row is None:
+        row = con.execute(f"SELECT b.name FROM codebooks b WHERE {own} ORDER BY b.codebook_id LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 def current_user() -> str:
     """Who is acting: the login name, else ``'unknown'``."""
     import getpass

@@ -126,13 +126,17 @@ class Workspace:
     # -- codebooks (codebook.py, codebook_edit.py) --------------------------------------------------
 
     def load_codebook(self, path: str | Path, *, author: str | None = None, note: str | None = None,
-                      study: str | None = None) -> dict:
-        """Load a YAML (or .qdc) codebook file; a change makes a new numbered version. A code the
-        new version renames (same definition or examples under a new name, see
-        :func:`insight.codebook.diff`) takes its codings along, as a rename in the app does."""
+                      study: str | None = None, name: str | None = None, columns: dict | None = None,
+                      sheet: str | None = None) -> dict:
+        """Load a codebook file (YAML, REFI-QDA .qdc, or a CSV/XLSX sheet with one row per code); a
+        change makes a new numbered version. A code the new version renames (same definition or
+        examples under a new name, see :func:`insight.codebook.diff`) takes its codings along, as a
+        rename in the app does. ``name`` stores it as that codebook (a spreadsheet names none: by
+        default its file name); ``columns`` maps code fields to a sheet's headers (guessed when not
+        given; the result's ``sheet`` says how it was read)."""
         from insight import codebook_edit
 
-        return codebook_edit.load(self.con, path, author=author, note=note,
+        return codebook_edit.load(self.con, path, author=author, note=note, name=name, columns=columns, sheet=sheet,
                                   study_id=self.study_id(study) if study else None)
 
     def codebook(self, ref: str | None = None):
@@ -205,6 +209,38 @@ class Workspace:
         from insight import codebook_edit
 
         return codebook_edit.merge_codes(self.con, self.codebook(codebook), source, target, author=author, note=note)
+
+    def _reference_codebook(self, codebook: str | None, study: str | None):
+        """The codebook imported codes are checked against: the named one, else the study's."""
+        from insight import codebook as cb
+
+        ref = codebook or scope.reference_codebook(self.con, self.study_id(study, default=scope.ONLY))
+        if ref is None:
+            from insight.errors import InsightError
+
+            raise InsightError("There is no codebook to check the codes against (only codes that came with the data).",
+                               hint="Load one: insight codebook load FILE")
+        return cb.get(self.con, ref)
+
+    def unknown_codes(self, *, study: str | None = None, codebook: str | None = None) -> dict:
+        """The codes of a study's codings that its codebook lacks (typos such as ``beween``, or codes
+        that came with imported data), each with its codings, nearest codebook names and the one to
+        fold it into when it is clearly a typo (``suggested``)."""
+        from insight import codebook_edit
+
+        book = self._reference_codebook(codebook, study)
+        study_id = self.study_id(study, default=scope.ONLY)
+        return {"codebook": book.ref, "study": scope.study_name(self.con, study_id) if study_id else None,
+                "codes": codebook_edit.unknown_in_study(self.con, study_id, book)}
+
+    def fold_code(self, old: str, new: str, *, codebook: str | None = None, study: str | None = None,
+                  author: str | None = None) -> dict:
+        """Fold a code that came with imported codings (``beween``) into a code of the codebook
+        (``between``): its codings move, tied to the codebook's version (``undo`` reverses it), and it
+        leaves the codebook that collected it."""
+        from insight import codebook_edit
+
+        return codebook_edit.fold_code(self.con, self._reference_codebook(codebook, study), old, new, author=author)
 
     # -- coding and agreement (coding/, codetest.py, reliability.py) -----------------------------
 

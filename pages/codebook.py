@@ -1,5 +1,5 @@
 """Codebook: the code tree; edit, add, move, merge and delete codes (each save is a new version);
-compare versions; download as YAML or REFI-QDA .qdc; load a file."""
+compare versions; download as YAML or REFI-QDA .qdc; load a file (YAML, .qdc, or a CSV/XLSX sheet)."""
 
 import tempfile
 from pathlib import Path
@@ -25,8 +25,9 @@ def saved(version, what: str) -> None:
 
 
 def loader() -> None:
-    upload = st.file_uploader("Load a codebook file (YAML, or REFI-QDA .qdc from NVivo, ATLAS.ti, MAXQDA, QualCoder)",
-                              type=["yaml", "yml", "qdc"], key="codebook.load")
+    upload = st.file_uploader("Load a codebook file (YAML; REFI-QDA .qdc from NVivo, ATLAS.ti, MAXQDA, QualCoder; or a "
+                              "spreadsheet, one row per code, as Taguette exports it)",
+                              type=["yaml", "yml", "qdc", "csv", "xlsx"], key="codebook.load")
     if upload is not None and st.button("Load it", key="codebook.load.go"):
         from insight.access import check_upload
 
@@ -37,9 +38,11 @@ def loader() -> None:
                 result = db.act("load_codebook", path, author=shell.coder() or None, study=shell.study())
             moved = "".join(f" {r['from']} is now {r['to']}: its {r['codings']} coding(s) moved with it."
                             for r in result.get("renamed", []))
+            sheet = result.get("sheet")
+            read = (" " + " ".join([sheet["columns_line"] + ".", *sheet["notes"]])) if sheet else ""
             shell.flash(f"{result['codebook']}: " + (f"version {result['version']} loaded ({result['codes']} codes)."
                                                      if result["created"] else
-                                                     f"unchanged, still version {result['version']}.") + moved)
+                                                     f"unchanged, still version {result['version']}.") + moved + read)
             st.rerun()
 
 

@@ -88,6 +88,7 @@ if st.button(f"Import {len(files)} file(s)", type="primary", key="upload.import"
         with shell.guard("import files"):
             report = db.act("ingest", paths, study=study.strip() or None, progress=progress, **common, **options)
             outcome += report.to_dict()["files"]
+            state["upload.last_study"] = report.study
         done[0] += len(paths)
     bar.empty()
     state["upload.last"] = outcome
@@ -99,5 +100,5 @@ if st.button(f"Import {len(files)} file(s)", type="primary", key="upload.import"
 
 if state.get("upload.last"):
     st.subheader("Last import")
-    ui.results(state["upload.last"])
+    ui.results(state["upload.last"], state.get("upload.last_study", ""))
     st.caption(f"Imported files are kept in `{uploads_dir()}`.")

@@ -229,6 +229,21 @@ def test_upload_imports_files_with_column_mapping_and_reports_failures(db):
     assert sorted(results["status"]) == ["added", "added", "failed", "failed"]
 
 
+def test_upload_names_codes_not_in_the_codebook(db):
+    at = app("upload", coder="Bea")
+    coded = (b"resp,q1,codes\r\nY1,Black mould behind the wardrobe again,Damnp\r\n"
+             b"Y2,The evening bus is gone,Transport; Parking\r\n")
+    at.file_uploader[0].set_value([("second_coder.csv", coded, "text/csv")]).run()
+    by_key(at.multiselect, ".text").set_value(["q1"])
+    by_key(at.selectbox, ".id").set_value("resp")
+    by_key(at.multiselect, ".codes").set_value(["codes"]).run()
+    at.button(key="upload.import").click().run()
+    clean(at)
+    said = " ".join(w.value for w in at.warning)
+    assert "2 codes are not in codebook council@1: 'Damnp' (nearest: 'Damp'), 'Parking' (no close name)." in said
+    assert "insight codebook fold 'Damnp' 'Damp'" in said
+
+
 # -- browse -----------------------------------------------------------------------------------
 
 
@@ -274,6 +289,19 @@ def test_codebook_edit_saves_a_new_version(db):
     assert book.code("Damp").keywords == ["damp", "mould", "condensation"]
     assert versions.iloc[0]["author"] == "Dee" and versions.iloc[0]["note"] == "added condensation"
     assert at.selectbox(key="codebook.version").value == 2
+
+
+def test_codebook_loads_a_spreadsheet_and_says_how(db):
+    at = app("codebook", coder="Dee")
+    sheet = "tag,description,number of highlights\r\nDamp,Damp or mould at home.,4\r\nCaf\u00e9s,Places to meet,1\r\n"
+    at.file_uploader(key="codebook.load").set_value([("codebook.csv", sheet.encode("cp1252"), "text/csv")]).run()
+    at.button(key="codebook.load.go").click().run()
+    clean(at)
+    said = " ".join(s.value for s in at.success)
+    assert "codebook: version 1 loaded (2 codes)." in said and "name=tag, definition=description" in said
+    with ro(db) as ws:
+        assert [(c.name, c.definition) for c in ws.codebook("codebook").codes] == [
+            ("Damp", "Damp or mould at home."), ("Caf\u00e9s", "Places to meet")]
 
 
 def test_codebook_add_merge_delete_and_download(db):

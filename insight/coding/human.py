@@ -7,11 +7,11 @@ and the last one can be undone.
 
 from __future__ import annotations
 
-import difflib
 import json
 from datetime import datetime
 
 from insight.codebook import Codebook
+from insight.codebook_model import nearest_names
 from insight.errors import InsightError, NotFound
 from insight.statuses import ACCEPTED, AUTO, REJECTED, SUGGESTED
 from insight.store import next_ids, transaction
@@ -45,10 +45,10 @@ def _check_code(code: str, codebook: Codebook | None) -> str:
     if not code:
         raise InsightError("A coding needs a code.", hint="Choose a code from the codebook.")
     if codebook is not None and code not in codebook.names():
-        close = difflib.get_close_matches(code, codebook.names(), n=3)
+        close = [name for name, _ in nearest_names(code, codebook.names())]
         raise InsightError(f"{code!r} is not a code of {codebook.ref}.",
                            hint=(f"Did you mean {', '.join(map(repr, close))}? " if close else "")
-                           + "Add it to the codebook first (Codebook page or insight codebook add-code).")
+                           + "Add it to the codebook first (on the Codebook page, or Workspace.add_code).")
     return code
 
 
@@ -235,12 +235,14 @@ def reject(con, coding_id: int, coder: str) -> None:
                    old=saved["status"], new=REJECTED, actor=coder, passage=passage)
 
 
-def relabel(con, old: str, new: str, *, actor: str | None = None) -> dict:
+def relabel(con, old: str, new: str, *, actor: str | None = None, codebook: tuple[int, int] | None = None) -> dict:
     """Move every coding of code ``old`` to ``new``, as a rename or merge in a codebook needs: human
     codings and suggestions alike, whichever codebook they were made or imported under (a code's
     name is what joins codings to codes, in tests, agreement and exports). A coding that would then
-    repeat one already there (same passage, coder and status) is removed instead. One logged
-    change, which :func:`undo` reverses; returns the counts."""
+    repeat one already there (same passage, coder and status) is removed instead. ``codebook``
+    (``(codebook_id, version)``) ties the moved codings to that codebook version too, as folding an
+    imported code into a codebook's code does. One logged change, which :func:`undo` reverses;
+    returns the counts."""
     if old == new:
         return {"moved": 0, "removed": 0}
     scope = "c.code = ?"
@@ -254,13 +256,20 @@ def relabel(con, old: str, new: str, *, actor: str | None = None) -> dict:
         removed = [_row(con, i) for i in dupes]
         if dupes:
             con.execute(f"DELETE FROM codings WHERE coding_id IN ({', '.join('?' for _ in dupes)})", dupes)
-        moved = [r[0] for r in con.execute(f"SELECT c.coding_id FROM codings c WHERE {scope}", params).fetchall()]
+        rows = con.execute(f"SELECT c.coding_id, c.codebook_id, c.codebook_version FROM codings c WHERE {scope}",
+                           params).fetchall()
+        moved = [r[0] for r in rows]
+        tied = [list(r) for r in rows if codebook is not None and (r[1], r[2]) != tuple(codebook)]
         if moved:
             con.execute(f"UPDATE codings SET code = ? WHERE coding_id IN ({', '.join('?' for _ in moved)})",
                         [new, *moved])
+        if tied:
+            con.execute(f"UPDATE codings SET codebook_id = ?, codebook_version = ? WHERE coding_id IN "
+                        f"({', '.join('?' for _ in tied)})", [*codebook, *(r[0] for r in tied)])
         if moved or removed:
+            saved = {"moved": moved, "removed": removed, **({"codebooks": tied} if tied else {})}
             log_change(con, "relabelled", code=old, actor=actor, old=old, new=new,
-                       batch=json.dumps({"moved": moved, "removed": removed}, default=str))
+                       batch=json.dumps(saved, default=str))
     return {"moved": len(moved), "removed": len(removed)}
 
 
@@ -319,6 +328,9 @@ def undo(con, actor: str | None = None) -> dict:
             if saved["moved"]:
                 con.execute(f"UPDATE codings SET code = ? WHERE coding_id IN ({', '.join('?' for _ in saved['moved'])})",
                             [code, *saved["moved"]])
+            for coding_id_, codebook_id, version in saved.get("codebooks", []):
+                con.execute("UPDATE codings SET codebook_id = ?, codebook_version = ? WHERE coding_id = ?",
+                            [codebook_id, version, coding_id_])
             for removed in saved["removed"]:
                 _restore(con, removed)
         elif action == "memo":

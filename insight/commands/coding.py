@@ -11,7 +11,27 @@ from insight.commands._common import JSON_HELP, emit, open_workspace
 
 @click.group()
 def codebook():
-    """Load, list, show, export and compare codebook versions."""
+    """Load, list, show, export and compare codebook versions; fold typos that came with the data."""
+
+
+_SHEET_COLUMNS = (("name", "--name-col", "Spreadsheet: the column of code names (guessed from tag, code, name ...)."),
+                  ("definition", "--definition-col", "Spreadsheet: the definitions (guessed: definition, "
+                                                     "description)."),
+                  ("parent", "--parent-col", "Spreadsheet: the parent code's name ('-' for no such column)."),
+                  ("include", "--include-col", "Spreadsheet: inclusion criteria."),
+                  ("exclude", "--exclude-col", "Spreadsheet: exclusion criteria."),
+                  ("examples", "--example-col", "Spreadsheet: examples, one per line or separated by ';' "
+                                                "(repeatable: Example 1, Example 2)."),
+                  ("counter_examples", "--counter-example-col", "Spreadsheet: counter-examples (repeatable)."),
+                  ("keywords", "--keywords-col", "Spreadsheet: keywords, separated by ',' or ';' (repeatable)."),
+                  ("colour", "--colour-col", "Spreadsheet: a hex colour per code."))
+
+
+def _sheet_options(command):
+    for role, flag, text in reversed(_SHEET_COLUMNS):
+        command = click.option(flag, role + "_col", multiple=role in ("examples", "counter_examples", "keywords"),
+                               metavar="HEADER", help=text)(command)
+    return command
 
 
 @codebook.command("load")
@@ -19,15 +39,35 @@ def codebook():
 @click.option("--author", help="Who made this version (default: your user name).")
 @click.option("--note", help="A note for this version, like a commit message.")
 @click.option("--study", help="Tie the codebook to a study.")
+@click.option("--codebook", "name", metavar="NAME",
+              help="Store it as this codebook (default: the name in the file; a spreadsheet's file name).")
+@click.option("--sheet", help="Spreadsheet: the worksheet of an .xlsx (default: the first).")
+@_sheet_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def codebook_load(ctx, file, author, note, study, as_json):
-    """Load a YAML (or REFI-QDA .qdc) codebook; a changed file becomes a new version."""
+def codebook_load(ctx, file, author, note, study, name, sheet, as_json, **cols):
+    """Load a codebook: YAML, REFI-QDA .qdc, or a spreadsheet (.csv/.xlsx, one row per code, as Taguette
+    exports it or a team keeps it); a changed file becomes a new version.
+
+    A spreadsheet's columns are guessed from its headers unless named (--name-col ...), and the guess is
+    printed. A parent column names each code's parent; a parent named but not defined is added as a code.
+    """
+    columns = {}
+    for key, value in cols.items():
+        values = list(value) if isinstance(value, tuple) else [value] if value else []
+        if values:
+            columns[key.removesuffix("_col")] = None if "-" in values else values if isinstance(value, tuple) else value
     with open_workspace(ctx) as ws:
-        result = ws.load_codebook(file, author=author, note=note, study=study)
+        result = ws.load_codebook(file, author=author, note=note, study=study, name=name, sheet=sheet,
+                                  columns=columns or None)
     if as_json:
         emit(result)
-    elif result["created"]:
+        return
+    if "sheet" in result:
+        click.echo(result["sheet"]["columns_line"])
+        for line in result["sheet"]["notes"]:
+            click.echo(f"  {line}")
+    if result["created"]:
         click.echo(f"Loaded {result['codebook']} version {result['version']} ({result['codes']} codes).")
         for pair in result["renamed"]:
             click.echo(f"  renamed {pair['from']!r} to {pair['to']!r}: its {pair['codings']} coding(s) moved with it "
@@ -50,7 +90,7 @@ def codebook_list(ctx, as_json):
         click.echo("No codebooks yet. Load one: insight codebook load codebooks/lived_experience.yaml")
     for row in frame.itertuples():
         click.echo(f"{row.name}@{row.version}  {row.codes} codes  {row.author or ''}  {row.created_at:%Y-%m-%d %H:%M}"
-                   + (f"  {row.note}" if row.note else ""))
+                   + (f"  {row.note}" if isinstance(row.note, str) and row.note else ""))
 
 
 @codebook.command("show")
@@ -113,6 +153,58 @@ def codebook_diff(ctx, ref_a, ref_b, as_json):
             click.echo(f"      + {change['to']}")
     if not any((result["added"], result["removed"], result["renamed"], result["changed"])):
         click.echo("  no changes to codes")
+
+
+@codebook.command("fold")
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--all", "fold_all", is_flag=True, help="Fold every likely typo into the code it suggests.")
+@click.option("--study", help="The study whose codes to check (default: the only one, else all).")
+@click.option("--codebook", "codebook_ref", metavar="NAME", help="The codebook to fold into (default: the study's).")
+@click.option("--author", help="Who made the change (default: your user name).")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def codebook_fold(ctx, old, new, fold_all, study, codebook_ref, author, as_json):
+    """Fold codes that came with the data but are not in the codebook (typos such as 'beween') into
+    the codebook's codes.
+
+    With no names, lists them with the nearest codebook names. OLD NEW folds one: every coding of OLD
+    becomes one of NEW (insight undo moves them back). --all folds each likely typo into the code
+    it suggests.
+    """
+    if bool(old) != bool(new) or (old and fold_all):
+        raise click.UsageError("Give OLD and NEW to fold one code, --all for every likely typo, or neither to list.")
+    with open_workspace(ctx, read_only=not (old or fold_all)) as ws:
+        found = ws.unknown_codes(study=study, codebook=codebook_ref)
+        pairs = [(old, new)] if old else [(u["code"], u["suggested"]) for u in found["codes"] if u["suggested"]]
+        folded = [ws.fold_code(a, b, codebook=found["codebook"], author=author) for a, b in pairs] \
+            if (old or fold_all) else []
+    if as_json:
+        emit({**found, "folded": folded} if (old or fold_all) else found)
+        return
+    if old or fold_all:
+        for f in folded:
+            dupes = f" ({f['merged_duplicates']} already coded with {f['to']!r} too, kept once)" \
+                if f["merged_duplicates"] else ""
+            click.echo(f"Folded {f['from']!r} into {f['to']!r} of {f['codebook']}: {f['codings']} coding(s){dupes}.")
+        if not folded:
+            click.echo("No code looks like a typo of a codebook code; nothing folded.")
+        else:
+            click.echo("insight undo reverses the last fold.")
+        return
+    codes = found["codes"]
+    where = f" of study {found['study']!r}" if found["study"] else ""
+    if not codes:
+        click.echo(f"Every code of the codings{where} is in codebook {found['codebook']}.")
+        return
+    click.echo(f"{len(codes)} code(s) of the codings{where} are not in codebook {found['codebook']}:")
+    width = min(30, max(len(repr(u["code"])) for u in codes))
+    for u in codes:
+        near = ("nearest: " + ", ".join(map(repr, u["nearest"]))) if u["nearest"] else "no close name"
+        fold = f"  -> insight codebook fold {u['code']!r} {u['suggested']!r}" if u["suggested"] else ""
+        click.echo(f"  {u['code']!r:<{width}} {u['codings']:>5} coding(s)  {near}{fold}")
+    if any(u["suggested"] for u in codes):
+        click.echo("Fold every likely typo (->) with: insight codebook fold --all")
 
 
 def _bar(desc: str):

@@ -50,6 +50,14 @@ from insight.readers.base import (
 )
 
 
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of a CSV text (``,``, ``;``, tab or ``|``), by its first 8 KB; ``,`` when unclear."""
+    try:
+        return csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
 def load_frame(path: Path, data: bytes, options: IngestOptions):
     """The table as a DataFrame of strings (missing cells are ``''``), plus encoding and warnings."""
     import pandas as pd
@@ -82,13 +90,8 @@ def load_frame(path: Path, data: bytes, options: IngestOptions):
         text, encoding, warning = decode(path, data)
         if warning:
             warnings.append(warning)
-        sample = text[:8192]
         try:
-            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
-        try:
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=delimiter,
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, sep=sniff_delimiter(text),
                                 skipinitialspace=False)
         except pd.errors.EmptyDataError:
             raise ReaderError(path, "the file is empty.", fix="Check that the export finished.") from None

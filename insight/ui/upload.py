@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from insight.codebook_model import merge_unknown_codes, unknown_codes_note
+
 TABULAR = (".csv", ".tsv", ".xlsx", ".xlsm")
 NONE = "(none)"
 
@@ -54,8 +56,9 @@ def column_mapping(name: str, frame: pd.DataFrame, *, key: str, coder: str = "")
     return {k: v for k, v in options.items() if v not in (None, NONE, [], "")}
 
 
-def results(files: list[dict]) -> None:
-    """A row per file (status, what was added) and each failure's reason in full."""
+def results(files: list[dict], study: str = "") -> None:
+    """A row per file (status, what was added), each failure's reason in full, and the codes that
+    came with the data but are not in the codebook (with the nearest names)."""
     if not files:
         return
     frame = pd.DataFrame(files)
@@ -66,6 +69,9 @@ def results(files: list[dict]) -> None:
                  column_config={"notes": st.column_config.TextColumn("reason / notes", width="large")})
     for row in frame[frame["status"] == "failed"].itertuples():
         st.error(f"{row.file} was not imported: {row.reason}")
+    unknown = merge_unknown_codes(files)
+    if unknown:
+        st.warning(" ".join(unknown_codes_note(unknown, study)))
     ok = frame[frame["status"] != "failed"]
     if len(ok):
         st.success(f"{len(ok)} file(s) imported or already there: {int(ok['documents'].sum())} documents, "
