@@ -34,9 +34,9 @@ if shell.require_documents():
         scope = {"coders": chosen or None, "statuses": statuses or None}
 
         st.subheader("Coded dataset")
-        st.caption("What the team decided: human codings and accepted suggestions. Long: one row per coding, with "
-                   "participant attributes. Wide: one row per segment with a 0/1 column per code. A CSV opens in "
-                   "Excel as UTF-8; spreadsheet cells that would run as a formula are prefixed with '.")
+        st.caption("By default, what the team decided: human codings and accepted suggestions. Long: one row per "
+                   "coding, with participant attributes. Wide: one row per segment with a 0/1 column per code. A CSV "
+                   "opens in Excel as UTF-8; spreadsheet cells that would run as a formula are prefixed with '.")
         c1, c2, c3, c4 = st.columns([1, 1, 2, 2], vertical_alignment="bottom")
         fmt = c1.selectbox("Format", ["csv", "xlsx", "parquet"], key="export.dataset.format")
         shape = c2.selectbox("Shape", ["long", "wide"], key="export.dataset.shape")

@@ -8,6 +8,7 @@ app's words (no command-line flags: :func:`insight.errors.without_flags`).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +39,11 @@ def app_words(message: str, path: str | Path, name: str) -> str:
     return message if message.startswith(name) else f"{name}: {message}"
 
 
+def note(message: str, path: str | Path, name: str) -> str:
+    """A reader's note shown beside its file: :func:`app_words` without the leading file name."""
+    return re.sub(rf"^{re.escape(name)}(: |, )", "", app_words(message, path, name))
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _preview(path: str, version: str, options: dict) -> FilePreview:
     # ``version`` (the upload's id) is only part of the cache key: a new upload is a new entry.
@@ -47,7 +53,7 @@ def _preview(path: str, version: str, options: dict) -> FilePreview:
 def preview(path: Path, name: str, version: str, options: dict) -> FilePreview:
     """:meth:`Workspace.preview_file` of a staged upload, cached, its messages in app words."""
     found = _preview(str(path), version, options)
-    return FilePreview(found.reader, found.kinds, found.speakers, [app_words(n, path, name) for n in found.notes],
+    return FilePreview(found.reader, found.kinds, found.speakers, [note(n, path, name) for n in found.notes],
                        app_words(found.problem, path, name) if found.problem else None)
 
 
@@ -114,7 +120,7 @@ def keep_and_ingest(folder: Path, name: str, data: bytes, ingest: Callable[[Path
             else:
                 path.write_bytes(before)
     return {**item, "file": name, "reason": app_words(item["reason"], path, name) if item["reason"] else "",
-            "warnings": [app_words(w, path, name) for w in item["warnings"]]}
+            "warnings": [note(w, path, name) for w in item["warnings"]]}
 
 
 def not_imported(name: str, reason: str) -> dict:
