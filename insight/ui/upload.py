@@ -64,7 +64,8 @@ def describe(found: FilePreview) -> str:
         parts.append(", ".join(f"{n} {kind}" for kind, n in found.kinds.items()) + " documents")
     if found.speakers:
         more = len(found.speakers) - 4
-        parts.append("speakers " + ", ".join(found.speakers[:4]) + (f" and {more} more" if more > 0 else ""))
+        who = "diarists " if found.kind == "diary" else "speakers "
+        parts.append(who + ", ".join(found.speakers[:4]) + (f" and {more} more" if more > 0 else ""))
     elif found.reader in ("text", "docx", "pdf"):
         parts.append("no speakers: paragraphs")
     return " · ".join(parts)
