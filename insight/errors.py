@@ -6,7 +6,18 @@ Each message says what was expected, what arrived and how to fix it. The CLI pri
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+
+def without_flags(message: str) -> str:
+    """A message as the app says it. Messages name an option in words with its command-line flag in
+    brackets after it; the app has no flags, so the brackets go.
+
+    >>> without_flags("Choose the open-ended text column(s) (--text-col, repeatable). Columns: a, b.")
+    'Choose the open-ended text column(s). Columns: a, b.'
+    """
+    return re.sub(r" ?\(--[^()]*\)", "", message)
 
 
 class InsightError(Exception):

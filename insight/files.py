@@ -24,6 +24,12 @@ EXCEL_MAX_CELL = 32_767
 _FORMULA = r"^[=+\-@\t\r]"
 _XLSX_ILLEGAL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 NEUTRALISED = "cells starting with = + - @ tab or CR are prefixed with ' so a spreadsheet shows them as text"
+# UTF-8 with a byte-order mark: Excel opens a CSV as UTF-8 only when it starts with one (without it,
+# accents and quotes come out as mojibake). pandas.read_csv (any engine, default encoding), R's
+# readr::read_csv, and base R's read.csv in a UTF-8 locale drop the mark; elsewhere (older R on
+# Windows) use read.csv(path, fileEncoding = "UTF-8-BOM"), and in Python's csv module
+# open(path, encoding="utf-8-sig"): plain utf-8 keeps the mark in the first header.
+CSV_ENCODING = "utf-8-sig"
 
 
 def version() -> str:
@@ -102,11 +108,12 @@ def neutralise_frame(frame):
 
 
 def write_csv(table: "pa.Table", out: Path) -> None:
-    """UTF-8 CSV (no BOM), formulas neutralised."""
+    """UTF-8 CSV with a byte-order mark (:data:`CSV_ENCODING`), formulas neutralised."""
     import pyarrow.csv as pcsv
 
-    with atomic(out) as tmp:
-        pcsv.write_csv(neutralise_arrow(table), tmp)
+    with atomic(out) as tmp, open(tmp, "wb") as sink:
+        sink.write("\ufeff".encode("utf-8"))
+        pcsv.write_csv(neutralise_arrow(table), sink)
 
 
 def write_parquet(table: "pa.Table", out: Path, settings: dict) -> None:

@@ -37,8 +37,8 @@ from insight.codebook import get as get_codebook
 from insight.codebook_model import merge_unknown_codes, unknown_codes
 from insight.errors import InsightError, ReaderError
 from insight.privacy import pseudonymise
-from insight.readers import reader_for
-from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws
+from insight.readers import read_file
+from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, collapse_ws
 from insight.refi_project import store_extras
 from insight.statuses import ACCEPTED
 from insight.store import frames, next_ids, text_hash, transaction  # noqa: F401 (text_hash: callers import it from here)
@@ -544,14 +544,9 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
     changed = str(path) in state.paths
     reference = scope.reference_codebook(con, study_id)  # before this file adds a codebook of its own
     try:
-        reader = reader_for(path)
-        result: ReadResult = reader.read(path, data, options)
-    except InsightError as exc:
+        reader, result = read_file(path, data, options)
+    except InsightError as exc:  # a reader's bug too: read_file says so plainly
         return FileResult(str(path), "failed", reason=str(exc))
-    except Exception as exc:  # a reader bug must not sink the batch; say so plainly
-        return FileResult(str(path), "failed",
-                          reason=f"{path}: unexpected {exc.__class__.__name__} while reading ({exc}). "
-                                 "This is a bug in Insight; please report it with the file if you can.")
     writer = _Writer(con, study_id, options, path, sha, reader.name, result.encoding, state, cover_only=bool(cover))
     if cover:
         return _cover_blank_rows(con, writer, result, *cover)

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from insight.errors import InsightError, NotFound
-from insight.files import atomic, neutralise_frame, settings_frame, write_xlsx
+from insight.files import CSV_ENCODING, atomic, neutralise_frame, settings_frame, write_xlsx
 from insight.selection import Scope, attribute_names, latest_theme_run, ordered_codes, overlaps, participant_label_sql
 
 REPORT_FORMATS = ("md", "html", "docx")
@@ -382,7 +382,7 @@ def write_cooccurrence(con, scope: Scope, out: str | os.PathLike) -> dict:
 
 def _write_csv_frame(frame, out: Path) -> None:
     with atomic(out) as tmp:
-        neutralise_frame(frame).to_csv(tmp, index=False, encoding="utf-8")
+        neutralise_frame(frame).to_csv(tmp, index=False, encoding=CSV_ENCODING)
 
 
 def crosstab(con, scope: Scope, by: str, unit: str = "participants"):

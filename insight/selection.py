@@ -120,7 +120,7 @@ def _quote(name: str) -> str:
 
 BASE_COLUMNS = ("study", "document_id", "document", "kind", "date", "participant", "segment_id", "speaker",
                 "field", "start_time", "start_ms", "char_start", "char_end", "text", "theme_id", "theme")
-LONG_COLUMNS = ("code", "coder", "method", "status", "score", "coded_start", "coded_end", "coded_text",
+LONG_COLUMNS = ("code", "coder", "method", "status", "decided", "score", "coded_start", "coded_end", "coded_text",
                 "last_segment_id", "memo", "codebook", "coded_at", "coding_id")
 
 

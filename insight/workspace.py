@@ -85,6 +85,15 @@ class Workspace:
         frame, _, _ = load_frame(path, path.read_bytes(), IngestOptions(sheet=sheet))
         return frame.head(rows)
 
+    @staticmethod
+    def preview_file(path: str | Path, **options):
+        """What ingesting ``path`` with these options would make of it, without storing anything: the
+        reader, the kind of its documents (guessed unless ``kind`` is given), the speakers found, the
+        reader's notes, or the problem that would stop it (:class:`insight.readers.FilePreview`)."""
+        from insight.readers import IngestOptions, preview
+
+        return preview(path, IngestOptions(**options))
+
     def stats(self, study: str | None = None) -> dict:
         """Counts for one study (or all): documents, segments, participants, speakers, codes, codings."""
         from insight.stats import stats

@@ -1,8 +1,6 @@
 """Export: coded datasets (CSV, Parquet, XLSX; long and wide), quotes reports, framework matrix,
 co-occurrence and crosstabs, REFI-QDA project and codebook, each with a download button."""
 
-import re
-
 import streamlit as st
 
 from insight.statuses import ACCEPTED, REJECTED, SUGGESTED
@@ -16,12 +14,12 @@ ID_COLUMNS = ("participant_id", "study", "external_id", "name")
 
 
 def prepare(slot: str, suffix: str, **options) -> None:
-    """One ``Workspace.export`` call; the file's bytes wait in the session for the download button."""
+    """One ``Workspace.export`` call; the file's bytes wait in the session for the download button,
+    under the export's default name (``<study>_coded_long.csv``)."""
     with shell.guard(f"write the {slot} file"):
         with st.spinner("Writing ..."):
             data, summary = db.export(suffix, study=shell.study(), **options)
-        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", (shell.study() or "insight")).strip("_") or "insight"
-        state[f"export.{slot}"] = {"data": data, "summary": summary, "name": f"{stem}-{slot}{suffix}"}
+        state[f"export.{slot}"] = {"data": data, "summary": summary, "name": summary["file_name"]}
 
 
 if shell.require_documents():
@@ -31,18 +29,22 @@ if shell.require_documents():
         with st.expander("Which codings", expanded=False):
             c1, c2 = st.columns(2)
             chosen = c1.multiselect("Coders (default: everyone)", coders, key="export.coders")
-            statuses = c2.multiselect("Statuses (default: every status for the long dataset, accepted for the rest)",
+            statuses = c2.multiselect("Statuses (default: accepted, i.e. what the team decided)",
                                       [ACCEPTED, SUGGESTED, REJECTED], key="export.statuses")
         scope = {"coders": chosen or None, "statuses": statuses or None}
 
         st.subheader("Coded dataset")
-        st.caption("Long: one row per coding, with participant attributes. Wide: one row per segment with a 0/1 "
-                   "column per code. Spreadsheet cells that would run as a formula are prefixed with '.")
-        c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
+        st.caption("By default, what the team decided: human codings and accepted suggestions. Long: one row per "
+                   "coding, with participant attributes. Wide: one row per segment with a 0/1 column per code. A CSV "
+                   "opens in Excel as UTF-8; spreadsheet cells that would run as a formula are prefixed with '.")
+        c1, c2, c3, c4 = st.columns([1, 1, 2, 2], vertical_alignment="bottom")
         fmt = c1.selectbox("Format", ["csv", "xlsx", "parquet"], key="export.dataset.format")
         shape = c2.selectbox("Shape", ["long", "wide"], key="export.dataset.shape")
-        if c3.button("Prepare the dataset", key="export.dataset.go"):
-            prepare("dataset", f".{fmt}", format=fmt, shape=shape, **scope)
+        suggestions = c3.checkbox("Include open suggestions", key="export.dataset.suggestions",
+                                  help="The auto-coders' suggestions nobody has reviewed yet, marked as such: status "
+                                       "suggested and decided no (wide: their own <code>_suggested columns).")
+        if c4.button("Prepare the dataset", key="export.dataset.go"):
+            prepare("dataset", f".{fmt}", format=fmt, shape=shape, include_suggestions=suggestions, **scope)
         ui.download(state.get("export.dataset"), key="export.dataset.download")
 
         st.subheader("Quotes report")

@@ -1,4 +1,5 @@
-"""Upload: drag and drop files of any supported format; map spreadsheet columns; import."""
+"""Upload: drag and drop files of any supported format; see how each will be read and change the
+kind of document where the guess is wrong; map spreadsheet columns; import."""
 
 import shutil
 import tempfile
@@ -7,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from insight.access import MAX_UPLOAD_MB, check_upload
-from insight.errors import InsightError
+from insight.errors import InsightError, without_flags
 from insight.readers import supported_suffixes
 from insight.ui import db, shell
 from insight.ui import upload as ui
@@ -16,7 +17,6 @@ from insight.workspace import Workspace
 shell.page("Upload", "Transcripts, field notes, diaries, panel exports and REFI-QDA projects into the study. "
            "A bad file is reported with its reason; the rest of the batch goes in.")
 
-KINDS = ["(guess per file)", "interview", "diary", "panel", "fieldnotes"]
 state = st.session_state
 state.setdefault("upload.nonce", 0)
 if "upload.staging" not in state:
@@ -33,67 +33,67 @@ studies = []
 if db.gate().exists():
     with shell.guard():
         studies = db.read("studies")
-c1, c2, c3 = st.columns([2, 1, 1])
+c1, c2 = st.columns([3, 1])
 study = c1.text_input("Study", value=shell.study() or (studies[0] if studies else "default"), key="upload.study",
                       help="A new name starts a new study.")
-kind = c2.selectbox("The documents are", KINDS, key="upload.kind")
-unit = c3.selectbox("Segment unit", ["turn", "paragraph", "sentence"], key="upload.unit",
+unit = c2.selectbox("Segment unit", ["turn", "paragraph", "sentence"], key="upload.unit",
                     help="Whole speaker turns (or answers), paragraphs, or sentences.")
 
 dropped = st.file_uploader("Drop files here", accept_multiple_files=True, key=f"upload.files.{state['upload.nonce']}",
                            help="Formats: " + " ".join(supported_suffixes()), max_upload_size=MAX_UPLOAD_MB)
-files, refused = [], []  # files: (upload, a plain file name of a known format)
+files, left_out = [], []  # files: (upload, a plain file name of a known format); left_out: result rows
 for upload in dropped or []:
     try:
-        files.append((upload, check_upload(upload.name, upload.size)))
+        name = check_upload(upload.name, upload.size)
+        ui.refuse_duplicate(name, [n for _, n in files])
+        files.append((upload, name))
     except InsightError as exc:
-        refused.append({"path": upload.name, "status": "failed", "documents": 0, "segments": 0, "codings": 0,
-                        "participants": 0, "reason": str(exc), "warnings": []})
-for item in refused:
-    st.error(item["reason"])
+        left_out.append(ui.not_imported(upload.name, without_flags(str(exc))))
+        st.error(left_out[-1]["reason"])
 
-mappings: dict[str, dict] = {}
+ready = []  # (upload, name, ingest options): what the Import button sends, one file at a time
+if files:
+    st.caption("How each file will be read. Change the kind where the guess is wrong.")
 for index, (upload, name) in enumerate(files):
-    if not ui.is_tabular(name):
-        continue
     staged = Path(state["upload.staging"]) / name
     staged.write_bytes(upload.getvalue())
-    with st.expander(f"Columns of {name}", expanded=True):
-        with shell.guard("read the spreadsheet"):
+    row = st.container()  # drawn after the column mapping, which the preview depends on
+    options: dict = {}
+    frame = None
+    if ui.is_tabular(name):
+        try:
             frame = Workspace.preview_table(staged)
-            mappings[name] = ui.column_mapping(name, frame, key=f"upload.map.{index}", coder=shell.coder())
+        except InsightError:
+            pass  # the row says why, once
+        if frame is not None:
+            with st.expander(f"Columns of {name}", expanded=True):
+                options = ui.column_mapping(name, frame, key=f"upload.map.{index}", coder=shell.coder())
+    with row:
+        kind, problem = ui.file_row(
+            name, lambda k: ui.preview(staged, name, upload.file_id, options | ({"kind": k} if k else {})),
+            key=f"upload.kind.{name}", mapped=frame is not None)
+    if problem:
+        left_out.append(ui.not_imported(name, problem))
+    else:
+        ready.append((upload, name, options | ({"kind": kind} if kind else {})))
 
-if st.button(f"Import {len(files)} file(s)", type="primary", key="upload.import", disabled=not files):
+if st.button(f"Import {len(ready)} file(s)", type="primary", key="upload.import", disabled=not ready):
     target = uploads_dir()
     target.mkdir(parents=True, exist_ok=True)
-    common = {"unit": unit} | ({"kind": kind} if kind != KINDS[0] else {})
-    batches = [([], {})]  # every non-tabular file in one call; each spreadsheet with its own columns
-    for upload, name in files:
-        path = target / name
-        path.write_bytes(upload.getvalue())
-        if ui.is_tabular(name):
-            batches.append(([path], mappings.get(name, {})))
-        else:
-            batches[0][0].append(path)
-    batches = [b for b in batches if b[0]]
-    total = sum(len(paths) for paths, _ in batches)
+    common = {"unit": unit}
     bar = st.progress(0.0, text="Importing ...")
-    done = [0]
-    outcome = list(refused)
-
-    def progress(number, count, path):
-        bar.progress(min(1.0, (done[0] + number) / max(total, 1)), text=f"Read {Path(path).name}")
-
-    for paths, options in batches:
-        with shell.guard("import files"):
-            report = db.act("ingest", paths, study=study.strip() or None, progress=progress, **common, **options)
-            outcome += report.to_dict()["files"]
-            state["upload.last_study"] = report.study
-        done[0] += len(paths)
+    outcome, finished = [], False
+    with shell.guard("import files"):
+        for number, (upload, name, options) in enumerate(ready):
+            bar.progress(number / len(ready), text=f"Reading {name}")
+            outcome.append(ui.keep_and_ingest(target, name, upload.getvalue(), lambda path: db.act(
+                "ingest", [path], study=study.strip() or None, **common, **options).to_dict()["files"][0]))
+        finished = True
+        state["upload.last_study"] = study.strip()
     bar.empty()
-    state["upload.last"] = outcome
-    if outcome and all(f["status"] != "failed" for f in outcome):
-        state["upload.nonce"] += 1  # a fresh, empty drop zone
+    if finished:  # else the drop zone keeps the files, to try again
+        state["upload.last"] = outcome + left_out
+        state["upload.nonce"] += 1  # a fresh, empty drop zone: what was left out is listed below
         shutil.rmtree(state["upload.staging"], ignore_errors=True)
         state["upload.staging"] = tempfile.mkdtemp(prefix="insight-upload-")
         st.rerun()
@@ -101,4 +101,4 @@ if st.button(f"Import {len(files)} file(s)", type="primary", key="upload.import"
 if state.get("upload.last"):
     st.subheader("Last import")
     ui.results(state["upload.last"], state.get("upload.last_study", ""))
-    st.caption(f"Imported files are kept in `{uploads_dir()}`.")
+    st.caption(f"Imported files are kept in `{uploads_dir()}`; a file that was not imported is not kept.")

@@ -450,14 +450,27 @@ def test_export_prepares_a_dataset_that_matches_the_database(db):
     at.button(key="export.dataset.go").click().run()
     clean(at)
     prepared = at.session_state["export.dataset"]
+    assert prepared["name"] == "Council_coded_long.csv" and prepared["data"].startswith(b"\xef\xbb\xbf")
     frame = pd.read_csv(io.BytesIO(prepared["data"]))
     with ro(db) as ws:
         codings = ws.codings(study="Council")
         uncoded = ws.con.execute("SELECT count(*) FROM segments WHERE segment_id NOT IN "
-                                 "(SELECT segment_id FROM coding_segments)").fetchone()[0]
-    assert frame["code"].notna().sum() == len(codings)  # one row per coding ...
-    assert frame["code"].isna().sum() == uncoded  # ... and each uncoded segment once
-    assert set(frame["coder"].dropna()) == {"Ann", "auto:rules"}
+                                 "(SELECT segment_id FROM coding_segments WHERE status = 'accepted')").fetchone()[0]
+    decided = codings[codings["status"] == "accepted"]
+    assert len(decided) < len(codings)  # the rules auto-coder's open suggestions stay out by default ...
+    assert sorted(frame["coding_id"].dropna().astype(int)) == sorted(decided["coding_id"])  # one row per coding
+    assert frame["code"].isna().sum() == uncoded  # ... and each segment no decided coding touches, once
+    assert set(frame["coder"].dropna()) == {"Ann"} and set(frame["decided"].dropna()) == {"yes"}
+    at.checkbox(key="export.dataset.suggestions").check().run()  # ... and come in on request, marked
+    at.button(key="export.dataset.go").click().run()
+    clean(at)
+    frame = pd.read_csv(io.BytesIO(at.session_state["export.dataset"]["data"])).dropna(subset=["code"])
+    assert sorted(frame["coding_id"].astype(int)) == sorted(codings["coding_id"])
+    assert set(zip(frame["coder"], frame["status"], frame["decided"])) == {("Ann", "accepted", "yes"),
+                                                                          ("auto:rules", "suggested", "no")}
+    at.selectbox(key="export.dataset.shape").set_value("wide").run()
+    at.button(key="export.dataset.go").click().run()
+    assert at.session_state["export.dataset"]["name"] == "Council_coded_wide.csv"
     at.button(key="export.qdpx.go").click().run()
     clean(at)
     assert at.session_state["export.project"]["data"][:2] == b"PK"  # a .qdpx is a ZIP

@@ -4,7 +4,11 @@ figures computed here from the store with pandas."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -93,7 +97,7 @@ def store_codings(ws, statuses=("accepted",), coders=None) -> pd.DataFrame:
 
 def test_long_csv(study, tmp_path):
     out = tmp_path / "long.csv"
-    summary = study.export(out, format="csv")
+    summary = study.export(out, format="csv", statuses=["accepted", "suggested", "rejected"])
     data = pd.read_csv(out, dtype=str, keep_default_na=False)
     codings = store_codings(study, statuses=("accepted", "suggested", "rejected"))
     segments = study.con.execute("SELECT count(*) FROM segments").fetchone()[0]
@@ -105,6 +109,8 @@ def test_long_csv(study, tmp_path):
     partial = data[(data["coded_text"] != "") & (data["coded_text"] != data["text"])]
     assert partial[["code", "coder", "coded_text"]].values.tolist() == [["Repairs", "A", "bins"]]
     assert set(data["status"]) == {"accepted", "suggested", "rejected", ""}
+    decided = {"accepted": "yes", "rejected": "yes", "suggested": "no", "": ""}  # a person reviewed a rejection
+    assert (data["decided"] == data["status"].map(decided)).all()
     r2 = data[data["participant"] == "R2"].iloc[0]
     assert (r2["ward"], r2["age"]) == ("Riverside", "67.0") or (r2["ward"], r2["age"]) == ("Riverside", "67")
     p9 = data[data["speaker"] == "P9"].iloc[0]
@@ -121,6 +127,112 @@ def test_long_csv(study, tmp_path):
     for column in data.columns:
         assert not re.match(r"^[=+\-@\t\r]", str(column))
         assert not data[column].str.match(r"^[=+\-@\t\r]").any(), column
+
+
+# -- what goes out by default ---------------------------------------------------------------------
+
+
+BOM = b"\xef\xbb\xbf"
+CODES = ["Services", "Phone", "Transport", "Trust", "Repairs", "=cmd"]  # codebook order, then others
+
+
+def store_ids(ws, *statuses) -> dict[int, str]:
+    where = ", ".join(f"'{s}'" for s in statuses)
+    return dict(ws.con.execute(f"SELECT coding_id, status FROM codings WHERE status IN ({where})").fetchall())
+
+
+def test_the_default_dataset_holds_what_the_team_decided(study, tmp_path):
+    summary = study.export(tmp_path / "long.csv")
+    data = pd.read_csv(tmp_path / "long.csv", dtype=str, keep_default_na=False)
+    coded = data[data["code"] != ""]
+    assert dict(zip(coded["coding_id"].astype(int), coded["status"])) == store_ids(study, "accepted")
+    assert set(coded["decided"]) == {"yes"} and "auto" not in set(coded["coder"])
+    decided = store_codings(study)
+    segments = study.con.execute("SELECT count(*) FROM segments").fetchone()[0]
+    assert len(data) == summary["rows"] == len(decided) + segments - decided["segment_id"].nunique()
+    assert summary["statuses"] == "accepted" and summary["suggestions"].startswith("left out")
+    wide = study.dataset(shape="wide")
+    assert not [c for c in wide.columns if c.endswith("_suggested")]
+
+
+def test_suggestions_come_only_on_request_and_marked(study, tmp_path):
+    from insight.errors import InsightError
+
+    summary = study.export(tmp_path / "long.csv", include_suggestions=True)
+    data = pd.read_csv(tmp_path / "long.csv", dtype=str, keep_default_na=False)
+    coded = data[data["code"] != ""]
+    assert dict(zip(coded["coding_id"].astype(int), coded["status"])) == store_ids(study, "accepted", "suggested")
+    assert (coded["decided"] == coded["status"].map({"accepted": "yes", "suggested": "no"})).all()
+    assert summary["suggestions"].startswith("included, marked")
+    # wide: the decided 0/1 columns stay as they were; open suggestions get columns of their own
+    plain, wide = study.dataset(shape="wide"), study.dataset(shape="wide", include_suggestions=True)
+    assert plain[CODES].equals(wide[CODES])
+    assert [c for c in wide.columns if c.endswith("_suggested")] == [c + "_suggested" for c in CODES]
+    open_ = store_codings(study, statuses=("suggested",))
+    got = {(s, c) for c in CODES for s in wide.loc[wide[c + "_suggested"] == 1, "segment_id"]}
+    assert got == set(zip(open_["segment_id"], open_["code"])) and got
+    heating = wide.set_index("segment_id").loc[open_["segment_id"].iloc[0]]
+    assert heating["Repairs"] == 1 and heating["Repairs_suggested"] == 1  # B accepted it; auto suggested it too
+    with pytest.raises(InsightError, match="coded dataset only"):
+        study.export(tmp_path / "quotes.md", format="report", include_suggestions=True)
+
+
+def test_a_csv_has_a_bom_for_excel_and_reads_cleanly_in_pandas_and_csv(ws, tmp_path):
+    """Excel reads a CSV as UTF-8 only after a byte-order mark. pandas drops the mark by default and
+    with utf-8-sig; Python's csv module needs utf-8-sig (plain utf-8 keeps it in the first header)."""
+    import csv
+
+    words = "Interviewer: Was it the café or the “hub”?\r\nP1: The café, naïvely — £3 a go.\r\n"
+    (tmp_path / "P1.txt").write_bytes(words.encode("utf-8"))
+    ws.ingest([tmp_path / "P1.txt"], study="s")
+    out = tmp_path / "s.csv"
+    ws.export(out)
+    raw = out.read_bytes()
+    assert raw.startswith(BOM) and not raw[3:].startswith(BOM)
+    assert raw[3:].decode("utf-8").lstrip('"').startswith("study")
+    for frame in (pd.read_csv(out), pd.read_csv(out, encoding="utf-8-sig"), pd.read_csv(out, engine="python")):
+        assert frame.columns[0] == "study" and "The café, naïvely — £3 a go." in set(frame["text"])
+    with open(out, encoding="utf-8-sig", newline="") as handle:
+        assert next(csv.reader(handle))[0] == "study"
+    with open(out, encoding="utf-8", newline="") as handle:
+        assert next(csv.reader(handle))[0] == '\ufeff"study"'  # the mark, then the quotes kept: use utf-8-sig
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed")
+def test_r_reads_the_csv_header_cleanly(ws, tmp_path):
+    """readr, and read.csv with the fileEncoding the docs give, in a locale without UTF-8 (C)."""
+    (tmp_path / "P1.txt").write_text("Interviewer: The café?\nP1: Yes, the café.\n", encoding="utf-8")
+    ws.ingest([tmp_path / "P1.txt"], study="s")
+    ws.export(tmp_path / "s.csv")
+    script = ('f <- commandArgs(TRUE)[1]; cat(names(read.csv(f, fileEncoding = "UTF-8-BOM"))[1], "\\n"); '
+              'if (requireNamespace("readr", quietly = TRUE)) '
+              'cat(names(readr::read_csv(f, show_col_types = FALSE))[1], "\\n")')
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    result = subprocess.run(["Rscript", "-e", script, str(tmp_path / "s.csv")], capture_output=True, text=True,
+                            env=env, check=True)
+    assert set(result.stdout.split()) == {"study"}, result.stdout
+
+
+def test_long_and_wide_files_get_their_own_default_names(study, tmp_path):
+    from insight.cli import main
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert study.export(folder)["file_name"] == "s_coded_long.csv"
+    assert Path(study.export(folder, shape="wide")["out"]) == folder / "s_coded_wide.csv"
+    assert "decided" in pd.read_csv(folder / "s_coded_long.csv").columns
+    assert "Phone" in pd.read_csv(folder / "s_coded_wide.csv").columns
+    db = study.path
+    study.close()
+    result = CliRunner().invoke(main, ["--db", db, "export", "--out", str(folder), "--format", "parquet",
+                                       "--shape", "wide", "--include-suggestions"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Wrote {folder / 's_coded_wide.parquet'}: parquet (wide)")
+    assert "Phone_suggested" in pd.read_parquet(folder / "s_coded_wide.parquet").columns
+    assert sorted(p.name for p in folder.iterdir()) == ["s_coded_long.csv", "s_coded_wide.csv",
+                                                        "s_coded_wide.parquet"]
+    result = CliRunner().invoke(main, ["--db", db, "export", "--out", str(folder / "q.md"), "--include-suggestions"])
+    assert result.exit_code == 1 and "coded dataset only" in result.output
 
 
 def test_neutralisers_cover_tab_and_carriage_return():
@@ -232,6 +344,7 @@ def test_framework_matrix(study, tmp_path):
 
 def test_cooccurrence(study, tmp_path):
     study.export(tmp_path / "co.csv", format="cooccurrence")
+    assert (tmp_path / "co.csv").read_bytes().startswith(BOM)  # Excel's cue for UTF-8, as in the dataset
     data = pd.read_csv(tmp_path / "co.csv", index_col="code")
     codings = store_codings(study)[["segment_id", "code"]].drop_duplicates()
     pairs = codings.merge(codings, on="segment_id")

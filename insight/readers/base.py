@@ -306,7 +306,7 @@ def find_turns(text: str) -> list[Turn]:
         if total >= 10:
             labels = [lab for lab in labels if counts[lab[2].lower()] > 1 or STAFF.match(lab[2])]
     if not is_transcript or not labels:
-        return [Turn(a, b) for a, b in paragraphs(text) if not _is_heading(text, a, b)]
+        return prose_turns(text)
     turns: list[Turn] = []
     first = labels[0][0]
     for a, b in paragraphs(text, 0, first):
@@ -318,6 +318,22 @@ def find_turns(text: str) -> list[Turn]:
         if b > a:
             turns.append(Turn(a, b, speaker=name, start_ms=ms))
     return turns
+
+
+def prose_turns(text: str) -> list[Turn]:
+    """The paragraphs of a text as turns without speakers (Markdown headings left out)."""
+    return [Turn(a, b) for a, b in paragraphs(text) if not _is_heading(text, a, b)]
+
+
+def turns_and_kind(text: str, kind: str | None) -> tuple[list[Turn], str]:
+    """A document's turns and kind. Text the user calls field notes is prose: paragraphs, and a line
+    such as ``Maria: Nobody comes.`` stays a quote in the notes rather than a speaker. Otherwise
+    speaker labels make turns (and, unless told, an interview); text without them is paragraphs of
+    field notes (:func:`find_turns`)."""
+    if kind == "fieldnotes":
+        return prose_turns(text), kind
+    turns = find_turns(text)
+    return turns, kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
 
 
 def render_turns(pieces: list[tuple[str | None, str, int | None, int | None]]) -> tuple[str, list[Turn]]:

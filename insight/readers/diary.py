@@ -56,7 +56,7 @@ class DiaryJsonReader:
             if not pkey or not tkeys:
                 raise ReaderError(path, f"entry {number} has no participant or no text "
                                   f"(keys: {', '.join(entry)}).",
-                                  fix="Name them with --participant-col and --text-col.")
+                                  fix="Name the participant and text keys (--participant-col, --text-col).")
             pid = str(entry[pkey]).strip()
             record = people.setdefault(pid, ParticipantRecord(pid))
             for a in attrs:

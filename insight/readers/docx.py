@@ -19,9 +19,9 @@ from insight.readers.base import (
     ParsedDocument,
     ReadResult,
     check_zip,
-    find_turns,
     register,
     title_from,
+    turns_and_kind,
 )
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -161,8 +161,7 @@ class DocxReader:
                 for code in codes:
                     codings.append(Coding(a, b, code, (comment.author or "unknown").strip(), created))
 
-        turns = find_turns(text)
-        kind = options.kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
+        turns, kind = turns_and_kind(text, options.kind)
         try:
             title = (document.core_properties.title or "").strip()
         except Exception:  # a damaged docProps/core.xml: the file name will do

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from insight.errors import ReaderError
-from insight.readers.base import IngestOptions, ParsedDocument, ReadResult, find_turns, register, title_from
+from insight.readers.base import IngestOptions, ParsedDocument, ReadResult, register, title_from, turns_and_kind
 
 
 @register
@@ -50,8 +50,7 @@ class PdfReader:
                 fix="Run OCR on it first (for example `ocrmypdf in.pdf out.pdf`) and ingest the result.",
             )
         text += "\n"
-        turns = find_turns(text)
-        kind = options.kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
+        turns, kind = turns_and_kind(text, options.kind)
         meta = {"pages": len(pages)}
         return ReadResult(documents=[ParsedDocument(title=title_from(path), text=text, turns=turns, kind=kind,
                                                     metadata=meta)])

@@ -37,8 +37,8 @@ from insight.readers.base import (
     ParsedDocument,
     ParticipantRecord,
     ReadResult,
-    find_turns,
     register,
+    turns_and_kind,
 )
 from insight.readers.qdpx_offsets import Selection, Source, choose_convention, normalise
 from insight.refi import (
@@ -423,8 +423,7 @@ class _Project:
             pair = self._value(value, variables)
             if pair:
                 metadata[pair[0]] = pair[1]
-        turns = find_turns(text)
-        kind = self.options.kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
+        turns, kind = turns_and_kind(text, self.options.kind)
         cases = owners.get(source.guid, [])
         speakers = {}
         if len(cases) == 1:  # the case's source: its one participant speaker is that case

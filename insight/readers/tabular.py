@@ -23,6 +23,10 @@ Per row rather than per answer because a blank answer in a row the coder worked 
 "nothing applies" (a respondent's "n/a", an answer no code fits); dropping it would leave only the
 answers someone coded and inflate agreement. A transcript table is one document, coded by the coder
 as a whole when any turn has a code.
+
+Messages name an option in words, the command-line flag in brackets after it ("choose the text
+column(s) (--text-col)"): the app, which has no flags, drops the brackets
+(:func:`insight.errors.without_flags`).
 """
 
 from __future__ import annotations
@@ -166,7 +170,8 @@ def guess_columns(path: Path, frame, options: IngestOptions) -> tuple[IngestOpti
     texts = options.text_cols or [c for c in cols if c not in taken and mean_words[c] >= 6]
     if not texts:
         raise ReaderError(path, "could not tell which columns hold the open-ended text.",
-                          fix="Name them with --text-col (repeatable). Columns: " + ", ".join(cols) + ".")
+                          fix="Choose the open-ended text column(s) (--text-col, repeatable). Columns: "
+                              + ", ".join(cols) + ".")
     taken |= set(texts)
     attrs = options.attr_cols or [
         c for c in cols if c not in taken and 1 < frame[c].nunique() <= max(30, n // 20) and mean_words[c] < 6
@@ -183,7 +188,8 @@ def guess_columns(path: Path, frame, options: IngestOptions) -> tuple[IngestOpti
                      for k, v in filled.items() if v)
     note = f"{path}: columns guessed ({said})."
     if code_like and not options.code_cols:
-        note += f" Columns that look like codes ({', '.join(code_like)}) were not imported: add --code-col and --coder."
+        note += (f" Columns that look like codes ({', '.join(code_like)}) were not imported: choose them as code "
+                 "columns and say who coded them (--code-col, --coder).")
     return new, note
 
 
@@ -202,13 +208,13 @@ def _code_targets(path: Path, frame, options: IngestOptions, texts: list[str]) -
             hits = [t for t in texts if tokens & set(re.split(r"[^a-z0-9]+", t.lower()))]
             if len(hits) != 1:
                 raise ReaderError(path, f"cannot tell which text column the codes in {code_col!r} belong to.",
-                                  fix=f"Say it as --code-col '{code_col}=TEXT_COLUMN' (text columns: "
-                                      + ", ".join(texts) + ").")
+                                  fix=f"Choose the text column that {code_col!r} codes "
+                                      f"(--code-col '{code_col}=TEXT_COLUMN'); text columns: " + ", ".join(texts) + ".")
             text_col = hits[0]
         pairs.append((code_col, text_col))
     if pairs and not options.coder:
-        raise ReaderError(path, "--code-col was given without --coder.",
-                          fix="Say who made these codings: --coder NAME.")
+        raise ReaderError(path, "code columns were chosen but not who coded them (--code-col without --coder).",
+                          fix="Say who made these codings (--coder NAME).")
     return pairs
 
 
@@ -268,7 +274,7 @@ class TabularReader:
             self._survey(path, rows, options, result, texts, id_col or participant_col, date_col, attrs, codes, extra)
         if not result.documents and not result.participants:
             raise ReaderError(path, "no row has any text in the text column(s) " + ", ".join(texts) + ".",
-                              fix="Check the --text-col names.")
+                              fix="Check the text columns chosen (--text-col).")
         return result
 
     # -- shapes ---------------------------------------------------------------------------------
@@ -292,8 +298,8 @@ class TabularReader:
         if id_col:
             self._participants(result, rows, id_col, attrs)
         elif attrs:
-            result.warnings.append(f"{path}: attribute columns need --id-col to tie them to respondents; "
-                                   "each row's attributes were kept in its document metadata instead.")
+            result.warnings.append(f"{path}: attribute columns need a respondent id column (--id-col) to tie them to "
+                                   "respondents; each row's attributes were kept in its document metadata instead.")
         empty = uncoded = 0
         undated: list[str] = []
         for index, row in enumerate(rows):
@@ -360,7 +366,8 @@ class TabularReader:
 
     def _diary(self, path, rows, options, result, texts, pid_col, date_col, attrs, codes, extra):
         if not pid_col:
-            raise ReaderError(path, "a diary needs a participant column.", fix="Name it with --participant-col.")
+            raise ReaderError(path, "a diary needs a participant column.",
+                              fix="Choose the participant column (--participant-col).")
         self._participants(result, rows, pid_col, attrs)
         uncoded = 0
         for index, row in enumerate(rows):
@@ -401,8 +408,8 @@ class TabularReader:
 
     def _transcript(self, path, rows, options, result, texts, speaker_col, time_col, codes):
         if len(texts) != 1:
-            raise ReaderError(path, "a transcript table needs exactly one --text-col (the words spoken).",
-                              fix="Name it with --text-col.")
+            raise ReaderError(path, "a transcript table needs exactly one text column, the words spoken.",
+                              fix="Choose one text column (--text-col).")
         pieces, row_codes, untimed = [], [], []
         for index, row in enumerate(rows):
             value = str(row[time_col]).strip() if time_col else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from insight.readers.base import IngestOptions, ParsedDocument, ReadResult, decode, find_turns, register, title_from
+from insight.readers.base import IngestOptions, ParsedDocument, ReadResult, decode, register, title_from, turns_and_kind
 
 
 @register
@@ -14,13 +14,12 @@ class TextReader:
 
     def read(self, path: Path, data: bytes, options: IngestOptions) -> ReadResult:
         text, encoding, warning = decode(path, data)
-        turns = find_turns(text)
+        turns, kind = turns_and_kind(text, options.kind)
         if not turns:
             from insight.errors import ReaderError
 
             raise ReaderError(path, "the file holds no text, only headings or blank lines.",
                               fix="Check that it is the right file.")
-        kind = options.kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
         title = title_from(path)
         for line in text.split("\n"):
             if line.startswith("# "):

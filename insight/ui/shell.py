@@ -12,7 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from insight import access
-from insight.errors import DatabaseLocked, InsightError
+from insight.errors import DatabaseLocked, InsightError, without_flags
 from insight.ui import db
 
 APP = Path(__file__).resolve().parent.parent.parent / "app.py"
@@ -116,7 +116,7 @@ def guard(action: str | None = None):
     except DatabaseLocked as exc:
         st.error(str(exc) + " The app keeps showing what it read before; try again when the other process is done.")
     except InsightError as exc:
-        st.error(str(exc))
+        st.error(without_flags(str(exc)))  # the app has no command-line flags
     except Exception as exc:  # a bug: say so plainly, keep the details for the terminal
         traceback.print_exc(file=sys.stderr)
         what = f" while trying to {action}" if action else ""

@@ -1,18 +1,141 @@
-"""Upload: column mapping for spreadsheets and the per-file result of an import."""
+"""Upload: how each file will be read (its kind changeable), column mapping for spreadsheets,
+keeping imported files, and the per-file result of an import.
+
+Every message names the file as the user uploaded it, never the temporary or kept copy, and in the
+app's words (no command-line flags: :func:`insight.errors.without_flags`).
+"""
 
 from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
 
 from insight.codebook_model import merge_unknown_codes, unknown_codes_note
+from insight.errors import InsightError, without_flags
+from insight.readers import FilePreview
+from insight.workspace import Workspace
 
 TABULAR = (".csv", ".tsv", ".xlsx", ".xlsm")
 NONE = "(none)"
+KINDS = ("interview", "fieldnotes", "diary", "panel")
+AS_READ = "(as read)"  # a file whose documents have no one kind (none yet): leave each as its reader says
+READERS = {"text": "plain text", "tabular": "spreadsheet", "docx": "Word document", "pdf": "PDF text",
+           "vtt": "WebVTT captions", "srt": "SubRip captions", "qdpx": "REFI-QDA project", "diary-json": "JSON diary"}
+KEPT = ("added", "changed", "attached")  # statuses whose file documents point to
 
 
 def is_tabular(name: str) -> bool:
     return name.lower().endswith(TABULAR)
+
+
+def app_words(message: str, path: str | Path, name: str) -> str:
+    """``message`` about the copy at ``path`` as the app says it: about ``name`` (other files in its
+    folder by their names), without flags."""
+    message = without_flags(message.replace(str(path), name).replace(str(Path(path).parent) + os.sep, ""))
+    return message if message.startswith(name) else f"{name}: {message}"
+
+
+def note(message: str, path: str | Path, name: str) -> str:
+    """A reader's note shown beside its file: :func:`app_words` without the leading file name."""
+    return re.sub(rf"^{re.escape(name)}(: |, )", "", app_words(message, path, name))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _preview(path: str, version: str, options: dict) -> FilePreview:
+    # ``version`` (the upload's id) is only part of the cache key: a new upload is a new entry.
+    return Workspace.preview_file(path, **options)
+
+
+def preview(path: Path, name: str, version: str, options: dict) -> FilePreview:
+    """:meth:`Workspace.preview_file` of a staged upload, cached, its messages in app words."""
+    found = _preview(str(path), version, options)
+    return FilePreview(found.reader, found.kinds, found.speakers, [note(n, path, name) for n in found.notes],
+                       app_words(found.problem, path, name) if found.problem else None)
+
+
+def describe(found: FilePreview) -> str:
+    """How a file will be read, in a line: the reader, the documents, the speakers (or paragraphs)."""
+    parts = [READERS.get(found.reader, found.reader)]
+    if found.documents != 1 or len(found.kinds) > 1:
+        parts.append(", ".join(f"{n} {kind}" for kind, n in found.kinds.items()) + " documents")
+    if found.speakers:
+        more = len(found.speakers) - 4
+        who = "diarists " if found.kind == "diary" else "speakers "
+        parts.append(who + ", ".join(found.speakers[:4]) + (f" and {more} more" if more > 0 else ""))
+    elif found.reader in ("text", "docx", "pdf"):
+        parts.append("no speakers: paragraphs")
+    return " · ".join(parts)
+
+
+def file_row(name: str, look: Callable[[str | None], FilePreview], *, key: str,
+             mapped: bool = False) -> tuple[str | None, str | None]:
+    """One file before import: its name, how it will be read, and the kind of its documents, guessed
+    and changeable. ``look(kind)`` previews the file (``None``: let the reader guess). Returns the
+    kind to pass to ingest (``None``: the guess stands) and the problem that keeps the file out,
+    shown here once: as a warning when ``mapped`` (the column choices below can fix it), else as an
+    error."""
+    say = st.warning if mapped else st.error
+    guessed = look(None)
+    c1, c2, c3 = st.columns([2, 4, 2], vertical_alignment="center")
+    c1.markdown(f"**{name}**")
+    if guessed.problem:
+        c2.caption(READERS.get(guessed.reader, guessed.reader or "no reader"))
+        say(guessed.problem)
+        return None, guessed.problem
+    guess = guessed.kind if guessed.kind in KINDS and len(guessed.kinds) == 1 else AS_READ
+    choices = [guess, *[k for k in KINDS if k != guess]]
+    chosen = c3.selectbox(f"Kind of {name}", choices, key=key, label_visibility="collapsed",
+                          format_func=lambda k: f"{k} (guessed)" if k == guess and k != AS_READ else k,
+                          help="Interview, field notes, diary or panel: guessed from the file; change it if the "
+                               "guess is wrong. Field notes are read as paragraphs, without speakers.")
+    kind = None if chosen == guess else chosen
+    found = guessed if kind is None else look(kind)
+    if found.problem:
+        say(found.problem)
+        return kind, found.problem
+    c2.caption(describe(found))
+    for note in found.notes:
+        st.caption(note)
+    return kind, None
+
+
+def keep_and_ingest(folder: Path, name: str, data: bytes, ingest: Callable[[Path], dict]) -> dict:
+    """Keep an upload in ``folder`` (documents point to it) and ingest it with ``ingest(path)``,
+    which returns the file's result. A file that does not go in is not kept: the folder is left as
+    it was (an earlier file of the same name back as it was, or none), whether the import failed or
+    raised (the database in use)."""
+    path = folder / name
+    before = path.read_bytes() if path.exists() else None
+    path.write_bytes(data)
+    item = None
+    try:
+        item = ingest(path)
+    finally:
+        if item is None or item["status"] not in KEPT:
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(before)
+    return {**item, "file": name, "reason": app_words(item["reason"], path, name) if item["reason"] else "",
+            "warnings": [note(w, path, name) for w in item["warnings"]]}
+
+
+def not_imported(name: str, reason: str) -> dict:
+    """The result row of a file left out before import (refused, or a problem shown above)."""
+    return {"file": name, "status": "failed", "documents": 0, "segments": 0, "participants": 0, "codings": 0,
+            "reason": reason, "warnings": []}
+
+
+def refuse_duplicate(name: str, names: list[str]) -> None:
+    """Two uploads of one name would overwrite each other's copy."""
+    if name in names:
+        raise InsightError(f"{name}: another file in this batch has the same name.",
+                           hint="Rename one of them and upload it again.")
 
 
 def column_mapping(name: str, frame: pd.DataFrame, *, key: str, coder: str = "") -> dict:
@@ -22,7 +145,7 @@ def column_mapping(name: str, frame: pd.DataFrame, *, key: str, coder: str = "")
     columns = list(frame.columns)
     one = [NONE, *columns]
     st.caption("Leave these empty to let Insight guess the shape (survey, transcript or diary) and the columns; "
-               "the guess is reported after the import.")
+               "the guess is shown beside the file.")
     c1, c2, c3 = st.columns(3)
     options: dict = {}
     options["text_cols"] = c1.multiselect("Open-ended text columns", columns, key=f"{key}.text")
@@ -57,18 +180,20 @@ def column_mapping(name: str, frame: pd.DataFrame, *, key: str, coder: str = "")
 
 
 def results(files: list[dict], study: str = "") -> None:
-    """A row per file (status, what was added), each failure's reason in full, and the codes that
-    came with the data but are not in the codebook (with the nearest names)."""
+    """A row per file (status, what was added, notes), once each why a file was not imported, and
+    the codes that came with the data but are not in the codebook (with the nearest names).
+    ``files``: :func:`keep_and_ingest` and :func:`not_imported` rows, messages in app words."""
     if not files:
         return
     frame = pd.DataFrame(files)
-    frame["file"] = frame["path"].map(lambda p: p.replace("\\", "/").rsplit("/", 1)[-1])
-    frame["notes"] = frame.apply(lambda r: "; ".join([r["reason"]] * bool(r["reason"]) + list(r["warnings"])), axis=1)
+    failed = frame["status"] == "failed"
+    frame["notes"] = [("" if bad else reason + "; " * bool(reason and notes)) + "; ".join(notes)
+                      for bad, reason, notes in zip(failed, frame["reason"], frame["warnings"])]
     shown = frame[["file", "status", "documents", "segments", "participants", "codings", "notes"]]
     st.dataframe(shown, hide_index=True, key="upload.results",
-                 column_config={"notes": st.column_config.TextColumn("reason / notes", width="large")})
-    for row in frame[frame["status"] == "failed"].itertuples():
-        st.error(f"{row.file} was not imported: {row.reason}")
+                 column_config={"notes": st.column_config.TextColumn("notes", width="large")})
+    for row in frame[failed].itertuples():
+        st.error(f"Not imported: {row.reason}")
     unknown = merge_unknown_codes(files)
     if unknown:
         st.warning(" ".join(unknown_codes_note(unknown, study)))
