@@ -89,7 +89,7 @@ if st.button(f"Import {len(ready)} file(s)", type="primary", key="upload.import"
             outcome.append(ui.keep_and_ingest(target, name, upload.getvalue(), lambda path: db.act(
                 "ingest", [path], study=study.strip() or None, **common, **options).to_dict()["files"][0]))
         finished = True
-        state["upload.last_study"] = study.strip()
+        state["upload.last_study"] = study.strip() or db.read("default_study")
     bar.empty()
     if finished:  # else the drop zone keeps the files, to try again
         state["upload.last"] = outcome + left_out
