@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from html.entities import html5
 
 # Elements a rich-text box or web export writes; any other <word> is the text's own (<inaudible>).
-_BLOCK = ("p|div|li|ul|ol|dl|dt|dd|h[1-6]|blockquote|pre|table|thead|tbody|tfoot|tr|hr|section|article|header|"
-          "footer|caption|figure|figcaption")
-_INLINE = ("a|abbr|b|big|center|cite|code|del|dfn|em|font|i|img|ins|kbd|mark|q|s|samp|small|span|strike|strong|"
-           "sub|sup|td|th|tt|u|var|wbr|col|colgroup|label|o:p")
-_TAG = re.compile(rf"<(/?)({_BLOCK}|{_INLINE}|br)(?:\s+[^<>]*?)?\s*/?>", re.IGNORECASE)
+_BLOCK = frozenset("p div li ul ol dl dt dd h1 h2 h3 h4 h5 h6 blockquote pre table thead tbody tfoot tr hr section "
+                   "article header footer caption figure figcaption".split())
+_INLINE = frozenset("a abbr b big center cite code del dfn em font i img ins kbd mark q s samp small span strike strong "
+                    "sub sup td th tt u var wbr col colgroup label o:p".split())
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*(?::[A-Za-z]+)?)(?:\s+[^<>]*?)?\s*/?>")
 _BR = re.compile(r"<br\s*/?>[ \t]*\n?", re.IGNORECASE)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+_LINE_ENDS = re.compile(r"[ \t]*\n[ \t]*")
+_BLANKS = re.compile(r"\n{3,}")
 _NBSP = "\xa0"
 
 
@@ -51,13 +53,15 @@ def _entity(match: re.Match) -> str:
 
 def _tag(match: re.Match) -> str:
     closing, name = match.group(1), match.group(2).lower()
+    if name not in _BLOCK and name not in _INLINE:
+        return match.group(0)  # not HTML: <inaudible>, <name redacted>
     if name == "li":
         return "" if closing else "\n- "
     if name == "tr":
         return "\n"
     if name in ("td", "th"):
         return " " if closing else ""
-    if re.fullmatch(_BLOCK, name):
+    if name in _BLOCK:
         return "\n\n"
     return ""
 
@@ -80,10 +84,9 @@ def html_to_text(text: str) -> str:
 def _tags(text: str, tidy: bool) -> str:
     """``text`` without HTML tags; with ``tidy``, the blank space they leave trimmed as a browser
     would (not for a fragment inside a line)."""
-    stripped = _TAG.sub(_tag, _BR.sub("\n", _COMMENT.sub("", text)))
+    stripped = _TAG.sub(_tag, _BR.sub("\n", _COMMENT.sub("", text) if "<!--" in text else text))
     if tidy and stripped != text:
-        stripped = re.sub(r"[ \t]*\n[ \t]*", "\n", stripped)
-        stripped = re.sub(r"\n{3,}", "\n\n", stripped).strip()
+        stripped = _BLANKS.sub("\n\n", _LINE_ENDS.sub("\n", stripped)).strip()
     return stripped
 
 
