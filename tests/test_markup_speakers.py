@@ -62,7 +62,8 @@ def test_a_diary_of_days_has_entries_and_no_speakers(tmp_path):
         (None, "Monday: Went to the housing office. Queue out the door, gave up after an hour."),
         (None, "Tuesday 3rd: Rang them instead. 40 minutes on hold, then cut off."),
         (None, "Morning: Kids to school, then the food bank."),
-        (None, "Wednesday 4 March: Letter came. Still no date for the repair.\nNote: the damp is worse in the back room."),
+        (None, "Wednesday 4 March: Letter came. Still no date for the repair.\n"
+               "Note: the damp is worse in the back room."),
         (None, "May: nothing much this month."),
     ]
 
@@ -179,7 +180,8 @@ def test_html_in_csv_cells_is_read_as_the_text_it_shows(ws, tmp_path):
     path = tmp_path / "web_survey_export.csv"
     rows = [
         "respondent_id,ward,q1,codes_q1",
-        '101,Arts &amp; Crafts Quarter,"It&#39;s always the bins &#8212; every week.<br>Nobody answers the phone.",Bins',
+        '101,Arts &amp; Crafts Quarter,"It&#39;s always the bins &#8212; every week.<br>Nobody answers the phone.",'
+        'Bins',
         '102,Eastgate,"<p>The <i>damp</i> is back.</p><p>Second winter&nbsp;running.</p>",Damp',
         '103,Eastgate,"Waited <5 minutes, then 5 * 3 = 15 more. R&D team <inaudible> said 2*3*4.",',
         "104,Millbrook,,",
@@ -260,7 +262,8 @@ def test_a_markdown_note_is_stored_as_the_text_it_shows(ws, tmp_path):
 def test_a_markdown_transcript_keeps_its_speakers():
     out = markdown_to_text("**Interviewer:** How was it?\n**Resident**: *Awful*, honestly.\n\n"
                            "[Guest 2]: Yes.\n\n    indented code *kept*\n")
-    assert out.text == "Interviewer: How was it?\nResident: Awful, honestly.\n\n[Guest 2]: Yes.\n\nindented code *kept*\n"
+    assert out.text == ("Interviewer: How was it?\nResident: Awful, honestly.\n\n[Guest 2]: Yes.\n\n"
+                        "indented code *kept*\n")
     assert [s for s, _ in spoken(out.text, find_turns(out.text))] == ["Interviewer", "Resident", "Guest 2"]
 
 
@@ -293,7 +296,8 @@ def estates(ws, tmp_path, monkeypatch):
     get_embedder.cache_clear()
     get_nlp.cache_clear()
     (tmp_path / "estate_a.txt").write_text(ESTATE_A + "Interviewer: And the lift now?\nResident: Still broken.\n")
-    (tmp_path / "estate_b.txt").write_text(ESTATE_B + "Interviewer 2: Is the lift working?\nResident: The lift works.\n")
+    (tmp_path / "estate_b.txt").write_text(ESTATE_B + "Interviewer 2: Is the lift working?\n"
+                                                      "Resident: The lift works.\n")
     ws.ingest([tmp_path / "estate_a.txt", tmp_path / "estate_b.txt"], study="s")
     (tmp_path / "book.yaml").write_text(BOOK)
     ws.load_codebook(tmp_path / "book.yaml")

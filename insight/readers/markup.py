@@ -19,8 +19,8 @@ from html.entities import html5
 # Elements a rich-text box or web export writes; any other <word> is the text's own (<inaudible>).
 _BLOCK = frozenset("p div li ul ol dl dt dd h1 h2 h3 h4 h5 h6 blockquote pre table thead tbody tfoot tr hr section "
                    "article header footer caption figure figcaption".split())
-_INLINE = frozenset("a abbr b big center cite code del dfn em font i img ins kbd mark q s samp small span strike strong "
-                    "sub sup td th tt u var wbr col colgroup label o:p".split())
+_INLINE = frozenset("a abbr b big center cite code del dfn em font i img ins kbd mark q s samp small span strike "
+                    "strong sub sup td th tt u var wbr col colgroup label o:p".split())
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*(?::[A-Za-z]+)?)(?:\s+[^<>]*?)?\s*/?>")
 _BR = re.compile(r"<br\s*/?>[ \t]*\n?", re.IGNORECASE)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
