@@ -19,7 +19,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,9 +28,8 @@ from insight.codebook import collect_imported_codes
 from insight.errors import InsightError, ReaderError
 from insight.privacy import pseudonymise
 from insight.readers import reader_for
-from insight.readers.base import (
-    GENERIC, STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws,
-)
+from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws
+from insight.readers.speakers import Speakers
 from insight.refi_project import store_extras
 from insight.statuses import ACCEPTED
 from insight.store import frames, next_ids, text_hash, transaction  # noqa: F401 (text_hash: callers import it from here)
@@ -297,8 +295,7 @@ class _Writer:
         self.rows: dict[str, list[dict]] = {t: [] for t in ("participants", "attributes", "documents", "segments",
                                                              "codings", "coverage")}
         self._existing: dict | None = None
-        self.documents_in_file = 1
-        self.generic: dict[tuple[str, str], list[str]] = {}  # (label, what it became) -> per-document ids
+        self.speakers = Speakers(path, options)
 
     # participants ---------------------------------------------------------------------------
 
@@ -336,65 +333,10 @@ class _Writer:
         return pid
 
     def _resolve_speaker(self, speaker: str, doc: ParsedDocument, non_staff: list[str]) -> int | None:
-        """The participant behind a speaker label of ``doc``, or ``None`` for the researcher's turns
-        (:data:`~insight.readers.base.STAFF`: interviewer, moderator...).
-
-        A name is one participant across the study (the manifest's roster matches it by id, full
-        name or first name). A generic label (``Resident``, ``Speaker 1``, ``A``) names a role, so it
-        is the participant the document's id says (``participant:`` in ingest.yaml, or a file name
-        like ``P01_...``) when it is the document's only voice, else a participant of this document
-        only; the report says which.
-        """
-        label = speaker.strip()
-        if STAFF.match(label):
-            return None
-        if speaker in doc.speakers:
-            return self.participant(ParticipantRecord(doc.speakers[speaker], speaker))
-        roster = self.options.participants
-        generic = bool(GENERIC.match(label))
-        record = roster.get(label.lower()) or (None if generic else roster.get(label.split()[0].lower()))
-        given = self._given_id()
-        if record is None and given and len(non_staff) == 1:
-            record = roster.get(given[0].lower()) or ParticipantRecord(given[0], None if generic else speaker)
-            if generic:
-                self.generic.setdefault((label, f"participant {record.external_id}, {given[1]}"), [])
-        if record is None and generic:
-            record = ParticipantRecord(self._own_id(doc, label))
-            self.generic.setdefault((label, "a participant of this document only"), []).append(record.external_id)
-        return self.participant(record or ParticipantRecord(speaker, speaker))
-
-    def _given_id(self) -> tuple[str, str] | None:
-        """The participant id this file's options or name give, and where it came from."""
-        if self.options.participant:
-            return str(self.options.participant).strip(), "as participant: says"
-        match = re.match(r"^([A-Za-z]{1,3}\d{1,4})(?=[_\- .]|$)", self.path.stem)
-        return (match.group(1).upper(), "from the file name") if match else None
-
-    def _own_id(self, doc: ParsedDocument, label: str) -> str:
-        """``<file stem>:<label>``; with several documents in the file, ``<stem>/<title>:<label>``."""
-        where = self.path.stem if self.documents_in_file <= 1 else f"{self.path.stem}/{doc.title}"
-        return f"{where}:{label}"
-
-    def speaker_notes(self) -> list[str]:
-        """For the report: what each generic speaker label of the file became."""
-        notes = []
-        for (label, what), own in self.generic.items():
-            note = f"{label} in {self.path.name}: {what}"
-            if own:
-                note += (f" ({own[0]})" if len(own) == 1 else
-                         f" ({len(own)} documents, one participant each, e.g. {own[0]})")
-                note += ("; it names a role, not a person. If it is someone you know, give the file their id: "
-                         "a name like P01_... or participant: in ingest.yaml")
-            notes.append(note + ".")
-        return notes
-
-    def _notes_author(self, non_staff: list[str]) -> int | None:
-        """The participant ``participant:`` names for a document without participant speakers
-        (a diary or notes they wrote)."""
-        if non_staff or not self.options.participant:
-            return None
-        pid = str(self.options.participant).strip()
-        return self.participant(self.options.participants.get(pid.lower()) or ParticipantRecord(pid))
+        """The participant behind a speaker label of ``doc`` (see :mod:`insight.readers.speakers`),
+        or ``None`` for the researcher's turns."""
+        record = self.speakers.record(speaker, doc, non_staff)
+        return None if record is None else self.participant(record)
 
     # documents ------------------------------------------------------------------------------
 
@@ -413,7 +355,8 @@ class _Writer:
             doc_pid = self.participant(ParticipantRecord(doc.participant))
         else:
             pids = {speaker_pid[s] for s in non_staff} - {None}
-            doc_pid = pids.pop() if len(pids) == 1 else self._notes_author(non_staff)
+            author = self.speakers.author(non_staff)
+            doc_pid = pids.pop() if len(pids) == 1 else (self.participant(author) if author else None)
         (document_id,) = self.ids["documents"].take()
         self.rows["documents"].append(dict(
             document_id=document_id, study_id=self.study_id, file_id=self.file_id, kind=doc.kind or "fieldnotes",
@@ -491,7 +434,7 @@ class _Writer:
     def begin_file(self, documents: int = 1) -> None:
         self.ids = self.state.ids
         (self.file_id,) = self.ids["files"].take()
-        self.documents_in_file = documents
+        self.speakers = Speakers(self.path, self.options, documents)
 
     def end_file(self, options: IngestOptions) -> None:
         from datetime import datetime
@@ -575,7 +518,7 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
     if result.codebook is not None or result.memos or options.pseudonymise:
         state.load()  # those steps write through their own look-ups
     out = writer.result
-    out.warnings = result.warnings + out.warnings + writer.speaker_notes()
+    out.warnings = result.warnings + out.warnings + writer.speakers.notes()
     if out.documents == 0 and out.codings:
         out.status = "attached"
     if changed and out.status == "added":

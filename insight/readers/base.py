@@ -219,7 +219,7 @@ STAFF = re.compile(
     re.IGNORECASE,
 )
 # Labels that name a role, not a person: "Resident" in one file of field notes is not the
-# "Resident" of the next, so each document gets its own participant for them (insight/ingest.py).
+# "Resident" of the next, so each document gets its own participant for them (readers/speakers.py).
 # Single letters only bare: "P3" is a participant id, "P" the participant of this interview.
 GENERIC = re.compile(
     r"^(?:(?:resident|participant|respondent|interviewee|speaker|guest|person|member|tenant|patient|client|"
