@@ -39,6 +39,9 @@ def main(ctx, db):
 @click.option("--speaker-col", metavar="C", help="CSV/XLSX transcript: the speaker column (one row per turn).")
 @click.option("--time-col", metavar="C", help="CSV/XLSX transcript: the time column (hh:mm:ss or seconds).")
 @click.option("--date-col", metavar="C", help="CSV/XLSX/JSON: the date column (diaries, response dates).")
+@click.option("--participant", metavar="ID",
+              help="The participant these files are about: their one speaker besides the interviewer (when labelled "
+                   "Resident, Speaker 1...), or who wrote them.")
 @click.option("--attr-col", "attr_cols", multiple=True, metavar="C", help="A participant attribute column (repeatable).")
 @click.option("--code-col", "code_cols", multiple=True, metavar="C[=TEXT]",
               help="A column of codes for a text column (repeatable; 'codes_q2=q2' to say which).")

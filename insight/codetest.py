@@ -73,8 +73,9 @@ def _decide(options: dict[str, np.ndarray], chosen: list[str]) -> np.ndarray:
 
 def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | None = None,
                   methods=("rules", "semantic"), cv: int = 5, min_f1: float = 0.5, embedder=None,
-                  seed: int = 0) -> dict:
-    """Run the codebook's tests; returns ``{"codes": [...], "passed", "failed", ...}``."""
+                  seed: int = 0, include_interviewer: bool = False) -> dict:
+    """Run the codebook's tests; returns ``{"codes": [...], "passed", "failed", ...}``. The units are
+    those auto-coding codes: the researcher's turns are left out unless ``include_interviewer``."""
     from insight.reliability import figures
     from pipelines import autocode
     from pipelines.autocode_combine import choose, rule_options
@@ -89,7 +90,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     need_vectors = any(a.needs_vectors for a in known)
     embedder = (embedder or get_embedder()) if need_vectors else None
     units = load_units(con, study_id, embedder=embedder, need_vectors=need_vectors,
-                       need_lemmas=any(a.needs_lemmas for a in known))
+                       need_lemmas=any(a.needs_lemmas for a in known), include_interviewer=include_interviewer)
     gold_mask = gold_matrix = None
     if gold:
         gold_mask, gold_matrix = gold_labels(con, gold, units.segment_ids, codes)
@@ -169,7 +170,7 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     groups = len(np.unique(units.groups[gold_mask])) if gold and units.groups is not None else None
     return {"codebook": codebook.ref, "gold": gold, "methods": methods, "min_f1": min_f1, "units": len(units.texts),
             "folds_by": units.folds_by if gold else None, "fold_groups": groups, "folds": cv if gold else None,
-            "codes": rows, "passed": n_pass, "failed": len(rows) - n_pass,
+            "include_interviewer": include_interviewer, "codes": rows, "passed": n_pass, "failed": len(rows) - n_pass,
             "seconds": round(time.perf_counter() - started, 3),
             "model": embedder.name if embedder else None}
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -38,7 +37,8 @@ from insight.codebook_model import merge_unknown_codes, unknown_codes
 from insight.errors import InsightError, ReaderError
 from insight.privacy import pseudonymise
 from insight.readers import read_file
-from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, collapse_ws
+from insight.readers.base import STAFF, IngestOptions, ParsedDocument, ParticipantRecord, ReadResult, collapse_ws
+from insight.readers.speakers import Speakers
 from insight.refi_project import store_extras
 from insight.statuses import ACCEPTED
 from insight.store import frames, next_ids, text_hash, transaction  # noqa: F401 (text_hash: callers import it from here)
@@ -316,6 +316,7 @@ class _Writer:
         self.rows: dict[str, list[dict]] = {t: [] for t in ("participants", "attributes", "documents", "segments",
                                                              "codings", "coverage")}
         self._existing: dict | None = None
+        self.speakers = Speakers(path, options)
 
     # participants ---------------------------------------------------------------------------
 
@@ -353,18 +354,10 @@ class _Writer:
         return pid
 
     def _resolve_speaker(self, speaker: str, doc: ParsedDocument, non_staff: list[str]) -> int | None:
-        if STAFF.match(speaker.strip()):
-            return None
-        if speaker in doc.speakers:
-            return self.participant(ParticipantRecord(doc.speakers[speaker], speaker))
-        roster = self.options.participants
-        record = roster.get(speaker.lower()) or roster.get(speaker.split()[0].lower())
-        file_id = re.match(r"^([A-Za-z]{1,3}\d{1,4})(?=[_\- .]|$)", self.path.stem)
-        if record is None and file_id and len(non_staff) == 1:
-            record = roster.get(file_id.group(1).lower()) or ParticipantRecord(file_id.group(1).upper(), speaker)
-        if record is None:
-            record = ParticipantRecord(speaker, speaker)
-        return self.participant(record)
+        """The participant behind a speaker label of ``doc`` (see :mod:`insight.readers.speakers`),
+        or ``None`` for the researcher's turns."""
+        record = self.speakers.record(speaker, doc, non_staff)
+        return None if record is None else self.participant(record)
 
     # documents ------------------------------------------------------------------------------
 
@@ -386,7 +379,8 @@ class _Writer:
             doc_pid = self.participant(ParticipantRecord(doc.participant))
         else:
             pids = {speaker_pid[s] for s in non_staff} - {None}
-            doc_pid = pids.pop() if len(pids) == 1 else None
+            author = self.speakers.author(non_staff)
+            doc_pid = pids.pop() if len(pids) == 1 else (self.participant(author) if author else None)
         (document_id,) = self.ids["documents"].take()
         self.rows["documents"].append(dict(
             document_id=document_id, study_id=self.study_id, file_id=self.file_id, kind=doc.kind or "fieldnotes",
@@ -469,9 +463,10 @@ class _Writer:
         self.result.unknown_codes = unknown_codes(book, used)
         self.result.checked_against = book.ref
 
-    def begin_file(self) -> None:
+    def begin_file(self, documents: int = 1) -> None:
         self.ids = self.state.ids
         (self.file_id,) = self.ids["files"].take()
+        self.speakers = Speakers(self.path, self.options, documents)
 
     def end_file(self, options: IngestOptions) -> None:
         from datetime import datetime
@@ -552,7 +547,7 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
         return _cover_blank_rows(con, writer, result, *cover)
     try:
         with transaction(con):
-            writer.begin_file()
+            writer.begin_file(len(result.documents))
             writer.participants(result.participants)
             for doc in result.documents:
                 writer.document(doc)
@@ -578,7 +573,7 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
     if result.codebook is not None or result.memos or options.pseudonymise:
         state.load()  # those steps write through their own look-ups
     out = writer.result
-    out.warnings = result.warnings
+    out.warnings = result.warnings + out.warnings + writer.speakers.notes()
     if out.documents == 0 and out.codings:
         out.status = "attached"
     if changed and out.status == "added":

@@ -261,25 +261,30 @@ class Workspace:
         return embed_segments(self.con, study_id=self.study_id(study), embedder=get_embedder(model), progress=progress)
 
     def run_autocoders(self, *, study: str | None = None, codebook: str | None = None, methods=("rules", "semantic"),
-                       train_coder: str | None = None, model: str | None = None, progress=None) -> dict:
-        """Run auto-coders; they write suggestions, never touching human codings."""
+                       train_coder: str | None = None, model: str | None = None, progress=None,
+                       include_interviewer: bool = False) -> dict:
+        """Run auto-coders; they write suggestions, never touching human codings. The interviewer's
+        turns are left out unless ``include_interviewer``."""
         from insight.coding import run_autocoders
         from pipelines.embed import get_embedder
 
         embedder = get_embedder(model) if ("semantic" in methods or "classifier" in methods) else None
         return run_autocoders(self.con, self.study_id(study), self.codebook(codebook), methods=methods,
-                              train_coder=train_coder, embedder=embedder, progress=progress)
+                              train_coder=train_coder, embedder=embedder, progress=progress,
+                              include_interviewer=include_interviewer)
 
     code = run_autocoders
 
     def test_codebook(self, *, study: str | None = None, codebook: str | None = None, gold: str | None = None,
-                      cv: int = 5, min_f1: float = 0.5, methods=("rules", "semantic"), model: str | None = None) -> dict:
-        """Test a codebook like code: examples, counter-examples and (with a gold coder) F1 per code."""
+                      cv: int = 5, min_f1: float = 0.5, methods=("rules", "semantic"), model: str | None = None,
+                      include_interviewer: bool = False) -> dict:
+        """Test a codebook like code: examples, counter-examples and (with a gold coder) F1 per code,
+        on the units code codes (the interviewer's turns left out unless ``include_interviewer``)."""
         from insight.codetest import test_codebook
         from pipelines.embed import get_embedder
 
         return test_codebook(self.con, self.study_id(study), self.codebook(codebook), gold=gold, cv=cv, min_f1=min_f1,
-                             methods=methods, embedder=get_embedder(model))
+                             methods=methods, embedder=get_embedder(model), include_interviewer=include_interviewer)
 
     def agreement(self, coder_a: str, coder_b: str, *, study: str | None = None, all_units: bool = False,
                   bootstrap: int = 1000) -> dict:

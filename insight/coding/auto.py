@@ -13,7 +13,7 @@ import numpy as np
 
 from insight.codebook import Codebook
 from insight.coding.human import codebook_ref, log_change
-from insight.coding.units import gold_labels, load_units, setting
+from insight.coding.units import gold_labels, load_units, researcher_segments, setting
 from insight.errors import InsightError, NotFound
 from insight.statuses import SUGGESTED, auto_coder
 from insight.store import finish_run, frames, next_ids, record_run, transaction
@@ -21,12 +21,13 @@ from insight.store import finish_run, frames, next_ids, record_run, transaction
 
 def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("rules", "semantic"),
                    train_coder: str | None = None, embedder=None, cv: int = 5, seed: int = 0,
-                   progress=None) -> dict:
+                   progress=None, include_interviewer: bool = False) -> dict:
     """Run auto-coders over a study and write their suggestions; see :mod:`pipelines.autocode`.
 
     Writes one coder per method (``auto:rules``, ``auto:semantic``, ``auto:classifier``) and, with
     more than one method, ``auto:best``, the per-code combination that tests best against
-    ``train_coder`` (the gold coder) when given.
+    ``train_coder`` (the gold coder) when given. The researcher's turns (interviewer, moderator)
+    are left out, as theme discovery leaves them out, unless ``include_interviewer``.
     """
     from pipelines import autocode
     from pipelines.autocode_combine import combine
@@ -52,9 +53,12 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
 
     say("reading segments" + (" and embedding new ones" if need_vectors else ""))
     units = load_units(con, study_id, embedder=embedder, need_vectors=need_vectors,
-                       need_lemmas=any(c.needs_lemmas for c in coders))
+                       need_lemmas=any(c.needs_lemmas for c in coders), include_interviewer=include_interviewer)
+    left_out = [] if include_interviewer else researcher_segments(con, study_id)
     if not len(units.texts):
-        raise InsightError("The study has no segments.", hint="Ingest some documents first.")
+        raise InsightError("The study has no segments" + (" besides the interviewer's" if left_out else "") + ".",
+                           hint="Ingest some documents first." if not left_out else
+                           "To code the interviewer's turns too: insight code --include-interviewer.")
     gold = None
     if train_coder:
         mask, labels = gold_labels(con, train_coder, units.segment_ids, codes)
@@ -71,7 +75,7 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
     say("writing suggestions")
     cb_id, version = codebook_ref(con, codebook)
     settings = {"codebook": codebook.ref, "methods": methods, "train_coder": train_coder, "cv": cv, "seed": seed,
-                "model": embedder.name if embedder else None}
+                "model": embedder.name if embedder else None, "include_interviewer": include_interviewer}
     from insight.embeddings import embedding_provenance
     from pipelines.nlp import get_nlp
 
@@ -95,7 +99,7 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
             calibration = None
         for method, sc in scores.items():
             written[auto_coder(method)] = _write(con, auto_coder(method), method, units, codes, sc.decisions(),
-                                                 confidence[method], sc.explain, cb_id, version, run_id)
+                                                 confidence[method], sc.explain, cb_id, version, run_id, left_out)
         if combined is not None:
             def best_score(i, j):
                 rule = chosen[j]
@@ -110,7 +114,7 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
             for i, j in zip(*np.nonzero(combined)):
                 matrix[i, j] = best_score(i, j)[0]
             written[auto_coder("best")] = _write(con, auto_coder("best"), "best", units, codes, combined, matrix,
-                                                 explain_best, cb_id, version, run_id)
+                                                 explain_best, cb_id, version, run_id, left_out)
         skipped = {code: reason for sc in scores.values() for code, reason in sc.skipped.items()}
         summary = {"run_id": run_id, "codebook": codebook.ref, "methods": methods, "units": len(units.texts),
                    "scores": (f"calibrated probability that {train_coder} applies the code (out of fold, by "
@@ -118,7 +122,7 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
                               "uncalibrated confidence (0.5 at each code's threshold): name a --train-coder to "
                               "calibrate"),
                    "calibration_error": calibration,
-                   "suggestions": written, "skipped": skipped,
+                   "interviewer_units_left_out": len(left_out), "suggestions": written, "skipped": skipped,
                    "chosen": dict(zip(codes, chosen)) if chosen else None,
                    "thresholds": {m: {c: round(float(t), 3) for c, t in zip(codes, sc.thresholds)}
                                   for m, sc in scores.items()}}
@@ -127,13 +131,15 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
     return summary
 
 
-def _write(con, coder, method, units, codes, decisions, matrix, explain, cb_id, version, run_id) -> int:
-    """Replace ``coder``'s open suggestions over these units; keep those a human decided on."""
+def _write(con, coder, method, units, codes, decisions, matrix, explain, cb_id, version, run_id, left_out=()) -> int:
+    """Replace ``coder``'s open suggestions over these units (and over ``left_out`` segments, which
+    an earlier run may have coded); keep those a human decided on."""
     import pandas as pd
 
-    with frames(con, _insight_units=pd.DataFrame({"segment_id": units.segment_ids})):
+    scope = pd.DataFrame({"segment_id": np.concatenate([units.segment_ids, np.asarray(left_out, dtype=np.int64)])})
+    with frames(con, _insight_units=pd.DataFrame({"segment_id": units.segment_ids}), _insight_scope=scope):
         con.execute("DELETE FROM codings WHERE coder = ? AND status = ? AND coding_id IN (SELECT coding_id "
-                    "FROM coding_segments WHERE segment_id IN (SELECT segment_id FROM _insight_units))",
+                    "FROM coding_segments WHERE segment_id IN (SELECT segment_id FROM _insight_scope))",
                     [coder, SUGGESTED])
         decided = {(s, c) for s, c in con.execute(
             "SELECT segment_id, code FROM coding_segments WHERE coder = ? AND status <> ?",

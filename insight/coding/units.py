@@ -1,5 +1,5 @@
-"""The units auto-coders score, read from a study: segment texts, cached lemmas and vectors, and a
-gold coder's labels.
+"""The units auto-coders score, read from a study: segment texts (less the researcher's turns,
+unless asked), cached lemmas and vectors, and a gold coder's labels.
 
 Reads ``segments``, ``documents``, ``coverage`` and ``codings``; writes the ``lemmas`` cache (and,
 through :mod:`insight.embeddings`, the ``embeddings`` cache). The scoring itself is
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from insight.readers.base import researcher_turn
 from insight.statuses import REJECTED
 from insight.store import frames
 from pipelines.autocode import Setting, Units, lemmatize
@@ -38,8 +39,9 @@ def ensure_lemmas(con, study_id: int | None) -> int:
 
 
 def load_units(con, study_id: int | None, *, embedder=None, need_vectors: bool = True,
-               need_lemmas: bool = True) -> Units:
-    """Every segment of a study with its text, cached lemmas and vectors (embedding what is missing).
+               need_lemmas: bool = True, include_interviewer: bool = False) -> Units:
+    """Every segment of a study with its text, cached lemmas and vectors (embedding what is missing),
+    less the researcher's turns (:func:`researcher_segments`) unless ``include_interviewer``.
     Callers must not modify the units: they are shared with the next call on the same segments."""
     from pipelines.embed import get_embedder
 
@@ -51,11 +53,12 @@ def load_units(con, study_id: int | None, *, embedder=None, need_vectors: bool =
         "SELECT count(*), max(g.segment_id), sum(hash(g.segment_id, g.text_hash)) FROM segments g "
         "JOIN documents d USING (document_id) WHERE ? IS NULL OR d.study_id = ?", [study_id, study_id]).fetchone()
     name = (embedder or get_embedder()).name if need_vectors else None
-    key = ("units", _con_key(con), study_id, tuple(state), need_lemmas, name)
+    key = ("units", _con_key(con), study_id, tuple(state), need_lemmas, name, include_interviewer)
     cached = _UNITS.get(key)
     if cached is not None:  # nothing new to lemmatise or embed either: the segments are the same
         return cached
-    units = _read_units(con, study_id, embedder=embedder, need_vectors=need_vectors, need_lemmas=need_lemmas)
+    units = _read_units(con, study_id, embedder=embedder, need_vectors=need_vectors, need_lemmas=need_lemmas,
+                        include_interviewer=include_interviewer)
     _UNITS.clear()  # one study's units at a time: they can be large
     _UNITS[key] = units
     return units
@@ -74,7 +77,7 @@ def _con_key(con) -> str:
 
 
 def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool = True,
-                need_lemmas: bool = True) -> Units:
+                need_lemmas: bool = True, include_interviewer: bool = False) -> Units:
     from insight.embeddings import embed_segments, load_vectors
     from pipelines.embed import get_embedder
 
@@ -87,6 +90,8 @@ def _read_units(con, study_id: int | None, *, embedder=None, need_vectors: bool 
         "FROM segments g JOIN documents d USING (document_id) "
         "LEFT JOIN lemmas l USING (text_hash) WHERE ? IS NULL OR d.study_id = ? ORDER BY g.segment_id",
         [study_id, study_id]).df()
+    if not include_interviewer:
+        frame = frame[~frame["segment_id"].isin(researcher_segments(con, study_id))].reset_index(drop=True)
     units = Units(texts=frame["text"].tolist(), segment_ids=frame["segment_id"].to_numpy(np.int64),
                   text_hashes=frame["text_hash"].tolist(),
                   lemmas=frame["lemmas"].fillna("").tolist() if need_lemmas else None,
@@ -115,6 +120,17 @@ def folds_by(kinds) -> str:
     if "panel" in kinds:
         parts.append("respondent (panel answers)")
     return " and ".join(parts) or "document"
+
+
+def researcher_segments(con, study_id: int | None) -> list[int]:
+    """The study's segments that are the researcher's turns (interviewer, moderator...: see
+    :func:`insight.readers.base.researcher_turn`), which auto-coding leaves out by default, as
+    theme discovery does."""
+    rows = con.execute(
+        "SELECT g.segment_id, g.speaker, g.participant_id IS NOT NULL FROM segments g JOIN documents d "
+        "USING (document_id) WHERE (? IS NULL OR d.study_id = ?) AND g.speaker IS NOT NULL",
+        [study_id, study_id]).fetchall()
+    return [sid for sid, speaker, has_participant in rows if researcher_turn(speaker, has_participant)]
 
 
 def text_units(con, texts: list[str], *, embedder=None, need_vectors: bool = True) -> Units:

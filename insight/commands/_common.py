@@ -13,6 +13,8 @@ import click
 from insight.errors import InsightError
 
 JSON_HELP = "Print one JSON object on stdout instead of text."
+INTERVIEWER_HELP = ("Keep the interviewer's turns in (Interviewer:, Moderator:, Q: ... with no participant behind "
+                    "them; they are left out by default).")
 
 
 class InsightGroup(click.Group):

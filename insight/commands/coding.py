@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from insight.commands._common import JSON_HELP, emit, open_workspace
+from insight.commands._common import INTERVIEWER_HELP, JSON_HELP, emit, open_workspace
 
 
 @click.group()
@@ -256,17 +256,22 @@ def _say(message):
               help="Comma-separated auto-coders: rules, semantic, classifier.")
 @click.option("--train-coder", metavar="NAME", help="Train the classifier on (and calibrate against) this coder's codings.")
 @click.option("--model", help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2).")
+@click.option("--include-interviewer", is_flag=True, help=INTERVIEWER_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def code(ctx, study, codebook_ref, methods, train_coder, model, as_json):
+def code(ctx, study, codebook_ref, methods, train_coder, model, include_interviewer, as_json):
     """Auto-code segments: suggestions with scores and explanations; human codings are never changed."""
     with open_workspace(ctx) as ws:
         result = ws.run_autocoders(study=study, codebook=codebook_ref, methods=methods.split(","), train_coder=train_coder,
-                         model=model, progress=None if as_json else _say)
+                                   model=model, progress=None if as_json else _say,
+                                   include_interviewer=include_interviewer)
     if as_json:
         emit(result)
         return
-    click.echo(f"Coded {result['units']} segments with {result['codebook']}:")
+    left_out = result["interviewer_units_left_out"]
+    click.echo(f"Coded {result['units']} segments with {result['codebook']}"
+               + (f" ({left_out} interviewer turns left out; --include-interviewer codes them)" if left_out else "")
+               + ":")
     for coder, count in result["suggestions"].items():
         click.echo(f"  {coder:<18} {count} suggestions")
     for code_name, reason in result["skipped"].items():
@@ -284,9 +289,11 @@ def code(ctx, study, codebook_ref, methods, train_coder, model, as_json):
               help="Auto-coders to test (the classifier is added with --gold).")
 @click.option("--compare", "compare_ref", metavar="NAME@V", help="Also test this version and show the change per code.")
 @click.option("--model", help="Embedding model name or path.")
+@click.option("--include-interviewer", is_flag=True, help=INTERVIEWER_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_ref, model, as_json):
+def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_ref, model, include_interviewer,
+                  as_json):
     """Test a codebook like code: each example must be coded, each counter-example must not.
 
     Prints a line per code (PASS/FAIL, and with --gold P/R/F1/kappa), the failing quotes, and a last
@@ -296,10 +303,10 @@ def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_r
 
     with open_workspace(ctx) as ws:
         report = ws.test_codebook(study=study, codebook=codebook_ref, gold=gold, cv=cv, min_f1=min_f1,
-                                  methods=methods.split(","), model=model)
+                                  methods=methods.split(","), model=model, include_interviewer=include_interviewer)
         if compare_ref:
             old = ws.test_codebook(study=study, codebook=compare_ref, gold=gold, cv=cv, min_f1=min_f1,
-                                   methods=methods.split(","), model=model)
+                                   methods=methods.split(","), model=model, include_interviewer=include_interviewer)
             report["changes"] = compare_reports(old, report)
             report["compared_with"] = old["codebook"]
     if as_json:

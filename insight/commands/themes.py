@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from insight.commands._common import JSON_HELP, emit, open_workspace
+from insight.commands._common import INTERVIEWER_HELP, JSON_HELP, emit, open_workspace
 
 
 def _progress(quiet: bool):
@@ -39,7 +39,7 @@ def _who(quote: dict) -> str:
 @click.option("--seed", type=int, default=42, show_default=True, help="Random seed: same seed, same data, same themes.")
 @click.option("--by", "by", metavar="ATTRIBUTE", help="Also show themes by a participant attribute (ward, age_band, ...).")
 @click.option("--model", help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2).")
-@click.option("--include-interviewer", is_flag=True, help="Keep interviewer turns in (they are left out by default).")
+@click.option("--include-interviewer", is_flag=True, help=INTERVIEWER_HELP)
 @click.option("--quotes", type=click.IntRange(0, 3), default=1, show_default=True, help="Quotes to print per theme.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context

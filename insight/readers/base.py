@@ -33,6 +33,7 @@ class IngestOptions:
     time_col: str | None = None
     date_col: str | None = None
     attr_cols: list[str] = field(default_factory=list)
+    participant: str | None = None  # the participant of a file's documents (its one voice, or its author)
     code_cols: list[str] = field(default_factory=list)
     code_sep: str | list[str] = ";"  # one separator, or several when a column mixes them
     coder: str | None = None
@@ -202,7 +203,8 @@ def decode(path: Path, data: bytes) -> tuple[str, str, str | None]:
 # Speaker turns
 
 _TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
-_NAME = r"(?:[A-Z][\w'’.\-]*(?:[ \t][A-Z][\w'’.\-]*){0,3}|[A-Z][A-Z'’.\- ]{0,38}[A-Z])"
+# A name: up to four capitalised words or one all-caps name, then perhaps a number ("Speaker 1", "Guest 2").
+_NAME = r"(?:(?:[A-Z][\w'’.\-]*(?:[ \t][A-Z][\w'’.\-]*){0,3}|[A-Z][A-Z'’.\- ]{0,38}[A-Z])(?:[ \t]\d{1,3})?)"
 _LABEL_PATTERNS = [
     # [00:01:23] Name:
     re.compile(rf"^[ \t]*\[(?P<time>{_TIME})\][ \t]*\**(?P<name>{_NAME})\**[ \t]*:\**[ \t]*"),
@@ -214,15 +216,61 @@ _LABEL_PATTERNS = [
     re.compile(rf"^[ \t]*\[(?P<name>{_NAME})\][ \t]*:[ \t]*"),
     re.compile(rf"^[ \t]*\**(?P<name>{_NAME})\**[ \t]*:\**[ \t]*"),
 ]
+# The researcher's side of a conversation: their turns belong to no participant, and auto-coding
+# and theme discovery leave them out unless told otherwise (see :func:`researcher_turn`).
 STAFF = re.compile(
     r"^(interviewer|int|i|q|researcher|facilitator|moderator|host|note ?taker|observer)(\s*\d+)?$",
     re.IGNORECASE,
 )
-# Words that end in a colon at the start of a line in ordinary prose and are not speakers.
+# Labels that name a role, not a person: "Resident" in one file of field notes is not the
+# "Resident" of the next, so each document gets its own participant for them (readers/speakers.py).
+# Single letters only bare: "P3" is a participant id, "P" the participant of this interview.
+GENERIC = re.compile(
+    r"^(?:(?:resident|participant|respondent|interviewee|speaker|guest|person|member|tenant|patient|client|"
+    r"service user|user|customer|caller|attendee|audience|audience member|unknown|unknown speaker|voice|"
+    r"male|female|man|woman|child|parent|carer|student|pupil|young person|visitor|volunteer|other|officer|"
+    r"staff|staff member|worker|neighbour)(?:\s*\d{1,3}|\s[A-Z])?|[apr])$",
+    re.IGNORECASE,
+)
+# Words that end in a colon at the start of a line in ordinary prose and are not speakers, also
+# when numbered ("Day 3:", "Figure 2:").
 _NOT_SPEAKERS = {
     "note", "notes", "update", "date", "time", "location", "present", "re", "subject", "summary",
     "ps", "nb", "edit", "title", "source", "answer", "question", "tldr", "warning", "todo",
+    "day", "week", "month", "year", "entry", "session", "visit", "wave", "phase", "stage", "step", "part",
+    "section", "chapter", "figure", "table", "appendix", "item", "point", "page", "theme", "task", "option",
+    "scenario", "version", "room", "site", "group", "round", "context", "background", "reflection",
+    "reflections", "observation", "observations", "thoughts", "weather", "mood", "agenda", "action", "actions",
+    "attendees", "venue", "duration", "setting", "aim", "aims", "purpose", "quote", "example", "tip",
+    "important", "reminder", "next steps", "key points", "follow up", "overall", "conclusion",
 }
+_DAY = r"(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\.?"
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+          r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_PART_OF_DAY = (r"(?:(?:early|late|this|last|mid|next)\s+)?(?:morning|afternoon|evening|night|midday|noon|midnight|"
+                r"lunch(?:time)?|bedtime|teatime|breakfast|dinner|supper|weekend|today|tonight|yesterday|tomorrow|"
+                r"later|earlier)")
+_ORDINAL = r"\d{1,2}(?:st|nd|rd|th)?"
+# "Monday:", "Tuesday 3rd:", "Wed 4 March:", "Saturday night:", "March 3rd:", "12 May:", "Morning:"
+DATE_LABEL = re.compile(
+    rf"^(?:{_DAY}(?:[ ,]+(?:the\s+)?{_ORDINAL})?(?:[ ,]+(?:of\s+)?{_MONTH})?(?:[ ,]+\d{{4}})?(?:\s+{_PART_OF_DAY})?"
+    rf"|(?:{_ORDINAL}\s+(?:of\s+)?)?{_MONTH}(?:\s+{_ORDINAL})?(?:,?\s+\d{{4}})?(?:\s+{_PART_OF_DAY})?"
+    rf"|{_PART_OF_DAY})$",
+    re.IGNORECASE,
+)
+_OPENING = re.compile(r"^[ \t]*[*_]*([\w ,.]{1,40}?)[*_]*[ \t]*:")  # what a line says before its first colon
+# Months that are also first names: a date only in a text where other labels are dates.
+_NAME_MONTHS = {"jan", "april", "may", "june", "july", "august"}
+
+
+def researcher_turn(speaker: str | None, has_participant: bool = False) -> bool:
+    """Whether a segment is the researcher's (an interviewer's, a moderator's): its speaker label
+    matches :data:`STAFF` and no participant stands behind it.
+
+    >>> researcher_turn("Interviewer 2"), researcher_turn("Moderator", True), researcher_turn("Resident")
+    (True, False, False)
+    """
+    return bool(speaker) and not has_participant and bool(STAFF.match(speaker.strip()))
 
 
 def parse_time_ms(value: str | None, *, seconds: bool = False) -> int | None:
@@ -264,37 +312,61 @@ def format_time(ms: int | None) -> str:
 
 
 def _match_label(line: str):
+    """``(match, name)`` when ``line`` opens with a speaker label, ``(None, "date")`` when it opens
+    with a date-like label ("Monday:", "Morning:"), else ``None``."""
+    opening = _OPENING.match(line)
+    if opening and DATE_LABEL.match(opening.group(1)) and opening.group(1).lower() not in _NAME_MONTHS:
+        return None, "date"
     for pattern in _LABEL_PATTERNS:
         match = pattern.match(line)
         if match:
             name = match.group("name").strip().strip("*").strip()
-            if name.lower() in _NOT_SPEAKERS or len(name) > 40:
+            base = re.sub(r"\s*\d+$", "", name).lower()
+            if base in _NOT_SPEAKERS or name.lower() in _NOT_SPEAKERS or len(name) > 40:
                 return None
             return match, name
     return None
 
 
-def _is_heading(text: str, start: int, end: int) -> bool:
-    return text[start:end].lstrip().startswith("#")
+def _is_heading(text: str, start: int, end: int, headings) -> bool:
+    return (start, end) in headings or text[start:end].lstrip().startswith("#")
 
 
-def find_turns(text: str) -> list[Turn]:
+def _entries(text: str, dates: list[int]) -> list[tuple[int, int]]:
+    """Paragraphs, also cut where a line opens with a date label (a diary's entries)."""
+    spans = []
+    for a, b in paragraphs(text):
+        cuts = [a] + sorted(d for d in dates if a < d < b) + [b]
+        spans += [span for x, y in zip(cuts, cuts[1:]) if (span := strip_span(text, x, y))[1] > span[0]]
+    return spans
+
+
+def find_turns(text: str, headings: set[tuple[int, int]] | frozenset = frozenset()) -> list[Turn]:
     """Speaker turns in a transcript, or paragraphs when the text has no speakers.
 
-    A line that opens with a speaker label (``Interviewer:``, ``P3:``, ``JANE DOE:``,
-    ``[00:01:23] Name:``, ``00:01:23 Name:``, ``Name (00:01:23):``) starts a turn that runs to the
-    next label. The text is a transcript when labels open at least two lines and name at least two
-    speakers, or one speaker several times; otherwise it is prose and becomes paragraphs.
-    Markdown headings are never segments.
+    A line that opens with a speaker label (``Interviewer:``, ``P3:``, ``JANE DOE:``, ``Speaker 1:``,
+    ``[Guest 2]:``, ``[00:01:23] Name:``, ``00:01:23 Name:``, ``Name (00:01:23):``) starts a turn that
+    runs to the next label. The text is a transcript when labels open at least two lines and name at
+    least two speakers, or one speaker several times; otherwise it is prose and becomes paragraphs.
+    Date-like labels (``Monday:``, ``Tuesday 3rd:``, ``Morning:``; ``May:`` too where other labels are
+    dates) are never speakers: in prose each opens an entry of its own. Prose words (``Note:``,
+    ``Update:``, ``Day 3:``) are never speakers either. Markdown headings
+    (lines opening with ``#``, and the spans in ``headings``) are never segments.
     """
     labels = []
+    dates: list[int] = []  # where lines open with a date label: each starts an entry of a diary
     offset = 0
     for line in text.split("\n"):
         hit = _match_label(line)
-        if hit:
+        if hit and hit[0] is None:
+            dates.append(offset)
+        elif hit:
             match, name = hit
             labels.append((offset, offset + match.end(), name, parse_time_ms(match.groupdict().get("time"))))
         offset += len(line) + 1
+    if dates:  # a diary: "May:" among "Monday:" and "Tuesday:" is a month too
+        dates += [lab[0] for lab in labels if DATE_LABEL.match(lab[2])]
+        labels = [lab for lab in labels if not DATE_LABEL.match(lab[2])]
     names = {name.lower() for *_, name, _ in labels}
     is_transcript = len(labels) >= 2 and (len(names) >= 2 or len(labels) >= 4)
     if is_transcript:
@@ -306,11 +378,11 @@ def find_turns(text: str) -> list[Turn]:
         if total >= 10:
             labels = [lab for lab in labels if counts[lab[2].lower()] > 1 or STAFF.match(lab[2])]
     if not is_transcript or not labels:
-        return prose_turns(text)
+        return [Turn(a, b) for a, b in _entries(text, dates) if not _is_heading(text, a, b, headings)]
     turns: list[Turn] = []
     first = labels[0][0]
     for a, b in paragraphs(text, 0, first):
-        if not _is_heading(text, a, b):
+        if not _is_heading(text, a, b, headings):
             turns.append(Turn(a, b))
     for i, (_, body_start, name, ms) in enumerate(labels):
         body_end = labels[i + 1][0] if i + 1 < len(labels) else len(text)
@@ -320,19 +392,20 @@ def find_turns(text: str) -> list[Turn]:
     return turns
 
 
-def prose_turns(text: str) -> list[Turn]:
+def prose_turns(text: str, headings: set[tuple[int, int]] | frozenset = frozenset()) -> list[Turn]:
     """The paragraphs of a text as turns without speakers (Markdown headings left out)."""
-    return [Turn(a, b) for a, b in paragraphs(text) if not _is_heading(text, a, b)]
+    return [Turn(a, b) for a, b in paragraphs(text) if not _is_heading(text, a, b, headings)]
 
 
-def turns_and_kind(text: str, kind: str | None) -> tuple[list[Turn], str]:
+def turns_and_kind(text: str, kind: str | None,
+                   headings: set[tuple[int, int]] | frozenset = frozenset()) -> tuple[list[Turn], str]:
     """A document's turns and kind. Text the user calls field notes is prose: paragraphs, and a line
     such as ``Maria: Nobody comes.`` stays a quote in the notes rather than a speaker. Otherwise
     speaker labels make turns (and, unless told, an interview); text without them is paragraphs of
     field notes (:func:`find_turns`)."""
     if kind == "fieldnotes":
-        return prose_turns(text), kind
-    turns = find_turns(text)
+        return prose_turns(text, headings), kind
+    turns = find_turns(text, headings)
     return turns, kind or ("interview" if any(t.speaker for t in turns) else "fieldnotes")
 
 

@@ -52,6 +52,7 @@ from insight.readers.base import (
     render_turns,
     title_from,
 )
+from insight.readers.markup import html_to_text
 
 
 def sniff_delimiter(text: str) -> str:
@@ -109,7 +110,20 @@ def load_frame(path: Path, data: bytes, options: IngestOptions):
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise ReaderError(path, "the table has a header but no rows.", fix="Check that the export finished.")
+    frame, converted = _plain_text(frame)
+    if converted:
+        warnings.append(f"{path}: {converted} cell(s) held HTML (tags such as <br> or entities such as &amp;); "
+                        "they were read as the text they show.")
     return frame, encoding, warnings
+
+
+def _plain_text(frame):
+    """Cells with HTML (web survey exports: ``&amp;``, ``&#8212;``, ``<br>``, ``<p>``) as plain text,
+    and how many cells that changed."""
+    before = frame
+    frame = frame.map(lambda v: html_to_text(v) if isinstance(v, str) else v)
+    changed = int((frame != before).to_numpy().sum())
+    return frame, changed
 
 
 def _column(path: Path, frame, name: str | None) -> str | None:

@@ -19,10 +19,11 @@ import pandas as pd
 
 from insight.embeddings import embed_segments, embedding_provenance
 from insight.errors import InsightError, NotFound
+from insight.readers.base import researcher_turn
 from insight.store import frames, record_run, transaction
 from pipelines.embed import get_embedder, model_name
 from pipelines.themes import (
-    DEFAULT_SEED, INTERVIEWER, MAX_FIT, OUTLIER_THRESHOLD, default_min_size, fit_themes, versions,
+    DEFAULT_SEED, MAX_FIT, OUTLIER_THRESHOLD, default_min_size, fit_themes, versions,
 )
 
 
@@ -37,8 +38,9 @@ def _segments(con, study_id: int | None, model: str, *, include_interviewer: boo
         ORDER BY g.segment_id
         """, [model, study_id, study_id]).df()
     if not include_interviewer and len(frame):
-        asks = frame["speaker"].fillna("").map(lambda s: bool(INTERVIEWER.match(s))) & frame["participant"].isna()
-        frame = frame[~asks].reset_index(drop=True)
+        asks = [researcher_turn(s if isinstance(s, str) else None, not pd.isna(p))
+                for s, p in zip(frame["speaker"], frame["participant"])]
+        frame = frame[~np.array(asks, dtype=bool)].reset_index(drop=True)
     return frame
 
 

@@ -64,12 +64,12 @@ from pipelines.themes.fit import (
     normalise, numba_cache_dir, pick_quotes, resolve_settings, versions,
 )
 from pipelines.themes.words import (
-    FILLER_PHRASES, FILLER_WORDS, INTERVIEWER, analyse, default_min_size, make_label, make_vectorizer, preprocess,
+    FILLER_PHRASES, FILLER_WORDS, analyse, default_min_size, make_label, make_vectorizer, preprocess,
     stop_words, tokenize,
 )
 
 __all__ = [
-    "ANCHORS", "DEFAULT_SEED", "FILLER_PHRASES", "FILLER_WORDS", "INTERVIEWER", "LAYOUT_EPOCHS", "MAX_FIT",
+    "ANCHORS", "DEFAULT_SEED", "FILLER_PHRASES", "FILLER_WORDS", "LAYOUT_EPOCHS", "MAX_FIT",
     "N_COMPONENTS", "N_EPOCHS", "N_NEIGHBORS", "OUTLIER_THRESHOLD", "QUOTES", "TOP_WORDS", "NeighbourUMAP",
     "ThemeFit", "analyse", "assign_to_centroids", "default_min_size", "exact_neighbours", "fit_themes",
     "import_bertopic", "make_label", "make_vectorizer", "normalise", "numba_cache_dir", "pick_quotes", "preprocess",

@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 import re
 
-INTERVIEWER = re.compile(r"^\s*(interviewer|int|i|q|facilitator|moderator|researcher|host)\s*\d*\s*$", re.I)
-
 # Filler words of speech and words too vague to name a theme, on top of English stop words.
 FILLER_WORDS = frozenset("""
     um umm erm er uh uhm ah aah eh hmm hm mm mmm mhm huh ooh oh yeah yeh yep yup yes nope no okay ok
