@@ -307,29 +307,19 @@ class Workspace:
 
         return coders(self.con, self.study_id(study))
 
-    def _coding_codebook(self, codebook: str | None):
-        """The codebook a human coding must use: the named one, else the study's current one (none
-        when the database has no codebook yet: then any code is allowed)."""
-        from insight import codebook as cb
-
-        if codebook is None and not cb.list_codebooks(self.con).shape[0]:
-            return None
-        return self.codebook(codebook)
-
     def code_passage(self, document_id: int, start: int, end: int, code: str, coder: str, *,
                      codebook: str | None = None, memo: str | None = None) -> int:
-        """Code ``start:end`` (code points, end exclusive) of a document; returns the coding id.
-        The code must be in the codebook; a range outside the document, or with no text, is refused."""
-        from insight.coding import code_passage
+        """Code ``start:end`` (code points, end exclusive) of a document with a codebook's code; returns its id."""
+        from insight.coding import code_passage, coding_codebook
 
-        return code_passage(self.con, document_id, start, end, code, coder, codebook=self._coding_codebook(codebook),
-                            memo=memo)
+        return code_passage(self.con, document_id, start, end, code, coder,
+                            codebook=coding_codebook(self.con, codebook), memo=memo)
 
     def code_segment(self, segment_id: int, code: str, coder: str, **span) -> int:
         """Code a whole segment (or ``start=``/``end=`` of its document)."""
-        from insight.coding import code_segment
+        from insight.coding import code_segment, coding_codebook
 
-        return code_segment(self.con, segment_id, code, coder, codebook=self._coding_codebook(None), **span)
+        return code_segment(self.con, segment_id, code, coder, codebook=coding_codebook(self.con, None), **span)
 
     def uncode_segment(self, segment_id: int, code: str, coder: str) -> int:
         from insight.coding import uncode_segment
@@ -344,9 +334,9 @@ class Workspace:
 
     def recode(self, coding_id: int, code: str, coder: str, *, codebook: str | None = None) -> int:
         """Give one of ``coder``'s passages another code; returns the new coding's id."""
-        from insight.coding import recode
+        from insight.coding import coding_codebook, recode
 
-        return recode(self.con, coding_id, code, coder, codebook=self._coding_codebook(codebook))
+        return recode(self.con, coding_id, code, coder, codebook=coding_codebook(self.con, codebook))
 
     def set_coding_memo(self, coding_id: int, memo: str | None, coder: str) -> None:
         """Write (or clear) the memo on one of ``coder``'s codings."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.autocode import Units, classifier_scores, fold_decisions, fold_of
+from pipelines.autocode import Units, classifier_scores
+from pipelines.folds import fold_decisions, fold_of
 
 
 def test_a_group_is_never_on_both_sides_of_a_fold():

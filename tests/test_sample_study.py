@@ -180,7 +180,7 @@ def test_suggestion_scores_are_calibrated_probabilities_out_of_fold(sample, tmp_
     import numpy as np
 
     from insight import Workspace
-    from pipelines.autocode import calibrate, expected_calibration_error
+    from pipelines.folds import calibrate, expected_calibration_error
     from pipelines.embed import get_embedder
 
     monkeypatch.setenv("INSIGHT_MODEL", "hashing")  # calibration's arithmetic, not the model, is under test

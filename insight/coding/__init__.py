@@ -13,11 +13,11 @@ human has already accepted or rejected.
 """
 
 from insight.coding.auto import review_queue, run_autocoders
-from insight.coding.human import (accept, check_passage, code_passage, code_segment, history, recode, reject, relabel,
-                                  remove_coding, set_memo, uncode_segment, undo)
+from insight.coding.human import (accept, check_passage, code_passage, code_segment, coding_codebook, history, recode,
+                                  reject, relabel, remove_coding, set_memo, uncode_segment, undo)
 from insight.coding.memos import MEMO_TARGETS, add_memo, memos
 from insight.statuses import AUTO
 
-__all__ = ["AUTO", "MEMO_TARGETS", "accept", "add_memo", "check_passage", "code_passage", "code_segment", "history",
-           "memos", "recode", "reject", "relabel", "remove_coding", "review_queue", "run_autocoders", "set_memo",
-           "uncode_segment", "undo"]
+__all__ = ["AUTO", "MEMO_TARGETS", "accept", "add_memo", "check_passage", "code_passage", "code_segment",
+           "coding_codebook", "history", "memos", "recode", "reject", "relabel", "remove_coding", "review_queue",
+           "run_autocoders", "set_memo", "uncode_segment", "undo"]

@@ -29,7 +29,7 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
     ``train_coder`` (the gold coder) when given. The researcher's turns (interviewer, moderator)
     are left out, as theme discovery leaves them out, unless ``include_interviewer``.
     """
-    from pipelines import autocode
+    from pipelines import autocode, folds
     from pipelines.autocode_combine import combine
     from pipelines.embed import get_embedder
 
@@ -90,9 +90,9 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
         if gold is not None:
             # with a gold coder, a score is the probability that the coder applies the code,
             # calibrated out of fold (by document or respondent, like every figure)
-            confidence = {c.name: autocode.calibrate(scores[c.name].matrix, gold, units.groups, max(2, cv), seed)[0]
+            confidence = {c.name: folds.calibrate(scores[c.name].matrix, gold, units.groups, max(2, cv), seed)[0]
                           for c in coders}
-            calibration = {auto_coder(m): autocode.expected_calibration_error(p[gold[0]], gold[1][gold[0]])
+            calibration = {auto_coder(m): folds.expected_calibration_error(p[gold[0]], gold[1][gold[0]])
                            for m, p in confidence.items()}
         else:
             confidence = {c.name: autocode.confidence(scores[c.name], c.spread) for c in coders}

@@ -353,6 +353,17 @@ def undo(con, actor: str | None = None) -> dict:
             "segment_id": segment_id}
 
 
+def coding_codebook(con, ref: str | None) -> Codebook | None:
+    """The codebook a human coding must use: the named one, else the study's current one (none when
+    the database has no codebook yet: then any code is allowed)."""
+    from insight import codebook as cb
+    from insight import scope
+
+    if ref is None and not cb.list_codebooks(con).shape[0]:
+        return None
+    return cb.get(con, scope.resolve_codebook(con, ref))
+
+
 def codebook_ref(con, codebook: Codebook | None) -> tuple[int | None, int | None]:
     if codebook is None:
         return None, None

@@ -212,9 +212,9 @@ _LABEL_PATTERNS = [
     re.compile(rf"^[ \t]*(?P<time>{_TIME})[ \t]+\**(?P<name>{_NAME})\**[ \t]*:\**[ \t]*"),
     # Name (00:01:23):
     re.compile(rf"^[ \t]*\**(?P<name>{_NAME})\**[ \t]*[(\[](?P<time>{_TIME})[)\]][ \t]*:\**[ \t]*"),
-    # [Name]: or **Name:** or Name:
-    re.compile(rf"^[ \t]*\[(?P<name>{_NAME})\][ \t]*:[ \t]*"),
-    re.compile(rf"^[ \t]*\**(?P<name>{_NAME})\**[ \t]*:\**[ \t]*"),
+    # [Name]: or **Name:** or Name: (never "Arrived 9:40": a colon followed by a digit is a time)
+    re.compile(rf"^[ \t]*\[(?P<name>{_NAME})\][ \t]*:(?!\d)[ \t]*"),
+    re.compile(rf"^[ \t]*\**(?P<name>{_NAME})\**[ \t]*:(?!\d)\**[ \t]*"),
 ]
 # The researcher's side of a conversation: their turns belong to no participant, and auto-coding
 # and theme discovery leave them out unless told otherwise (see :func:`researcher_turn`).
