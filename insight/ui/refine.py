@@ -37,11 +37,11 @@ def table(report: dict, changes: list[dict] | None) -> pd.DataFrame:
             "code": row["code"],
             "result": ("PASS" if row["passed"] else "FAIL") + ("" if was is None or was == row["passed"]
                                                                else (" (new)" if row["passed"] else " (was PASS)")),
-            "why": row.get("why") or "",
             "examples": row["examples"], "counter": row["counter_examples"],
             **{k: row.get(k) for k in FIGURES},
             "F1 change": change.get("f1_change"), "kappa change": change.get("kappa_change"),
             "gold": row.get("gold_positives"), "coded": row.get("predicted"), "rule": row.get("rule"),
+            "why": row.get("why") or "",  # last: the figures come first, the reason beside them
         })
     frame = pd.DataFrame(rows)
     for column in (*FIGURES, "F1 change", "kappa change", "gold", "coded"):
