@@ -436,11 +436,14 @@ def ingest_file(con, study_id: int, path: Path, options: IngestOptions,
         note = "unchanged since it was ingested" if seen[0] == str(path) else f"same content as {seen[0]}"
         return FileResult(str(path), "unchanged", reason=note)
     changed = str(path) in state.paths
-    reference = scope.reference_codebook(con, study_id)  # before this file adds a codebook of its own
     try:
         reader, result = read_file(path, data, options)
     except InsightError as exc:  # a reader's bug too: read_file says so plainly
         return FileResult(str(path), "failed", reason=str(exc))
+    # the codebook the file's codes are checked against, found before the file adds one of its own
+    # (and only for a file that brings codings: the look-up costs a query over the study's codings)
+    reference = (scope.reference_codebook(con, study_id) if any(doc.codings for doc in result.documents)
+                 else None)
     writer = _Writer(con, study_id, options, path, sha, reader.name, result.encoding, state, cover_only=bool(cover))
     if cover:
         return _cover_blank_rows(con, writer, result, *cover)
