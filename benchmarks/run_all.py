@@ -30,6 +30,7 @@ BENCHMARKS = [
     ("retest_speed", [], 600),
     ("scale", [], 900),
     ("anes_autocode", [], 1200),
+    ("review_replay", [], 900),
     ("themes_banking77", [], 1500),
 ]
 
