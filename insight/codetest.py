@@ -73,9 +73,10 @@ def _decide(options: dict[str, np.ndarray], chosen: list[str]) -> np.ndarray:
 
 def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | None = None,
                   methods=("rules", "semantic"), cv: int = 5, min_f1: float = 0.5, embedder=None,
-                  seed: int = 0, include_interviewer: bool = False) -> dict:
+                  seed: int = 0, include_interviewer: bool = False, progress=None) -> dict:
     """Run the codebook's tests; returns ``{"codes": [...], "passed", "failed", ...}``. The units are
-    those auto-coding codes: the researcher's turns are left out unless ``include_interviewer``."""
+    those auto-coding codes: the researcher's turns are left out unless ``include_interviewer``.
+    ``progress(message)`` hears each step (the first run embeds and fits; later ones take seconds)."""
     from insight.reliability import figures
     from pipelines import autocode
     from pipelines.autocode_combine import choose, rule_options
@@ -89,6 +90,12 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     known = [autocode.AUTOCODERS[m] for m in methods if m in autocode.AUTOCODERS]  # others are ignored
     need_vectors = any(a.needs_vectors for a in known)
     embedder = (embedder or get_embedder()) if need_vectors else None
+
+    def say(message: str) -> None:
+        if progress:
+            progress(message)
+
+    say("reading segments" + (" and embedding new ones" if need_vectors else ""))
     units = load_units(con, study_id, embedder=embedder, need_vectors=need_vectors,
                        need_lemmas=any(a.needs_lemmas for a in known), include_interviewer=include_interviewer)
     gold_mask = gold_matrix = None
@@ -106,7 +113,11 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
     setup = setting(con, embedder, coder=gold or "", cv=cv, seed=seed, calibrate=False)
     selected = autocode.autocoders([m for m in methods if m in autocode.AUTOCODERS], setup)
     gold_pair = (gold_mask, gold_matrix) if gold else None
-    scores = {c.name: c.score(units, [codebook.code(n) for n in codes], gold_pair) for c in selected}
+    scores = {}
+    for c in selected:
+        say(c.activity())
+        scores[c.name] = c.score(units, [codebook.code(n) for n in codes], gold_pair)
+    say("deciding out of fold" + (f" (folds by {units.folds_by})" if gold else ""))
     unit_decisions = {c.name: c.held_out(scores[c.name], gold_pair) for c in selected}
     options = rule_options(unit_decisions)
     chosen = choose(options, codes, gold_pair, {m: s.skipped for m, s in scores.items()})

@@ -277,14 +277,15 @@ class Workspace:
 
     def test_codebook(self, *, study: str | None = None, codebook: str | None = None, gold: str | None = None,
                       cv: int = 5, min_f1: float = 0.5, methods=("rules", "semantic"), model: str | None = None,
-                      include_interviewer: bool = False) -> dict:
+                      include_interviewer: bool = False, progress=None) -> dict:
         """Test a codebook like code: examples, counter-examples and (with a gold coder) F1 per code,
         on the units code codes (the interviewer's turns left out unless ``include_interviewer``)."""
         from insight.codetest import test_codebook
         from pipelines.embed import get_embedder
 
         return test_codebook(self.con, self.study_id(study), self.codebook(codebook), gold=gold, cv=cv, min_f1=min_f1,
-                             methods=methods, embedder=get_embedder(model), include_interviewer=include_interviewer)
+                             methods=methods, embedder=get_embedder(model), include_interviewer=include_interviewer,
+                             progress=progress)
 
     def agreement(self, coder_a: str, coder_b: str, *, study: str | None = None, all_units: bool = False,
                   bootstrap: int = 1000) -> dict:

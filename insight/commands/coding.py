@@ -303,7 +303,8 @@ def test_codebook(ctx, study, codebook_ref, gold, cv, min_f1, methods, compare_r
 
     with open_workspace(ctx) as ws:
         report = ws.test_codebook(study=study, codebook=codebook_ref, gold=gold, cv=cv, min_f1=min_f1,
-                                  methods=methods.split(","), model=model, include_interviewer=include_interviewer)
+                                  methods=methods.split(","), model=model, include_interviewer=include_interviewer,
+                                  progress=None if as_json else _say)
         if compare_ref:
             old = ws.test_codebook(study=study, codebook=compare_ref, gold=gold, cv=cv, min_f1=min_f1,
                                    methods=methods.split(","), model=model, include_interviewer=include_interviewer)
