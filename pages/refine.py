@@ -21,9 +21,11 @@ def run(ref: str, gold: str | None, methods: tuple, min_f1: float) -> dict | Non
     unless the gold coder codes more, and then "Run tests" again refreshes them)."""
     if "semantic" in methods or gold:
         db.embedder()
+    step = st.empty()  # each step as it starts: the first run embeds and fits, later ones take seconds
     report = shell.run_action("test the codebook", "test_codebook", codebook=ref, gold=gold, methods=list(methods),
-                              min_f1=min_f1, study=shell.study(),
+                              min_f1=min_f1, study=shell.study(), progress=lambda m: step.caption(f"\u2026 {m}"),
                               spinner=f"Testing {ref} (the first run scores every segment; later ones reuse that) ...")
+    step.empty()
     if report is not None:
         reports[(ref, gold, methods, min_f1)] = report
     return report
