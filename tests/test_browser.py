@@ -15,19 +15,19 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from chromium import CHROMIUM, DRIVER, chromium, mouse_at
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "_artifacts"
 DOCS = ROOT / "docs"
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 STUDY = "Living with local services"
 CODER = "Browser Test"
 PAGES = ["Overview", "Upload", "Browse", "Codebook", "Test & refine", "Code", "Agreement", "Themes", "Export"]
@@ -102,23 +102,8 @@ def server(sample):
 
 @pytest.fixture(scope="module")
 def driver():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     _ensure_chromium()
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1440,1500", "--hide-scrollbars"):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="insight-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = CHROMIUM
-    browser = webdriver.Chrome(service=Service(DRIVER), options=options)
-    browser.set_page_load_timeout(60)
-    yield browser
-    browser.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    yield from chromium("1440,1500")
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -271,20 +256,6 @@ def test_every_page_in_a_real_browser(server, driver, sample):
 # -- coding by selecting text -----------------------------------------------------------------
 
 FRAME = 'iframe[title="insight.ui.passages.insight_passages"]'
-# The rectangle of the character at code point `cp` (the component marks each piece of text with
-# the code point it starts at), and the middle of the turn text around it.
-CHAR_RECT = """
-const cp = arguments[0];
-const span = [...document.querySelectorAll('#turns [data-s]')].filter(s => +s.dataset.s <= cp).pop();
-const node = span.firstChild, before = Array.from(node.data).slice(0, cp - +span.dataset.s).join('');
-const range = document.createRange();
-range.setStart(node, before.length);
-range.setEnd(node, before.length + String.fromCodePoint(node.data.codePointAt(before.length)).length);
-const r = range.getBoundingClientRect(), box = span.closest('.body').getBoundingClientRect();
-span.scrollIntoView({block: 'center'});
-return {left: r.left, right: r.right, mid: (r.top + r.bottom) / 2, cx: box.left + box.width / 2,
-        cy: box.top + box.height / 2, body: span.closest('.body')};
-"""
 
 
 def _into_component(d):
@@ -304,12 +275,10 @@ def _into_component(d):
 
 
 def _mouse_at(d, cp: int, edge: str):
-    import math
-
-    d.execute_script(CHAR_RECT, cp)  # scrolls it into view first
-    r = d.execute_script(CHAR_RECT, cp)
-    x = r["left"] + 2 if edge == "left" else r["right"] - 2
-    return r["body"], math.floor(x - r["cx"]), math.floor(r["mid"] - r["cy"])
+    """:func:`chromium.mouse_at`, with the character scrolled into view first."""
+    d.execute_script("[...document.querySelectorAll('#turns [data-s]')].filter(s => +s.dataset.s <= arguments[0])"
+                     ".pop().scrollIntoView({block: 'center'})", cp)
+    return mouse_at(d, cp, edge)
 
 
 def test_code_a_passage_across_two_turns_by_selecting_it(server, driver, sample):

@@ -13,14 +13,11 @@ Needs the Debian packages ``chromium`` and ``chromium-driver`` (``make browser-d
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from datetime import datetime
@@ -28,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from chromium import CHROMIUM, DRIVER, chromium, mouse_at
 from insight.ui import passages
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "_artifacts"
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FRAME = 'iframe[title="insight.ui.passages.insight_passages"]'
 
 CODES = [
@@ -268,22 +265,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def driver():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1100,900", "--hide-scrollbars"):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="insight-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = CHROMIUM
-    browser = webdriver.Chrome(service=Service(DRIVER), options=options)
-    browser.set_page_load_timeout(60)
-    yield browser
-    browser.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    yield from chromium("1100,900")
 
 
 def wait_for(condition, timeout: float = 60, what: str = "condition"):
@@ -314,28 +296,6 @@ def events(folder: Path) -> list[dict]:
 
 def next_event(folder: Path, seen: int) -> dict:
     return wait_for(lambda: events(folder)[seen:], 30, "an event from the component")[0]
-
-
-# The rectangle of the character at code point `cp`, and of the turn text (.body) around it.
-CHAR_RECT = """
-const cp = arguments[0];
-const span = [...document.querySelectorAll('#turns [data-s]')].filter(s => +s.dataset.s <= cp).pop();
-const node = span.firstChild, before = Array.from(node.data).slice(0, cp - +span.dataset.s).join('');
-const range = document.createRange();
-range.setStart(node, before.length);
-range.setEnd(node, before.length + String.fromCodePoint(node.data.codePointAt(before.length)).length);
-const r = range.getBoundingClientRect(), b = span.closest('.body');
-const box = b.getBoundingClientRect();
-return {left: r.left, right: r.right, mid: (r.top + r.bottom) / 2,
-        cx: box.left + box.width / 2, cy: box.top + box.height / 2, body: b};
-"""
-
-
-def mouse_at(d, cp: int, edge: str):
-    """(element, x offset, y offset) for ActionChains: just inside the left or right edge of a character."""
-    r = d.execute_script(CHAR_RECT, cp)
-    x = r["left"] + 2 if edge == "left" else r["right"] - 2
-    return r["body"], math.floor(x - r["cx"]), math.floor(r["mid"] - r["cy"])
 
 
 def shot(d, name: str) -> None:

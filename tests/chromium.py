@@ -1,0 +1,53 @@
+"""What the browser tests share: a headless Chromium (the Debian packages ``chromium`` and
+``chromium-driver``) and real mouse positions inside the passage view's text."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def chromium(window: str = "1440,1500"):
+    """A headless Chromium with a fresh profile, for a fixture to ``yield from``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", f"--window-size={window}", "--hide-scrollbars"):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="insight-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = CHROMIUM
+    browser = webdriver.Chrome(service=Service(DRIVER), options=options)
+    browser.set_page_load_timeout(60)
+    yield browser
+    browser.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+# The rectangle of the character at code point `cp` (the passage view marks each piece of text with
+# the code point it starts at), and the middle of the turn text (.body) around it.
+CHAR_RECT = """
+const cp = arguments[0];
+const span = [...document.querySelectorAll('#turns [data-s]')].filter(s => +s.dataset.s <= cp).pop();
+const node = span.firstChild, before = Array.from(node.data).slice(0, cp - +span.dataset.s).join('');
+const range = document.createRange();
+range.setStart(node, before.length);
+range.setEnd(node, before.length + String.fromCodePoint(node.data.codePointAt(before.length)).length);
+const r = range.getBoundingClientRect(), b = span.closest('.body');
+const box = b.getBoundingClientRect();
+return {left: r.left, right: r.right, mid: (r.top + r.bottom) / 2,
+        cx: box.left + box.width / 2, cy: box.top + box.height / 2, body: b};
+"""
+
+
+def mouse_at(d, cp: int, edge: str):
+    """(element, x offset, y offset) for ActionChains: just inside the left or right edge of a character."""
+    r = d.execute_script(CHAR_RECT, cp)
+    x = r["left"] + 2 if edge == "left" else r["right"] - 2
+    return r["body"], math.floor(x - r["cx"]), math.floor(r["mid"] - r["cy"])
