@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -479,9 +480,9 @@ def test_export_prepares_a_dataset_that_matches_the_database(db):
 # -- a database held by another process ---------------------------------------------------------
 
 
-def test_a_database_held_by_another_writer_is_explained_not_a_crash(db):
-    at = app()  # reads (and caches) the overview while the file is free
-    clean(at)
+@contextmanager
+def held(db):
+    """Another process writing to the database for the block (as the CLI would)."""
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import duckdb, sys, time
         con = duckdb.connect({str(db)!r})
@@ -491,6 +492,16 @@ def test_a_database_held_by_another_writer_is_explained_not_a_crash(db):
     """)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_database_held_by_another_writer_is_explained_not_a_crash(db):
+    at = app()  # reads (and caches) the overview while the file is free
+    clean(at)
+    with held(db):
         time.sleep(0.2)
         at.run()  # the overview again: what was read before, and a plain note in the sidebar
         assert not at.exception
@@ -499,9 +510,6 @@ def test_a_database_held_by_another_writer_is_explained_not_a_crash(db):
         at.switch_page("pages/agreement.py").run()  # nothing read before: a clear message, no traceback
         assert not at.exception
         assert any("in use by another Insight process" in e.value for e in at.error)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_coding_a_passage_while_another_process_writes_says_so_and_loses_nothing(db):
@@ -513,24 +521,13 @@ def test_coding_a_passage_while_another_process_writes_says_so_and_loses_nothing
     at = app("coding", coder="Dee")
     at.selectbox(key="coding.hand.doc").set_value(doc).run()
     clean(at)
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        import duckdb, sys, time
-        con = duckdb.connect({str(db)!r})
-        con.execute("CREATE TABLE IF NOT EXISTS _holder (x INTEGER)")
-        print("holding", flush=True)
-        time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "holding"
+    with held(db):
         at.session_state[f"coding.passages.{doc}"] = {"action": "code", "start": 0, "end": len(text.split()[0]),
                                                       "code": "Transport", "nonce": "locked"}
         at.run()
         assert not at.exception
         assert any("in use by another Insight process" in e.value and "Nothing was coded" in e.value
                    for e in at.error)
-    finally:
-        holder.kill()
-        holder.wait()
     with ro(db) as ws:
         assert ws.codings(study="Council").equals(before)
 
