@@ -53,14 +53,9 @@ def _keys_sql(con, scope: Scope, per: str) -> tuple[str, list, list[str], str]:
             FROM (SELECT code, document_id, start, "end", string_agg(DISTINCT coder, ', ' ORDER BY coder) AS coders
                   FROM ({cod_sql}) GROUP BY code, document_id, start, "end") c
             JOIN documents d ON d.document_id = c.document_id
-            LEFT JOIN (SELECT c2.code, c2.document_id, c2.start, c2."end", arg_min(s.segment_id, s.ordinal) AS first
-                       FROM (SELECT DISTINCT code, document_id, start, "end" FROM ({cod_sql})) c2
-                       JOIN segments s ON s.document_id = c2.document_id AND s."end" > c2.start
-                       GROUP BY ALL) f ON f.code = c.code AND f.document_id = c.document_id AND f.start = c.start
-                      AND f."end" = c."end"
-            LEFT JOIN segments g ON g.segment_id = f.first
+            LEFT JOIN segments g ON g.segment_id = (SELECT arg_min(s.segment_id, s.ordinal) FROM segments s
+                                                    WHERE s.document_id = c.document_id AND s."end" > c.start)
         """
-        params = params + params
         return sql, params, ["document_id", "quote_start", "quote_end"], "k.coders"
     if per == "theme":
         run = latest_theme_run(con, scope.study_id)

@@ -25,10 +25,7 @@ if shell.require_documents():
         colours = shell.code_colours(book)
         participants = db.read("participants", study)
         documents = db.read("documents", study)
-        # transcripts first: they are the richest to read; then notes, diaries, panel answers
-        order = {"interview": 0, "fieldnotes": 1, "diary": 2, "panel": 3}
-        documents = documents.assign(_order=documents["kind"].map(order).fillna(9)).sort_values(
-            ["_order", "document_id"]).drop(columns="_order")
+        documents = shell.transcripts_first(documents)
         codings = db.read("codings", study=study)
         tab_docs, tab_people, tab_search, tab_codes = st.tabs(["Documents", "Participants", "Search",
                                                                "By code or theme"])

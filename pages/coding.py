@@ -92,10 +92,7 @@ if shell.require_documents():
             if documents.empty:
                 st.info("No documents yet.")
             else:
-                # transcripts first: they are what people code by selection; then notes, diaries, answers
-                order = {"interview": 0, "fieldnotes": 1, "diary": 2, "panel": 3}
-                documents = documents.assign(_order=documents["kind"].map(order).fillna(9)).sort_values(
-                    ["_order", "document_id"])
+                documents = shell.transcripts_first(documents)
                 c1, c2, c3 = st.columns([3, 2, 2])
                 doc_labels = dict(zip(documents["document_id"], documents["title"] + " \u00b7 " + documents["kind"]))
                 doc = int(c1.selectbox("Document", list(doc_labels), format_func=doc_labels.get,

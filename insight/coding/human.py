@@ -55,17 +55,16 @@ def _check_code(code: str, codebook: Codebook | None) -> str:
 def check_passage(con, document_id: int, start: int, end: int) -> str:
     """The text of ``start:end`` (code points, end exclusive) of a document, or a clear error when
     the document does not exist or the range is empty or outside it."""
-    row = con.execute("SELECT length(text) FROM documents WHERE document_id = ?", [document_id]).fetchone()
-    if row is None:
-        raise NotFound("document", str(document_id))
-    length = int(row[0])
     if not (isinstance(start, int) and isinstance(end, int)):
         raise InsightError(f"A passage needs whole-number start and end (got {start!r}, {end!r}).")
+    row = con.execute("SELECT length(text), substring(text, ?, ?) FROM documents WHERE document_id = ?",
+                      [start + 1, max(0, end - start), document_id]).fetchone()
+    if row is None:
+        raise NotFound("document", str(document_id))
+    length, text = int(row[0]), row[1]
     if start < 0 or end > length or start > end:
         raise InsightError(f"The passage {start}\u2013{end} is outside document {document_id}, which has "
                            f"{length:,} characters.", hint="Select text inside the document.")
-    text = con.execute("SELECT substring(text, ?, ?) FROM documents WHERE document_id = ?",
-                       [start + 1, end - start, document_id]).fetchone()[0]
     if start == end or not text.strip():
         raise InsightError(f"The passage {start}\u2013{end} of document {document_id} has no text.",
                            hint="Select at least one word.")

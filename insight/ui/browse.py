@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from insight.statuses import ACCEPTED
-from insight.ui.shell import chip, colour_for
+from insight.ui.shell import chip, clock, colour_for
 
 ID_COLUMNS = ("participant_id", "study", "external_id", "name")
 MAX_CHOICES = 40
@@ -51,13 +51,6 @@ def document_picker(documents: pd.DataFrame, *, key: str) -> int | None:
     st.dataframe(shown, hide_index=True, height=240, key=table_key, on_select=picked, selection_mode="single-row",
                  column_config={"doc_date": st.column_config.DateColumn("date")})
     return st.selectbox("Document", ids, format_func=labels.get, key=select_key)
-
-
-def _clock(ms) -> str:
-    if ms is None or pd.isna(ms):
-        return ""
-    seconds = int(ms) // 1000
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def _highlight(text: str, start: int, spans: list[tuple[int, int, str]], colours: dict[str, str]) -> str:
@@ -107,7 +100,7 @@ def transcript(segments: pd.DataFrame, codings: pd.DataFrame, colours: dict[str,
         rows.append(
             f"<div style='display:flex;gap:12px;padding:6px 0 6px 10px;border-left:4px solid {border};margin-bottom:4px'>"
             f"<div style='min-width:64px;color:#888;font-size:0.8em;font-variant-numeric:tabular-nums'>"
-            f"{_clock(seg.start_ms) or '#' + str(seg.ordinal)}</div>"
+            f"{clock(seg.start_ms) or '#' + str(seg.ordinal)}</div>"
             f"<div>{field}{speaker}{body}<div style='margin-top:3px'>{''.join(chips)}</div></div></div>")
     st.markdown("".join(rows), unsafe_allow_html=True)
 

@@ -8,7 +8,7 @@ import html
 import pandas as pd
 import streamlit as st
 
-from insight.ui.shell import chip, colour_for, fmt, short
+from insight.ui.shell import chip, clock, colour_for, fmt, short
 
 
 def review_card(item: dict, context: pd.DataFrame, colours: dict[str, str], *, remaining: int) -> None:
@@ -62,18 +62,11 @@ def memos(frame: pd.DataFrame) -> None:
                     unsafe_allow_html=True)
 
 
-def _clock(ms) -> str | None:
-    if ms is None or pd.isna(ms):
-        return None
-    seconds = int(ms) // 1000
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 def transcript_inputs(document: dict, codings: pd.DataFrame, book, colours: dict[str, str]) -> dict:
     """What :func:`insight.ui.passages.passage_view` draws: turns from the segments, passages from
     the codings (accepted and suggested), the codebook with its coding rules."""
     turns = [{"start": int(r.start), "end": int(r.end), "speaker": r.speaker if isinstance(r.speaker, str) else None,
-              "label": _clock(r.start_ms)} for r in document["segments"].itertuples()]
+              "label": clock(r.start_ms)} for r in document["segments"].itertuples()]
     passages = [{"id": int(r.coding_id), "start": int(r.start), "end": int(r.end), "code": r.code, "coder": r.coder,
                  "status": r.status, "score": None if pd.isna(r.score) else float(r.score),
                  "reason": r.explanation if isinstance(r.explanation, str) else None,

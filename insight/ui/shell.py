@@ -180,6 +180,26 @@ def quote(text: str, caption: str | None = None) -> None:
                 f"{body}{cap}</blockquote>", unsafe_allow_html=True)
 
 
+def clock(ms) -> str | None:
+    """A time in milliseconds as ``hh:mm:ss`` (``None`` when there is none)."""
+    import pandas as pd
+
+    if ms is None or pd.isna(ms):
+        return None
+    seconds = int(ms) // 1000
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+KIND_ORDER = {"interview": 0, "fieldnotes": 1, "diary": 2, "panel": 3}
+
+
+def transcripts_first(documents):
+    """Documents with transcripts first (the richest to read and code), then field notes, diaries
+    and panel answers, each kind in the order it arrived."""
+    return documents.assign(_order=documents["kind"].map(KIND_ORDER).fillna(9)).sort_values(
+        ["_order", "document_id"]).drop(columns="_order")
+
+
 def short(text: str, n: int = 90) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "\u2026"
