@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from _common import CACHE, SHARED, log, print_rows, row, write_result
+from pipelines.folds import expected_calibration_error
 
 DATA = SHARED / "data" / "anes2008" / "traintest_data"
 TOPICS = {1: "why Obama won / McCain lost", 2: "why Obama beat Clinton", 3: "likes/dislikes, parties",
@@ -80,9 +81,12 @@ def vectors(embedder, texts: list[str]) -> tuple[np.ndarray, bool]:
     return out, False
 
 
-def insight_predictions(train_vec, test_vec, y_train, codes, cv: int, texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(decisions, margins, skipped)`` on the test answers from ``auto:classifier``."""
+def insight_predictions(train_vec, test_vec, y_train, codes, cv: int, texts: list[str]):
+    """``(decisions, margins, skipped, probabilities)`` on the test answers from ``auto:classifier``;
+    ``probabilities`` are its scores calibrated as ``insight code --train-coder`` does (isotonic on
+    the train split's out-of-fold scores), for the codes it fitted (``fitted``, a mask)."""
     from pipelines.autocode import Units, classifier_scores
+    from pipelines.folds import calibrate
 
     n_train = len(train_vec)
     every = np.vstack([train_vec, test_vec]).astype(np.float32)
@@ -96,7 +100,9 @@ def insight_predictions(train_vec, test_vec, y_train, codes, cv: int, texts: lis
     matrix = scores.matrix[n_train:]
     decisions = matrix >= scores.thresholds[None, :]
     margins = np.where(np.isfinite(scores.thresholds)[None, :], matrix - scores.thresholds[None, :], -np.inf)
-    return decisions, margins, len(scores.skipped)
+    fitted = np.isfinite(scores.thresholds) & (scores.matrix >= 0).all(axis=0)
+    prob, _ = calibrate(scores.matrix[:, fitted], (mask, labels[:, fitted]), None, folds=cv)
+    return decisions, margins, len(scores.skipped), (prob[n_train:], fitted)
 
 
 def at_least_one(decisions: np.ndarray, margins: np.ndarray) -> np.ndarray:
@@ -160,8 +166,8 @@ def main() -> None:
                 embed_info[label]["seconds"] += time.perf_counter() - started
                 embed_info[label]["texts"] += len(texts["train"]) + len(texts["test"])
             started = time.perf_counter()
-            decisions, margins, skipped = insight_predictions(train_vec, test_vec, y["train"], codes, args.cv,
-                                                                texts["train"] + texts["test"])
+            decisions, margins, skipped, (prob, fitted) = insight_predictions(
+                train_vec, test_vec, y["train"], codes, args.cv, texts["train"] + texts["test"])
             fit_s = time.perf_counter() - started
             entry = results.setdefault(str(i), {"dataset": i, "topic": TOPICS[i], "train": len(texts["train"]),
                                                 "test": len(texts["test"]), "codes": len(codes),
@@ -170,6 +176,8 @@ def main() -> None:
             entry[f"insight_{label}"] = round(sample_f1(y["test"], decisions), 4)
             entry[f"insight_{label}_at_least_one"] = round(sample_f1(y["test"], at_least_one(decisions, margins)), 4)
             entry[f"insight_{label}_seconds"] = round(fit_s, 1)
+            entry[f"insight_{label}_calibration_error"] = round(
+                expected_calibration_error(prob, y["test"][:, fitted]), 4)
             entry["codes_skipped"] = skipped
             log(f"dataset {i:>2} ({label}): insight {entry[f'insight_{label}']:.3f}, at least one "
                 f"{entry[f'insight_{label}_at_least_one']:.3f} (published {PUBLISHED[i]:.2f}; {fit_s:.0f}s)")
@@ -193,6 +201,10 @@ def main() -> None:
         row(f"ANES 2008 auto:classifier ({main_label}) + at least one code, mean sample F1",
             mean(f"insight_{main_label}_at_least_one"), "F1", baseline="Card & Smith (2015), published",
             baseline_value=float(np.mean([PUBLISHED[i] for i in datasets]))),
+        row(f"ANES 2008 calibrated suggestion scores ({main_label}): expected calibration error on the test splits, "
+            "worst dataset", max(results[str(i)][f"insight_{main_label}_calibration_error"] for i in datasets), "ECE",
+            target="<= 0.05", passed=max(results[str(i)][f"insight_{main_label}_calibration_error"]
+                                         for i in datasets) <= 0.05),
     ]
     if len(labels) > 1:
         other = labels[1]
@@ -203,8 +215,11 @@ def main() -> None:
                            passed=mean(f"insight_{main_label}") >= 0.99 * mean(f"insight_{other}")))
     write_result("anes_autocode", figures={"datasets": results, "embeddings": embed_info}, summary=summary,
                  settings={"cv": args.cv, "backends": labels, "metric": "sklearn f1_score(average='samples')",
-                           "classifier": "pipelines.autocode.classifier_scores (embeddings + TF-IDF, LogisticRegression C=8, balanced, "
+                           "classifier": "pipelines.autocode.classifier_scores (embeddings + TF-IDF, logistic "
+                                         "regression C=8, balanced, every code fitted at once by pipelines.linear, "
                                          "per-code F1-best threshold on out-of-fold scores)",
+                           "calibration": "pipelines.folds.calibrate: isotonic on the train split's out-of-fold "
+                                          "scores; ECE (10 bins) over test answers x fitted codes",
                            "baseline": "TfidfVectorizer(ngram_range=(1,2), sublinear_tf) + OneVsRest "
                                        "LogisticRegression defaults, 0.5 cut-off"})
     print_rows(summary)

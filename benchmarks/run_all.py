@@ -31,6 +31,8 @@ BENCHMARKS = [
     ("scale", [], 900),
     ("anes_autocode", [], 1200),
     ("review_replay", [], 900),
+    ("codetest_speed", [], 900),
+    ("interview_autocode", [], 1200),
     ("themes_banking77", [], 1500),
 ]
 

@@ -10,6 +10,11 @@ both sides of a fold (``folds_by``): the figures say how well the codebook codes
 interview, not the rest of this one. A code passes when every example and
 counter-example passes and, with a gold coder, its F1 reaches ``min_f1`` (codes the gold coder
 never used pass that part when the auto-coder does not use them either).
+
+With a gold coder the report also says, per method, how far its scores are from probabilities
+(``calibration``): each method's scores calibrated as ``insight code --train-coder`` does
+(isotonic, cross-fitted by the same groups), the reliability diagram's points and the expected
+calibration error over the gold coder's units.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from insight.codebook import Codebook
 from insight.coding.units import gold_labels, load_units, setting, text_units
 
 MAX_QUOTES = 5
+_CALIBRATION: dict[str, dict] = {}  # digest of (scores, gold, groups) -> figures: a re-test reuses them
 
 
 def _example_scores(con, codebook: Codebook, codes: list[str], embedder, selected, scores):
@@ -177,13 +183,34 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
             row["rules"] = rule_figures(scores["rules"].rule_hits.get(j, {}), gold_mask, gold_matrix[:, j])
         row["passed"] = passed
         rows.append(row)
+    calibration = {name: _calibration(s.matrix, gold_pair, units.groups, cv, seed) for name, s in scores.items()
+                   } if gold else None
     n_pass = sum(r["passed"] for r in rows)
     groups = len(np.unique(units.groups[gold_mask])) if gold and units.groups is not None else None
     return {"codebook": codebook.ref, "gold": gold, "methods": methods, "min_f1": min_f1, "units": len(units.texts),
             "folds_by": units.folds_by if gold else None, "fold_groups": groups, "folds": cv if gold else None,
-            "include_interviewer": include_interviewer, "codes": rows, "passed": n_pass, "failed": len(rows) - n_pass,
+            "include_interviewer": include_interviewer, "codes": rows, "calibration": calibration, "passed": n_pass, "failed": len(rows) - n_pass,
             "seconds": round(time.perf_counter() - started, 3),
             "model": embedder.name if embedder else None}
+
+
+def _calibration(matrix: np.ndarray, gold, groups, cv: int, seed: int) -> dict:
+    """A method's scores as calibrated probabilities on the gold units: ``{"ece", "points"}``."""
+    import hashlib
+
+    from pipelines.folds import calibrate, expected_calibration_error, reliability
+
+    mask, labels = gold
+    digest = hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in (
+        matrix, mask, labels, groups if groups is not None else np.zeros(0))) + f"{cv}:{seed}".encode(),
+        digest_size=16).hexdigest()
+    if digest not in _CALIBRATION:
+        if len(_CALIBRATION) > 64:
+            _CALIBRATION.clear()
+        prob, _ = calibrate(matrix, gold, groups, max(2, cv), seed)
+        _CALIBRATION[digest] = {"ece": expected_calibration_error(prob[mask], labels[mask]),
+                                "points": reliability(prob[mask], labels[mask])}
+    return _CALIBRATION[digest]
 
 
 def _why(row: dict, min_f1: float, gold: bool) -> str:

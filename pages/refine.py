@@ -89,6 +89,7 @@ if shell.require_documents():
         ui.results(frame, key=f"refine.table.{version}", on_select=pick)
         if changes:
             st.caption(f"Changes are against version {version - 1} with the same gold coder and auto-coders.")
+        ui.calibration_chart(report, key=f"refine.calibration.{version}")
 
         st.divider()
         chosen = st.selectbox("Code to refine (or click its row)", names, key="refine.code",

@@ -33,7 +33,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from pipelines.folds import Gold, best_f1_threshold, fold_decisions, out_of_fold
+from pipelines.folds import Gold, best_f1_threshold, fold_decisions, fold_of
 
 from insight.errors import InsightError
 
@@ -305,18 +305,21 @@ class Features:
 
 @dataclass
 class Classifier:
-    """The per-code models fitted on every training unit, to score texts they have not seen."""
+    """The codes' models fitted on every training unit, to score texts they have not seen."""
 
     codes: list[str]
     features: Features
-    models: dict[int, object]  # code index -> fitted LogisticRegression
+    fitted: list[int]  # code indices with a model: columns of ``weights``
+    weights: np.ndarray | None  # features x fitted codes (pipelines.linear)
+    intercepts: np.ndarray | None
     constant: dict[int, float]  # code index -> the rate it is suggested at everywhere
 
     def predict(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        from pipelines import linear
+
         out = np.full((len(texts), len(self.codes)), -1.0, dtype=np.float32)
-        X = self.features(texts, vectors) if self.models else None
-        for j, model in self.models.items():
-            out[:, j] = model.predict_proba(X)[:, 1]
+        if self.fitted:
+            out[:, self.fitted] = linear.predict(self.features(texts, vectors), self.weights, self.intercepts)
         for j, rate in self.constant.items():
             out[:, j] = rate
         return out
@@ -324,16 +327,16 @@ class Classifier:
 
 def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: np.ndarray, *, cv: int = 5,
                       seed: int = 0, coder: str = "") -> Scores:
-    """Per code: logistic regression on :class:`Features` of the units ``mask`` selects.
+    """Per code: a balanced logistic regression on :class:`Features` of the units ``mask`` selects,
+    every code fitted at once (``pipelines.linear``).
 
-    Units used for training get out-of-fold probabilities (``cv`` folds); the others get the
-    probability of a model fitted on all training units (``Scores.classifier`` keeps those models
-    for other texts). Codes with fewer than ``MIN_POSITIVES`` positive units are skipped and
-    reported; a code the coder put on (almost) every unit, with fewer than ``MIN_POSITIVES``
-    negatives, is suggested everywhere with its rate as the score.
+    Units used for training get out-of-fold probabilities: ``cv`` folds dealt by group
+    (``pipelines.folds.fold_of``: one document or respondent never on both sides), the same folds
+    for every code; the others get the probability of a model fitted on all training units
+    (``Scores.classifier`` keeps it for other texts). Codes with fewer than ``MIN_POSITIVES``
+    positive units are skipped and reported; a code the coder put on (almost) every unit, with
+    fewer than ``MIN_POSITIVES`` negatives, is suggested everywhere with its rate as the score.
     """
-    from sklearn.linear_model import LogisticRegression
-
     matrix = np.full((len(units.texts), len(codes)), -1.0, dtype=np.float32)
     thresholds = np.full(len(codes), np.inf, dtype=np.float32)
     skipped: dict[str, str] = {}
@@ -342,32 +345,47 @@ def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: 
     who = coder or "the training coder"
     train_key = hashlib.blake2b(mask.tobytes(), digest_size=12).hexdigest()
     features = _cached(("features", units.key, train_key), lambda: Features([units.texts[i] for i in train]))
-    classifier = Classifier(codes, features, {}, {})
-    X = None
+    constant: dict[int, float] = {}
+    fit_codes: list[int] = []
     for j, code in enumerate(codes):
-        y = labels[train, j]
-        pos, neg = int(y.sum()), int(len(y) - y.sum())
+        pos = int(labels[train, j].sum())
         if pos < MIN_POSITIVES:
             skipped[code] = f"{pos} positive units from {who} (needs at least {MIN_POSITIVES})"
-            continue
-        if neg < MIN_POSITIVES:
-            matrix[:, j] = classifier.constant[j] = pos / len(y)
+        elif len(train) - pos < MIN_POSITIVES:
+            matrix[:, j] = constant[j] = pos / len(train)
             thresholds[j] = 0.5
-            continue
-        key = ("classifier", code, coder, units.key, hashlib.blake2b(
-            labels[:, j].tobytes() + mask.tobytes(), digest_size=12).hexdigest(), cv, seed, units.folds_by)
-        if key not in _CACHE and X is None:
+        else:
+            fit_codes.append(j)
+    weights = intercepts = None
+    if fit_codes:
+        Y = labels[np.ix_(train, fit_codes)].astype(np.int8)
+        key = ("classifier", coder, units.key, train_key, hashlib.blake2b(
+            Y.tobytes() + np.asarray(fit_codes).tobytes(), digest_size=12).hexdigest(), cv, seed, units.folds_by)
+
+        def compute():
+            from pipelines import linear
+
             X = features(units.texts, units.vectors)
-
-        def compute(y=y, pos=pos, neg=neg):
-            model = LogisticRegression(C=CLASSIFIER_C, class_weight="balanced", max_iter=2000)
-            oof = out_of_fold(model, X[train], y, groups, min(cv, pos, neg), seed)
-            model.fit(X[train], y)
-            every = model.predict_proba(X)[:, 1]
+            Xt = X[train]
+            folds = fold_of(groups, len(train), cv, seed)
+            oof = np.zeros(Y.shape, dtype=np.float64)
+            held_out = np.unique(folds)
+            if len(held_out) < 2:  # one group: nothing to hold out, every unit gets the rate
+                oof[:], held_out = Y.mean(axis=0), []
+            for f in held_out:
+                test = folds == f
+                W, b = linear.fit(Xt[~test], Y[~test], CLASSIFIER_C)
+                oof[test] = linear.predict(Xt[test], W, b)
+            W, b = linear.fit(Xt, Y, CLASSIFIER_C)
+            every = linear.predict(X, W, b)
             every[train] = oof
-            return every, best_f1_threshold(oof, y, 0.5), model
+            cut = [best_f1_threshold(oof[:, c], Y[:, c], 0.5) for c in range(Y.shape[1])]
+            return every, cut, W, b
 
-        matrix[:, j], thresholds[j], classifier.models[j] = _cached(key, compute)
+        every, cut, weights, intercepts = _cached(key, compute)
+        matrix[:, fit_codes] = every
+        thresholds[fit_codes] = cut
+    classifier = Classifier(codes, features, fit_codes, weights, intercepts, constant)
 
     def explain(i: int, j: int) -> str:
         if j in classifier.constant:

@@ -1,6 +1,6 @@
 """Out-of-fold evaluation for the auto-coders: folds by group (a document or a respondent is never
-on both sides), thresholds chosen on the other folds, classifier probabilities out of fold, and
-calibration of any score into the probability that the gold coder applies a code.
+on both sides), thresholds chosen on the other folds, and calibration of any score into the
+probability that the gold coder applies a code.
 
 Pure functions over arrays: no database.
 """
@@ -63,28 +63,6 @@ def best_f1_threshold(scores: np.ndarray, gold: np.ndarray, default: float) -> f
     return float(s[best])
 
 
-def out_of_fold(model, X, y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int) -> np.ndarray:
-    """Out-of-fold probabilities of ``model``: stratified folds, by group when there are groups
-    (scikit-learn's ``StratifiedGroupKFold``: one interview or respondent never on both sides).
-    A fold whose training part holds one class only gets that class's rate."""
-    from sklearn.base import clone
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-    if groups is None:
-        splitter, n_splits = StratifiedKFold, folds
-    else:
-        splitter, n_splits = StratifiedGroupKFold, min(folds, len(np.unique(groups)))
-    if n_splits < 2:
-        return np.full(len(y), y.mean())
-    oof = np.zeros(len(y), dtype=np.float64)
-    for fit, test in splitter(n_splits=n_splits, shuffle=True, random_state=seed).split(X, y, groups):
-        if len(np.unique(y[fit])) < 2:
-            oof[test] = y[fit].mean()
-            continue
-        oof[test] = clone(model).fit(X[fit], y[fit]).predict_proba(X[test])[:, 1]
-    return oof
-
-
 def calibrate(raw: np.ndarray, gold: "Gold", groups: np.ndarray | None, folds: int = 5,
               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Raw scores (units x codes) as the probability that the gold coder applies each code:
@@ -116,20 +94,33 @@ def calibrate(raw: np.ndarray, gold: "Gold", groups: np.ndarray | None, folds: i
     return out, mask.copy()
 
 
+def reliability(probability: np.ndarray, outcome: np.ndarray, bins: int = 10) -> list[dict]:
+    """The reliability diagram's points: for each of ``bins`` equal bins of stated probability that
+    holds units, the mean probability stated, the share that happened and how many (``n``).
+
+    >>> reliability(np.array([0.2, 0.2, 0.8, 0.8, 0.8]), np.array([0, 0, 1, 1, 0]))
+    [{'bin': 2, 'stated': 0.2, 'observed': 0.0, 'n': 2}, {'bin': 8, 'stated': 0.8, 'observed': 0.6667, 'n': 3}]
+    """
+    return [{"bin": b, "stated": round(stated, 4), "observed": round(observed, 4), "n": n}
+            for b, stated, observed, n in _bins(probability, outcome, bins)]
+
+
+def _bins(probability, outcome, bins: int) -> list[tuple[int, float, float, int]]:
+    p, y = np.asarray(probability, dtype=np.float64).ravel(), np.asarray(outcome, dtype=np.float64).ravel()
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    return [(b, float(p[which == b].mean()), float(y[which == b].mean()), int((which == b).sum()))
+            for b in range(bins) if (which == b).any()]
+
+
 def expected_calibration_error(probability: np.ndarray, outcome: np.ndarray, bins: int = 10) -> float:
     """The gap between stated probability and how often it happened, averaged over ``bins`` equal
     bins of probability weighted by their size (0: perfectly calibrated).
 
     >>> expected_calibration_error(np.array([0.2, 0.2, 0.8, 0.8, 0.8]), np.array([0, 0, 1, 1, 0]))
-    0.1333
+    0.16
     """
-    p, y = np.asarray(probability, dtype=np.float64).ravel(), np.asarray(outcome, dtype=np.float64).ravel()
-    if not len(p):
+    points = _bins(probability, outcome, bins)
+    n = sum(q[3] for q in points)
+    if not n:
         return 0.0
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        sel = which == b
-        if sel.any():
-            total += sel.sum() * abs(p[sel].mean() - y[sel].mean())
-    return round(total / len(p), 4)
+    return round(sum(count * abs(stated - observed) for _, stated, observed, count in points) / n, 4)

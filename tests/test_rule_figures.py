@@ -55,3 +55,26 @@ def test_each_keyword_gets_its_own_precision_and_recall(tmp_path):
     late = next(r for r in report["codes"] if r["code"] == "Transport")["rules"][0]
     assert late["rule"] == "late" and (late["agreed"], late["matches"]) == (1, 3)  # worst precision first
     ws.close()
+
+
+def test_the_report_says_how_far_each_methods_scores_are_from_probabilities(tmp_path):
+    """``calibration``: per method, the reliability diagram's points over every gold unit and code,
+    whose observed shares add up to the gold coder's own rate, and the ECE those points give."""
+    out = io.StringIO()
+    csv.writer(out).writerows([["respondent", "answer", "codes"], *ROWS])
+    (tmp_path / "panel.csv").write_text(out.getvalue(), encoding="utf-8")
+    (tmp_path / "book.yaml").write_text(CODEBOOK, encoding="utf-8")
+    ws = Workspace(tmp_path / "r.duckdb")
+    ws.load_codebook(tmp_path / "book.yaml")
+    ws.ingest([tmp_path / "panel.csv"], study="s", id_col="respondent", text_cols=["answer"], code_cols=["codes"],
+              coder="Gold")
+    report = ws.test_codebook(study="s", gold="Gold", methods=["rules"])
+    ws.close()
+    figures = report["calibration"]["rules"]
+    points = figures["points"]
+    n = sum(q["n"] for q in points)
+    assert n == len(ROWS) * 2  # every gold answer x both codes
+    positives = sum(codes in ("Transport", "Bins") for _, _, codes in ROWS)
+    assert abs(sum(q["observed"] * q["n"] for q in points) - positives) < 1e-3
+    assert all(0 <= q["stated"] <= 1 and 0 <= q["observed"] <= 1 for q in points)
+    assert figures["ece"] == round(sum(q["n"] * abs(q["stated"] - q["observed"]) for q in points) / n, 4)

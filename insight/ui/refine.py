@@ -134,3 +134,32 @@ def rule_table(rules: list[dict] | None, gold: str, *, key: str) -> None:
                                 "precision": st.column_config.ProgressColumn(format="%.2f", min_value=0, max_value=1),
                                 "recall": st.column_config.NumberColumn(format="%.2f",
                                                                         help=f"Share of {gold}'s segments it finds")})
+
+
+def calibration_chart(report: dict, *, key: str) -> None:
+    """Per method, the reliability diagram of its scores made probabilities (the diagonal is perfect):
+    a reader sees whether "0.8" means eight in ten."""
+    import plotly.graph_objects as go
+
+    methods = report.get("calibration") or {}
+    if not methods:
+        return
+    with st.expander("Can the scores be read as probabilities? (reliability per method)"):
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect",
+                                 line={"dash": "dot", "color": "#999"}, hoverinfo="skip"))
+        for method, figures in methods.items():
+            points = figures["points"]
+            fig.add_trace(go.Scatter(
+                x=[q["stated"] for q in points], y=[q["observed"] for q in points], mode="lines+markers",
+                name=f"{method} (ECE {figures['ece']:.3f})", customdata=[q["n"] for q in points],
+                marker={"size": [6 + 10 * min(1.0, q["n"] / 200) ** 0.5 for q in points]},
+                hovertemplate="stated %{x:.2f}, happened %{y:.2f} of %{customdata:,} units<extra></extra>"))
+        fig.update_layout(xaxis_title="probability stated (calibrated score)",
+                          yaxis_title=f"share {report['gold']} coded", xaxis_range=[0, 1], yaxis_range=[0, 1],
+                          height=380, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
+        st.plotly_chart(fig, key=key)
+        st.caption("Each method's scores are turned into the probability that the gold coder applies the code "
+                   "(isotonic regression, out of fold by the same groups), as `insight code --train-coder` writes "
+                   "them on suggestions. Points are bins of stated probability (marker size: units in the bin); "
+                   "ECE is the average gap between stated and happened, weighted by units.")
