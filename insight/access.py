@@ -486,9 +486,10 @@ def _address() -> str | None:
     import streamlit as st
 
     try:
-        return st.context.ip_address
-    except Exception:  # older Streamlit, or no request behind this run (AppTest)
+        address = st.context.ip_address
+    except Exception:  # older Streamlit, or no request behind this run
         return None
+    return address if isinstance(address, str) else None
 
 
 def _oidc_login() -> str:

@@ -30,6 +30,10 @@ class LoginThrottled(InsightError):
     """Too many failed log-ins for this account or address: wait before the next try."""
 
 
+def _now() -> float:
+    return time.time()
+
+
 def wait_after(failures: int) -> int:
     """Seconds to wait after ``failures`` failed tries in a row."""
     if failures <= FREE:
@@ -78,7 +82,7 @@ def _remaining(entry: dict, now: float) -> int:
 
 def check_allowed(db, tried: list[str], *, now: float | None = None) -> None:
     """Raise :class:`LoginThrottled` while any of ``tried`` must still wait."""
-    now = time.time() if now is None else now
+    now = _now() if now is None else now
     with _counts(db) as data:
         waits = {k: _remaining(data[k], now) for k in tried if k in data}
     worst = max(waits.values(), default=0)
@@ -91,7 +95,7 @@ def check_allowed(db, tried: list[str], *, now: float | None = None) -> None:
 
 def failed(db, tried: list[str], *, now: float | None = None) -> int:
     """Count a failed try against each key; returns the seconds before the next try is allowed."""
-    now = time.time() if now is None else now
+    now = _now() if now is None else now
     with _counts(db) as data:
         for key in tried:
             entry = data.get(key) or {}

@@ -147,7 +147,7 @@ def assignments(con, study_id: int | None = None) -> pd.DataFrame:
         f"(SELECT c.segment_id FROM coding_segments c WHERE c.coder = a.coder AND {_HUMAN})) AS coded, "
         "a.created_by, a.created_at, a.unblinded_by, a.unblinded_at, a.settings FROM assignments a "
         "LEFT JOIN assignment_units u USING (assignment_id) LEFT JOIN segments g USING (segment_id) "
-        "WHERE ? IS NULL OR a.study_id = ? GROUP BY ALL ORDER BY a.assignment_id", [study_id, study_id]).df()
+        "WHERE ? IS NULL OR a.study_id IS NULL OR a.study_id = ? GROUP BY ALL ORDER BY a.assignment_id", [study_id, study_id]).df()
 
 
 def unblind(con, assignment: int | str, lead: str | None) -> dict:
@@ -168,14 +168,28 @@ def sample_units(con, assignment: int | str) -> np.ndarray:
     return np.array([r[0] for r in ids], dtype=np.int64)
 
 
+def sample_documents(con, assignment: int | str) -> pd.DataFrame:
+    """The documents a sample's units are in, with how many units each holds."""
+    row = resolve(con, assignment)
+    return con.execute("SELECT d.document_id, d.title, count(*) AS units FROM assignment_units u JOIN segments g "
+                       "USING (segment_id) JOIN documents d ON d.document_id = g.document_id WHERE u.assignment_id = ? "
+                       "GROUP BY ALL ORDER BY d.document_id", [int(row["assignment_id"])]).df()
+
+
 # -- blinding ----------------------------------------------------------------------------------
+
+
+def _blinding(con) -> bool:
+    """Whether any sample is blind (a database from before teams, opened read-only, has none)."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'assignments'").fetchone()
+    return bool(exists[0]) and bool(con.execute("SELECT count(*) FROM assignments WHERE blind").fetchone()[0])
 
 
 def hidden_codings(con, viewer: str | None, *, lead: bool = False) -> list[int]:
     """The codings ``viewer`` must not see while samples are blind: on a blind sample's units, its
     coder sees only their own codings (no one else's, no suggestions), and nobody else but a lead
     sees that coder's codings there."""
-    if lead:
+    if lead or not _blinding(con):
         return []
     rows = con.execute(
         "SELECT DISTINCT c.coding_id FROM coding_segments c JOIN assignment_units u USING (segment_id) "
@@ -187,6 +201,8 @@ def hidden_codings(con, viewer: str | None, *, lead: bool = False) -> list[int]:
 
 def blind_coders(con, viewer: str | None = None) -> list[str]:
     """Coders with a blind sample, other than ``viewer``: whose figures a non-lead may not see yet."""
+    if not _blinding(con):
+        return []
     rows = con.execute("SELECT DISTINCT coder FROM assignments WHERE blind AND coder IS DISTINCT FROM ? ORDER BY 1",
                        [viewer]).fetchall()
     return [r[0] for r in rows]
@@ -194,6 +210,8 @@ def blind_coders(con, viewer: str | None = None) -> list[str]:
 
 def blind_for(con, coder: str | None) -> pd.DataFrame:
     """The blind samples ``coder`` is coding (the Code page shows them and hides the rest)."""
+    if not _blinding(con):
+        return pd.DataFrame({"assignment_id": [], "name": [], "segment_id": [], "document_id": []})
     return con.execute("SELECT a.assignment_id, a.name, u.segment_id, g.document_id FROM assignments a "
                        "JOIN assignment_units u USING (assignment_id) JOIN segments g USING (segment_id) "
                        "WHERE a.blind AND a.coder = ? ORDER BY u.segment_id", [coder]).df()
@@ -374,7 +392,7 @@ class Team:
     def assign(self, coder: str, *, study: str | None = None, share: float | None = None, units: int | None = None,
                by: str | None = None, seed: int = 0, reference: str | None = None, name: str | None = None,
                lead: str | None = None, include_interviewer: bool = False) -> dict:
-        return assign(self.con, self.ws.study_id(study), coder, share=share, units=units, by=by, seed=seed,
+        return assign(self.con, self.ws.study_id(study, default="only"), coder, share=share, units=units, by=by, seed=seed,
                       reference=reference, name=name, lead=lead, include_interviewer=include_interviewer)
 
     def assignments(self, study: str | None = None) -> pd.DataFrame:
@@ -382,6 +400,9 @@ class Team:
 
     def unblind(self, assignment: int | str, lead: str | None = None) -> dict:
         return unblind(self.con, assignment, lead)
+
+    def sample_documents(self, assignment: int | str) -> pd.DataFrame:
+        return sample_documents(self.con, assignment)
 
     def hidden_codings(self, viewer: str | None, *, lead: bool = False) -> list[int]:
         return hidden_codings(self.con, viewer, lead=lead)
