@@ -180,3 +180,40 @@ def test_a_blind_coder_sees_the_sample_only_and_the_lead_adjudicates(team):
         consensus = ws.codings(study="Council", coder="Consensus")
     assert set(log["decided_by"]) == {"Priya Shah"} and log.iloc[0]["code"] == target.code
     assert (int(target.segment_id), target.code) in set(zip(consensus["segment_id"], consensus["code"]))
+
+
+def test_many_sessions_coding_at_once_lose_nothing(team):
+    """Sessions of one app process write through one gate (``insight/ui/db.py``): each write opens the
+    database alone, under the gate's lock, while other threads read; every coding lands, under its coder."""
+    import threading
+
+    from insight.ui.db import Gate
+
+    gate = Gate(str(team))
+    with ro(team) as ws:
+        segments = ws.segments("Council").head(10)
+        before = len(ws.codings(study="Council"))
+    coders = ["Tom Reid", "Bea", "Cal", "Dee"]  # none of them coded before
+    failures = []
+
+    def work(coder: str) -> None:
+        try:
+            for row in segments.itertuples():
+                gate.write("code_segment", int(row.segment_id), "Damp", coder)
+                with gate.lock:
+                    gate.reader().codings(study="Council")
+                gate.release()
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in coders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    with ro(team) as ws:
+        codings = ws.codings(study="Council")
+    assert len(codings) == before + len(coders) * len(segments)
+    mine = codings[codings["coder"].isin(coders) & (codings["code"] == "Damp")]
+    assert mine.groupby("coder")["segment_id"].nunique().to_dict() == {c: len(segments) for c in coders}
