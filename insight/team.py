@@ -7,8 +7,9 @@ agreement on each sample, and the lead's adjudication into a consensus coder.
   saw (when one is named), else from the study, without the interviewer's turns.
 - While a sample is blind (:func:`hidden_codings`), its coder sees no one else's codings and no
   suggestions on its units, and nobody but a lead sees that coder's codings there.
-- :func:`sample_agreement` compares every pair of people who coded the sample on all of its units
-  (a unit a coder left uncoded counts as no code for them) with :mod:`insight.reliability`.
+- :func:`sample_agreement` compares every pair of people who coded the sample with
+  :mod:`insight.reliability`: the sample's coder and the consensus on all of its units (a unit left
+  uncoded counts as no code), anyone else on the units they saw.
 - :func:`adjudicate` settles one disagreement (unit x code) into the coder ``Consensus``; every
   decision is a row of ``adjudications`` (who decided, when, who had coded it), and the consensus
   coding's history names the lead who decided.
@@ -147,7 +148,8 @@ def assignments(con, study_id: int | None = None) -> pd.DataFrame:
         f"(SELECT c.segment_id FROM coding_segments c WHERE c.coder = a.coder AND {_HUMAN})) AS coded, "
         "a.created_by, a.created_at, a.unblinded_by, a.unblinded_at, a.settings FROM assignments a "
         "LEFT JOIN assignment_units u USING (assignment_id) LEFT JOIN segments g USING (segment_id) "
-        "WHERE ? IS NULL OR a.study_id IS NULL OR a.study_id = ? GROUP BY ALL ORDER BY a.assignment_id", [study_id, study_id]).df()
+        "WHERE ? IS NULL OR a.study_id IS NULL OR a.study_id = ? GROUP BY ALL ORDER BY a.assignment_id",
+        [study_id, study_id]).df()
 
 
 def unblind(con, assignment: int | str, lead: str | None) -> dict:
@@ -242,19 +244,32 @@ def sample_agreement(con, assignment: int | str, *, bootstrap: int = 500) -> dic
     people = sample_coders(con, unit_ids)
     pairs = []
     for a, b in _pair_order(row, people):
-        with frames(con, _insight_units=pd.DataFrame({"segment_id": unit_ids})):
+        both = np.array(sorted(_units_for(con, row, a, unit_ids) & _units_for(con, row, b, unit_ids)), dtype=np.int64)
+        if not len(both):
+            continue
+        with frames(con, _insight_units=pd.DataFrame({"segment_id": both})):
             codes = [r[0] for r in con.execute(
                 "SELECT DISTINCT c.code FROM coding_segments c JOIN _insight_units USING (segment_id) "
                 f"WHERE c.coder IN (?, ?) AND {_HUMAN} ORDER BY 1", [a, b]).fetchall()]
-        result = reliability.compare(reliability.decisions(con, a, unit_ids, codes),
-                                     reliability.decisions(con, b, unit_ids, codes), codes, bootstrap=bootstrap)
+        result = reliability.compare(reliability.decisions(con, a, both, codes),
+                                     reliability.decisions(con, b, both, codes), codes, bootstrap=bootstrap)
         result["coders"] = [a, b]
         pairs.append(result)
     coded = {p: int(len(set(unit_ids) & _coded_units(con, p, unit_ids))) for p in people}
     return {"assignment_id": int(row["assignment_id"]), "name": row["name"], "coder": row["coder"],
             "reference": row["reference"], "blind": bool(row["blind"]), "n_units": len(unit_ids), "coded": coded,
-            "pairs": pairs, "units_note": f"All {len(unit_ids):,} units of {row['name']!r}; a unit a coder left "
-                                          "uncoded counts as no code for them. " + reliability.UNIT_RULE}
+            "pairs": pairs, "units_note": f"{len(unit_ids):,} units in {row['name']!r}. Its coder and the "
+                                          "consensus are compared on all of them (a unit left uncoded counts as no "
+                                          "code); anyone else on the ones they saw. " + reliability.UNIT_RULE}
+
+
+def _units_for(con, row: dict, person: str, unit_ids: np.ndarray) -> set[int]:
+    """The sample's units ``person`` is judged on: all of them for the sample's coder (asked to code
+    them) and the consensus, else those they saw (coded or looked at)."""
+    if person in (row["coder"], CONSENSUS):
+        return set(unit_ids.tolist())
+    seen = {r[0] for r in con.execute(reliability._seen_sql(), [person, person]).fetchall()}
+    return set(unit_ids.tolist()) & seen
 
 
 def _coded_units(con, coder: str, unit_ids: np.ndarray) -> set[int]:
@@ -392,8 +407,8 @@ class Team:
     def assign(self, coder: str, *, study: str | None = None, share: float | None = None, units: int | None = None,
                by: str | None = None, seed: int = 0, reference: str | None = None, name: str | None = None,
                lead: str | None = None, include_interviewer: bool = False) -> dict:
-        return assign(self.con, self.ws.study_id(study, default="only"), coder, share=share, units=units, by=by, seed=seed,
-                      reference=reference, name=name, lead=lead, include_interviewer=include_interviewer)
+        return assign(self.con, self.ws.study_id(study, default="only"), coder, share=share, units=units, by=by,
+                      seed=seed, reference=reference, name=name, lead=lead, include_interviewer=include_interviewer)
 
     def assignments(self, study: str | None = None) -> pd.DataFrame:
         return assignments(self.con, self.ws.study_id(study))

@@ -10,7 +10,7 @@ import pytest
 from insight import Workspace
 from insight import access
 from insight.errors import InsightError
-from test_app import app, built, by_key, clean, db, ro  # noqa: F401  (the small study and its fixtures)
+from test_app import app, built, clean, db, ro  # noqa: F401  (the small study and its fixtures)
 
 LEAD, CODER, VIEWER = ("Priya Shah", "priya's long password"), ("Tom Reid", "tom's long password"), \
     ("Vic Lowe", "vic's long password")

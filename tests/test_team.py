@@ -120,14 +120,16 @@ def test_a_network_address_needs_a_lead(tmp_path, monkeypatch):
 def test_users_commands(tmp_path):
     db = str(tmp_path / "u.duckdb")
     run = CliRunner()
-    done = run.invoke(main, ["--db", db, "users", "add", "Priya Shah", "--role", "lead"], input="priya's long password\n")
+    done = run.invoke(main, ["--db", db, "users", "add", "Priya Shah", "--role", "lead"],
+                      input="priya's long password\n")
     assert done.exit_code == 0, done.output
     assert "Added Priya Shah (lead)" in done.stdout
     run.invoke(main, ["--db", db, "users", "add", "Tom Reid", "--role", "coder"], input="tom's long password\n")
     listed = run.invoke(main, ["--db", db, "users", "list", "--json"])
     assert [(u["name"], u["role"]) for u in json.loads(listed.stdout)["users"]] == [("Priya Shah", "lead"),
                                                                                    ("Tom Reid", "coder")]
-    assert run.invoke(main, ["--db", db, "users", "passwd", "Tom Reid"], input="tom's new long password\n").exit_code == 0
+    changed = run.invoke(main, ["--db", db, "users", "passwd", "Tom Reid"], input="tom's new long password\n")
+    assert changed.exit_code == 0 and "New password set for Tom Reid" in changed.stdout
     from insight.access import check_user
 
     assert check_user(db, "Tom Reid", "tom's new long password")
@@ -277,10 +279,17 @@ def test_agreement_on_a_sample_matches_sklearn_and_adjudication_settles_it(study
                 row["kappa"] == pytest.approx(expected, abs=1e-4), row
             assert row["percent_agreement"] == pytest.approx(np.mean(np.array(a) == np.array(b)), abs=1e-4)
 
+        _code(ws, "Cal", units[0], "Damp")  # a third person who saw one unit of the sample is judged on it alone
+        third = team.sample_agreement(sample["name"], bootstrap=0)["pairs"]
+        assert [(p["coders"], p["overall"]["n_units"]) for p in third] == [
+            (["Ann", "Tom Reid"], 8), (["Ann", "Cal"], 1), (["Tom Reid", "Cal"], 1)]
+        ws.remove_coding(int(ws.codings(coder="Cal")["coding_id"].iloc[0]), "Cal")
+        ws.con.execute("DELETE FROM coverage WHERE coder = 'Cal'")
         split = team.disagreements(sample["name"])
         expected_split = {(u, c) for u in units for c in ann.loc[ann["segment_id"] == u, "code"] if
                           units.index(u) == 5 or (units.index(u) >= 6 and c != "Damp")}
-        expected_split |= {(u, "Damp") for u in units[6:] if not ((ann["segment_id"] == u) & (ann["code"] == "Damp")).any()}
+        expected_split |= {(u, "Damp") for u in units[6:]
+                           if not ((ann["segment_id"] == u) & (ann["code"] == "Damp")).any()}
         assert set(zip(split["segment_id"], split["code"])) == expected_split
         agreed = team.settle_agreed(sample["name"], "Priya Shah")
         for row in split.itertuples():

@@ -178,7 +178,7 @@ def assign_agreement(ctx, assignment, as_json):
     for pair in result["pairs"]:
         a, b = pair["coders"]
         o = pair["overall"]
-        click.echo(f"{a} vs {b}: kappa {_f(o['kappa'])}  alpha {_f(o['alpha'])}  agreement "
+        click.echo(f"{a} vs {b} on {o['n_units']:,} units: kappa {_f(o['kappa'])}  alpha {_f(o['alpha'])}  agreement "
                    f"{_f(o['percent_agreement'])}")
         for row in pair["codes"]:
             click.echo(f"  {row['code']:<30} kappa {_f(row['kappa'])}  {a} {row['a_count']}  {b} {row['b_count']}  "
