@@ -189,6 +189,8 @@ if shell.require_documents():
         if view == "History":
             st.button("Undo my last change", key="coding.history.undo", disabled=not coder, on_click=undo, args=(coder,))
             changes = shell.visible(db.read("history", study=study, limit=200))
-            if blind is not None:
+            if blind is not None:  # blind: their own changes only
                 changes = changes[changes["actor"] == coder]
+            elif not shell.is_lead():  # nor the changes of someone coding blind
+                changes = changes[~changes["coder"].isin(db.read("team.blind_coders", coder or None))]
             ui.history(changes, key="coding.history.table")
