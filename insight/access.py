@@ -273,6 +273,14 @@ def remove_user(db, name: str) -> str:
     return found
 
 
+def require_account(db, name: str) -> None:
+    """Once accounts exist, work can be given only to someone who can log in."""
+    data = _read(db)
+    if data.get("users") and _find(data, name) != name:
+        raise InsightError(f"{name!r} has no account, so they could not log in to code it.",
+                           hint="Accounts: " + ", ".join(sorted(data["users"])) + " (insight users add NAME).")
+
+
 def check_user(db, name: str, password: str) -> Login | None:
     """The account ``name`` with ``password`` opens, or ``None`` (the same work whether or not the name exists)."""
     data = _read(db)

@@ -324,6 +324,11 @@ def test_assign_commands_print_what_was_drawn(study):
                                    "USING (segment_id)").fetchone()[0]
     assert f"Assigned 12 units in {documents} documents to Tom Reid" in done.stdout
     assert "by question: q1 6 of 12, q2 6 of 11" in done.stdout
+    from insight.access import add_user
+
+    add_user(study, "Priya Shah", "priya's long password", "lead")
+    refused = run.invoke(main, ["--db", str(study), "assign", "Sam", "--units", "3"])
+    assert refused.exit_code == 1 and "'Sam' has no account" in refused.stderr
     listed = run.invoke(main, ["--db", str(study), "assign", "list"])
     assert "Sample 1 for Tom Reid" in listed.stdout and "blind" in listed.stdout
     assert "unblinded" in run.invoke(main, ["--db", str(study), "assign", "unblind", "1"]).stdout

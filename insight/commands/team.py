@@ -113,8 +113,10 @@ def assign():
 @click.pass_context
 def assign_sample(ctx, coder, study, as_json, **options):
     """Assign a sample of units to CODER, blind: they see no one's codings or suggestions there."""
+    from insight.access import require_account
     from insight.team import Team
 
+    require_account(ctx.obj["db"], coder)
     with open_workspace(ctx) as ws:
         drawn = Team(ws).assign(coder, study=study, **options)
     if as_json:

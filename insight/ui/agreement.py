@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from insight import access
 from insight.errors import InsightError
 from insight.reliability import coverage_lines
 from insight.ui import db
@@ -129,6 +130,11 @@ def assign_form(study, coders: list[str], participants: pd.DataFrame, lead: str)
                                help="The same seed draws the same sample.")
         name = c4.text_input("Name (optional)", key="agreement.assign.name")
         if st.form_submit_button("Assign the sample"):
+            try:
+                access.require_account(db.db_path(), coder.strip())
+            except InsightError as exc:
+                flash(str(exc), "error")
+                st.rerun()
             act("team.assign", coder.strip(), study=study, share=None if units else share / 100,
                 units=int(units) or None, by=None if by == "(none)" else by, seed=int(seed),
                 reference=None if reference.startswith("(") else reference, name=name.strip() or None, lead=lead)
