@@ -15,6 +15,7 @@ may use it. Values are read on every call (tests and the app change the environm
 | ``INSIGHT_CACHE_DIR`` | where exported models live | ``$XDG_CACHE_HOME/insight`` or ``~/.cache/insight`` |
 | ``INSIGHT_PASSWORD_HASH`` | the app's password hash (see ``insight app --help``) | none |
 | ``INSIGHT_MAX_UPLOAD_MB`` | largest upload the app takes | 200 |
+| ``INSIGHT_SESSION_HOURS`` | hours without use after which an app session logs in again | 8 |
 """
 
 from __future__ import annotations

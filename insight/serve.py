@@ -25,7 +25,7 @@ def is_loopback(host: str) -> bool:
 
 def serve(db: str, *, host: str = "localhost", port: int = 8501) -> None:
     """Run ``streamlit run app.py`` on ``host:port`` over the database ``db``."""
-    from insight.access import MAX_UPLOAD_MB, login_configured
+    from insight.access import MAX_UPLOAD_MB, lead_exists, login_configured
 
     if not is_loopback(host):
         if not login_configured(db):
@@ -34,6 +34,9 @@ def serve(db: str, *, host: str = "localhost", port: int = 8501) -> None:
                 hint="Set one first with `insight password set` (or configure Streamlit's OpenID Connect login), "
                      "or serve on localhost.",
             )
+        if not lead_exists(db):
+            raise InsightError(f"Refusing to serve on {host}: no lead can log in to manage the team.",
+                               hint="Add one first: insight users add NAME --role lead")
     if not APP.exists():
         raise InsightError(f"The app file {APP} is missing.", hint="Reinstall Insight from its source tree.")
     env = dict(os.environ, INSIGHT_DB=str(Path(db).resolve()), HF_HUB_OFFLINE="1")

@@ -315,6 +315,42 @@ MIGRATIONS: list[str] = [
     UPDATE coding_history SET document_id = g.document_id FROM segments g
         WHERE coding_history.segment_id = g.segment_id;
     """,
+    # 7: a team (insight/team.py): samples of units assigned to a coder, blind until a lead
+    # unblinds them, and the lead's adjudicated decisions (the consensus coder's codings and who
+    # decided what). The task asked for number 8; 7 was the next free one (the list has no gaps).
+    """
+    CREATE TABLE assignments (
+        assignment_id INTEGER PRIMARY KEY,
+        study_id INTEGER,
+        name TEXT NOT NULL,
+        coder TEXT NOT NULL,
+        reference TEXT,
+        settings JSON,
+        blind BOOLEAN NOT NULL DEFAULT true,
+        created_by TEXT,
+        created_at TIMESTAMP DEFAULT current_timestamp,
+        unblinded_by TEXT,
+        unblinded_at TIMESTAMP
+    );
+    CREATE TABLE assignment_units (
+        assignment_id INTEGER NOT NULL,
+        segment_id BIGINT NOT NULL,
+        stratum TEXT,
+        PRIMARY KEY (assignment_id, segment_id)
+    );
+    CREATE TABLE adjudications (
+        decision_id BIGINT PRIMARY KEY,
+        assignment_id INTEGER,
+        segment_id BIGINT NOT NULL,
+        code TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('apply', 'omit')),
+        coded_by JSON,
+        decided_by TEXT NOT NULL,
+        decided_at TIMESTAMP DEFAULT current_timestamp,
+        coding_id BIGINT,
+        note TEXT
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,7 +26,7 @@ if shell.require_documents():
         participants = db.read("participants", study)
         documents = db.read("documents", study)
         documents = shell.transcripts_first(documents)
-        codings = db.read("codings", study=study)
+        codings = shell.visible(db.read("codings", study=study))
         tab_docs, tab_people, tab_search, tab_codes = st.tabs(["Documents", "Participants", "Search",
                                                                "By code or theme"])
 

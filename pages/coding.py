@@ -48,7 +48,9 @@ if shell.require_documents():
         current_segment = 0
         # One view at a time (not tabs, which all run): the review's keyboard shortcuts exist only
         # while the review is on screen, so a key pressed beside a transcript decides nothing unseen.
-        views = ["Code the transcript", "Review suggestions", "Memos", "Run auto-coders", "History"]
+        views = ["Code the transcript", "Review suggestions", "Memos"] + ["Run auto-coders"] * shell.is_lead() + [
+            "History"]
+        blind = ui.blind_sample(db.read("team.blind_for", coder) if coder and not shell.is_lead() else None)
         view = st.segmented_control("View", views, default=views[0], key="coding.view",
                                     label_visibility="collapsed") or views[0]
 
@@ -60,7 +62,7 @@ if shell.require_documents():
                 auto = st.selectbox("Suggestions from", autos, key="coding.auto",
                                     index=autos.index(best) if best in autos else 0)
                 queue = db.read("review_queue", study=study, coder=auto, limit=50)
-                queue = queue[~queue["coding_id"].isin(skipped)]
+                queue = shell.visible(queue[~queue["coding_id"].isin(skipped)])
                 if queue.empty:
                     st.success("You have been through this batch. Clear the skipped ones to see them again.")
                     if st.button("Show skipped suggestions again", key="coding.unskip"):
@@ -93,11 +95,15 @@ if shell.require_documents():
                 st.info("No documents yet.")
             else:
                 documents = shell.transcripts_first(documents)
+                if blind is not None:  # a blind sample: its documents, and nobody else's codings on its units
+                    documents = documents[documents["document_id"].isin(blind["document_id"])]
                 c1, c2, c3 = st.columns([3, 2, 2])
                 doc_labels = dict(zip(documents["document_id"], documents["title"] + " \u00b7 " + documents["kind"]))
                 doc = int(c1.selectbox("Document", list(doc_labels), format_func=doc_labels.get,
                                        key="coding.hand.doc"))
-                codings = db.read("codings", study=study, document_id=doc)
+                codings = shell.visible(db.read("codings", study=study, document_id=doc))
+                if blind is not None:
+                    ui.sample_turns(blind, db.read("document", doc))
                 coders_here = sorted(c for c in codings["coder"].unique() if not c.startswith(AUTO))
                 shown_coders = c2.multiselect("Codings of", coders_here, key="coding.hand.coders",
                                               placeholder="every coder", help="Whose codings to show (default: all).")
@@ -182,4 +188,9 @@ if shell.require_documents():
 
         if view == "History":
             st.button("Undo my last change", key="coding.history.undo", disabled=not coder, on_click=undo, args=(coder,))
-            ui.history(db.read("history", study=study, limit=200), key="coding.history.table")
+            changes = shell.visible(db.read("history", study=study, limit=200))
+            if blind is not None:  # blind: their own changes only
+                changes = changes[changes["actor"] == coder]
+            elif not shell.is_lead():  # nor the changes of someone coding blind
+                changes = changes[~changes["coder"].isin(db.read("team.blind_coders", coder or None))]
+            ui.history(changes, key="coding.history.table")

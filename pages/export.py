@@ -26,12 +26,18 @@ if shell.require_documents():
     with shell.guard():
         study = shell.study()
         coders = db.read("coders", study)
+        allowed = shell.coders_allowed(coders)
+        if allowed is not None:
+            coders = allowed
+            if not allowed:
+                st.info("Nothing to export yet: the codings here are in blind samples until a lead unblinds them.")
+                st.stop()
         with st.expander("Which codings", expanded=False):
             c1, c2 = st.columns(2)
             chosen = c1.multiselect("Coders (default: everyone)", coders, key="export.coders")
             statuses = c2.multiselect("Statuses (default: accepted, i.e. what the team decided)",
                                       [ACCEPTED, SUGGESTED, REJECTED], key="export.statuses")
-        scope = {"coders": chosen or None, "statuses": statuses or None}
+        scope = {"coders": chosen or allowed or None, "statuses": statuses or None}
 
         st.subheader("Coded dataset")
         st.caption("By default, what the team decided: human codings and accepted suggestions. Long: one row per "

@@ -551,7 +551,7 @@ def test_require_login_asks_for_the_password(tmp_path, monkeypatch):
     monkeypatch.setenv("INSIGHT_DB", db)
     monkeypatch.chdir(tmp_path)
     at = AppTest.from_function(_login_app).run()
-    assert "role=researcher edit=True" in at.markdown[0].value  # nothing configured: the local researcher
+    assert "role=lead edit=True" in at.markdown[0].value  # nothing configured: the local user leads (was "researcher")
     set_password(db, "researcher password 1")
     set_password(db, "viewer password 22", role="viewer")
     at = AppTest.from_function(_login_app).run()

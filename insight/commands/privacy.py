@@ -180,11 +180,14 @@ def password_remove(ctx, role):
 @click.pass_context
 def password_status(ctx):
     """Which roles have a password, and whether OpenID Connect login is configured."""
-    from insight.access import oidc_configured, roles_with_password
+    from insight.access import oidc_configured, roles_with_password, users
 
-    roles = roles_with_password(ctx.obj["db"])
-    click.echo("passwords     " + (", ".join(roles) if roles else "none (the app opens without one, localhost only)"))
+    roles, accounts = roles_with_password(ctx.obj["db"]), users(ctx.obj["db"])
+    none = "none" if accounts else "none (the app opens without one, localhost only)"
+    click.echo("passwords     " + (", ".join(roles) if roles else none))
     click.echo("openid        " + ("configured (.streamlit/secrets.toml [auth])" if oidc_configured() else "not configured"))
+    if accounts:
+        click.echo(f"accounts      {len(accounts)} (insight users list); the role passwords no longer open the app")
 
 
 @click.command()

@@ -106,3 +106,25 @@ def event_call(event: dict, document_id: int, coder: str, codebook_ref: str | No
     if action in ("accept", "reject"):
         return action, (int(event["id"]), coder), {}, f"{action.capitalize()}ed the suggestion."
     raise ValueError(f"unknown event {action!r}")
+
+
+def blind_sample(rows: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Say which blind sample this coder codes (``None`` when there is none)."""
+    if rows is None or rows.empty:
+        return None
+    names = ", ".join(f"\u201c{n}\u201d" for n in dict.fromkeys(rows["name"]))
+    st.info(f"Blind coding: {names}, {len(rows):,} units in {rows['document_id'].nunique():,} documents. Only their "
+            "documents are listed; on their units you see your own codings only, no one else's and no "
+            "suggestions, until a lead unblinds the sample.")
+    return rows
+
+
+def sample_turns(blind: pd.DataFrame, document: dict) -> None:
+    """Which turns of this document are in the sample (by position and speaker)."""
+    segments = document["segments"].reset_index(drop=True)
+    mine = segments[segments["segment_id"].isin(blind["segment_id"])]
+    if mine.empty:
+        return
+    where = ", ".join(f"{i + 1}" + (f" ({r.speaker})" if isinstance(r.speaker, str) else "")
+                      for i, r in zip(mine.index, mine.itertuples()))
+    st.caption(f"In your sample here: turn(s) {where} of {len(segments)}.")

@@ -82,7 +82,7 @@ class Gate:
             self.release()
             workspace = Workspace(self.path)
             try:
-                return getattr(workspace, verb)(*args, **kwargs)
+                return target(workspace, verb)(*args, **kwargs)
             finally:
                 workspace.close()
                 self._bumps += 1
@@ -107,7 +107,25 @@ def _query(path: str, version: str, verb: str, args: tuple, kwargs: dict) -> Any
     # ``version`` is only part of the cache key: a new data version is a new entry.
     g = _gate(path)
     with g.lock:
-        return getattr(g.reader(), verb)(*args, **kwargs)
+        return target(g.reader(), verb)(*args, **kwargs)
+
+
+def target(workspace, verb: str):
+    """The method ``verb`` names: a :class:`~insight.Workspace` verb, or ``team.<verb>`` of
+    :class:`insight.team.Team` over that workspace."""
+    if verb.startswith("team."):
+        from insight.team import Team
+
+        return getattr(Team(workspace), verb.removeprefix("team."))
+    return getattr(workspace, verb)
+
+
+def unbound(verb: str):
+    """The function behind ``verb`` (to check a call's arguments before anything opens)."""
+    from insight.team import Team
+    from insight.workspace import Workspace
+
+    return getattr(Team, verb.removeprefix("team.")) if verb.startswith("team.") else getattr(Workspace, verb)
 
 
 def read(verb: str, *args, **kwargs) -> Any:
@@ -131,11 +149,12 @@ def read(verb: str, *args, **kwargs) -> Any:
 
 
 def act(verb: str, *args, **kwargs) -> Any:
-    """One writing library call, ``Workspace.<verb>(*args, **kwargs)``; later reads see its effect.
-    Only a researcher may write (a viewer gets a clear error)."""
-    from insight.access import current_role, require_edit
+    """One writing library call, ``Workspace.<verb>(*args, **kwargs)`` (or ``team.<verb>``); later
+    reads see its effect. The role must allow it and the call must name the person logged in as its
+    coder, actor or author: checked before the database is opened (a clear error otherwise)."""
+    from insight import access
 
-    require_edit(current_role(), "change the study (" + verb.replace("_", " ") + ")")
+    access.require(access.current_login(), verb, access.bind(unbound(verb), None, *args, **kwargs))
     g = gate()
     try:
         result = g.write(verb, *args, **kwargs)

@@ -37,14 +37,19 @@ def sidebar() -> None:
             st.selectbox("Study", [ALL_STUDIES, *studies], key="shell.study")
         else:
             st.session_state["shell.study_only"] = studies[0] if studies else None
-        if "shell.coder" not in st.session_state:
-            st.session_state["shell.coder"] = st.query_params.get("coder", "")
-        st.text_input("Your name (recorded on every coding)", key="shell.coder", placeholder="e.g. Priya Shah")
-        _remember_coder()
-        if not coder():
-            st.caption("Type your name once: the Code, Codebook and Test & refine pages record it.")
+        user = access.current_user()
+        if user:  # an account (or OpenID Connect): every coding is theirs, no name to type
+            st.caption(f"Logged in as **{html.escape(user)}** ({access.current_role()})")
+        else:
+            if "shell.coder" not in st.session_state:
+                st.session_state["shell.coder"] = st.query_params.get("coder", "")
+            st.text_input("Your name (recorded on every coding)", key="shell.coder", placeholder="e.g. Priya Shah")
+            _remember_coder()
+            if not coder():
+                st.caption("Type your name once: the Code, Codebook and Test & refine pages record it.")
+            if access.login_configured(db.db_path()):
+                st.caption(f"Logged in as **{access.current_role()}**")
         if access.login_configured(db.db_path()):
-            st.caption(f"Logged in as **{access.current_role()}**")
             st.button("Log out", key="shell.logout", on_click=access.logout)
         message = db.locked()
         if message:
@@ -72,7 +77,34 @@ def study() -> str | None:
 
 
 def coder() -> str:
-    return (st.session_state.get("shell.coder") or "").strip()
+    """Who codes: the person logged in (accounts, OpenID Connect), else the name typed in the sidebar."""
+    return access.current_user() or (st.session_state.get("shell.coder") or "").strip()
+
+
+def is_lead() -> bool:
+    return access.can_edit(access.current_role())
+
+
+def coders_allowed(coders: list[str]) -> list[str] | None:
+    """Whose codings this person may see in whole-study figures and exports while samples are blind:
+    ``None`` (everyone) for a lead or when nothing is blind; a coder with a blind sample, only
+    themselves; anyone else, everyone but the coders of blind samples."""
+    if is_lead():
+        return None
+    me = coder() or None
+    if me and not db.read("team.blind_for", me).empty:
+        return [me]
+    hidden = db.read("team.blind_coders", me)
+    return [c for c in coders if c not in hidden] if hidden else None
+
+
+def visible(frame):
+    """``frame`` (with a ``coding_id`` column) less the codings this person may not see while samples
+    are blind (:func:`insight.team.hidden_codings`)."""
+    if frame.empty or is_lead():
+        return frame
+    hidden = db.read("team.hidden_codings", coder() or None)
+    return frame[~frame["coding_id"].isin(hidden)] if hidden else frame
 
 
 def require_coder() -> str | None:
