@@ -147,7 +147,7 @@ def without_paths(message: str) -> str:
     """
     folders = {tempfile.gettempdir(), str(Path.home()), os.getcwd(), str(Path(db.db_path()).parent)}
     for folder in sorted((f for f in folders if len(f) > 1), key=len, reverse=True):
-        message = re.sub(re.escape(folder.rstrip("/\\")) + r"[\\/](?:[^\\/\s]*[\\/])*", "", message)
+        message = re.sub(re.escape(folder.rstrip("/\\")) + r"[\\/](?:[^\\/\n:;,()'\"`]*[\\/])*", "", message)
     return _PATH.sub("", message)
 
 

@@ -110,7 +110,8 @@ def code_overlap(table: pd.DataFrame, *, key: str) -> None:
         st.caption("No coded segment falls in this run's themes.")
         return
     data = table[table["theme_id"] >= 0]
-    data = data.assign(theme=data["theme_id"].astype(str) + ": " + data["label"].astype(str))
+    data = data.assign(theme=data["theme_id"].astype(str) + ": " + data["label"].astype(str).map(safe.plot),
+                       code=data["code"].astype(str).map(safe.plot))
     pct = data.pivot_table(index="theme", columns="code", values="pct_of_theme", aggfunc="sum").fillna(0.0)
     top_codes = data.groupby("code")["segments"].sum().sort_values(ascending=False).index[:25]
     pct = pct[[c for c in top_codes if c in pct.columns]]
