@@ -117,17 +117,17 @@ def guard(action: str | None = None):
     try:
         yield
     except DatabaseLocked as exc:
-        error(str(exc) + " The app keeps showing what it read before; try again when the other process is done.")
+        say(str(exc) + " The app keeps showing what it read before; try again when the other process is done.")
     except InsightError as exc:
-        error(without_flags(str(exc)))  # the app has no command-line flags
+        say(without_flags(str(exc)))  # the app has no command-line flags
     except Exception as exc:  # a bug: say so plainly, keep the details for the terminal
         traceback.print_exc(file=sys.stderr)
         what = f" while trying to {action}" if action else ""
-        error(f"{UNEXPECTED}{what}: {exc.__class__.__name__}: {exc}. This is a bug in Insight; the details "
-              "are in the terminal that runs the app.")
+        say(f"{UNEXPECTED}{what}: {exc.__class__.__name__}: {exc}. This is a bug in Insight; the details "
+            "are in the terminal that runs the app.")
 
 
-def error(message: str, kind: str = "error") -> None:
+def say(message: str, kind: str = "error") -> None:
     """A message box whose text may hold data (file, code and coder names) and server paths:
     the paths cut to file names, the rest drawn as text (:mod:`insight.ui.safe`)."""
     getattr(st, kind)(safe.text(without_paths(message)))
@@ -166,7 +166,7 @@ def flash(message: str, kind: str = "success") -> None:
 
 def show_flash() -> None:
     for kind, message in st.session_state.pop("shell.flash", []):
-        error(message, kind)
+        say(message, kind)
 
 
 # -- colours and text --------------------------------------------------------------------------
