@@ -237,7 +237,7 @@ def test_keep_and_ingest_checks_the_role_before_it_writes(tmp_path, monkeypatch)
     kept = folder / "P1.txt"
     kept.write_bytes(b"the researcher's file")
     before = kept.stat().st_mtime_ns
-    monkeypatch.setattr(upload, "current_role", lambda: "viewer")
+    monkeypatch.setattr(upload, "current_role", lambda: "viewer", raising=False)
     called = []
     with pytest.raises(InsightError, match="A viewer cannot"):
         upload.keep_and_ingest(folder, "P1.txt", b"the viewer's file", lambda path: called.append(path.read_bytes()))

@@ -31,10 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # every attribute through which a page loads or links something
 LOADS = """
 const host = arguments[0];
-const names = ['href', 'xlink:href', 'src', 'srcset', 'action', 'formaction', 'poster', 'data', 'background', 'style'];
-return [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
-    .filter(a => names.includes(a.name) && a.value.includes(host))
-    .map(a => e.tagName + ' ' + a.name + '=' + a.value.slice(0, 120)));
+const names = ['*|href', 'src', 'srcset', 'action', 'formaction', 'poster', 'data', 'background', 'style'];
+const found = document.querySelectorAll(names.map(n => `[${n}*="${host}"]`).join(','));
+return [...found].map(e => e.tagName + ' ' + (e.getAttribute('href') || e.getAttribute('src') || e.outerHTML).slice(0, 160));
 """
 
 
