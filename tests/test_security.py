@@ -154,7 +154,8 @@ def test_inert_text_renders_as_its_own_characters():
     from insight.ui.safe import text
 
     md = MarkdownIt("commonmark", {"html": True})
-    typed = "It is damp.\n\n" + payloads.payloads(BASE, "x") + "\n\n# not a heading\n\n    not code\n* not a list **not bold**"
+    typed = ("It is damp.\n\n" + payloads.payloads(BASE, "x")
+             + "\n\n# not a heading\n\n    not code\n* not a list **not bold**")
     for source in (text(typed), f"<div style='x'>{text(typed, breaks=True)}</div>", f"**{text(typed)}**"):
         shown = md.render(source)
         assert "<a " not in shown and "<img" not in shown and "<h1" not in shown and "<li" not in shown, shown
