@@ -50,7 +50,7 @@ def sidebar() -> None:
             st.button("Log out", key="shell.logout", on_click=access.logout)
         message = db.locked()
         if message:
-            st.warning("Read-only for now: " + message)
+            say("Read-only for now: " + message, "warning")
             st.button("Try again", key="shell.retry", on_click=db.release)
 
 
