@@ -1,12 +1,15 @@
 """Browse: documents and participants with attribute filters, transcripts with codings, search,
 and segments by code, coder and theme."""
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
+from insight.access import can_reidentify, current_role
 from insight.statuses import ACCEPTED, REJECTED, SUGGESTED
 from insight.ui import browse as ui
-from insight.ui import db, shell
+from insight.ui import db, safe, shell
 
 shell.page("Browse", "Documents and participants, transcripts with their codings, and search across segments.")
 
@@ -45,9 +48,12 @@ if shell.require_documents():
             if document_id is not None:
                 show_suggestions = st.toggle("Show auto-coder suggestions (marked ?)", key="browse.suggestions")
                 doc = documents[documents["document_id"] == document_id].iloc[0]
-                st.subheader(doc["title"])
+                st.subheader(safe.text(doc["title"]))
                 date = doc["doc_date"].date() if hasattr(doc["doc_date"], "date") and not pd.isna(doc["doc_date"]) else None
-                st.caption(" \u00b7 ".join(str(x) for x in (doc["kind"], doc["participant"], date, doc["source_path"])
+                # the file's name may hold a person's name that pseudonymisation left (it is the file on
+                # disk): researchers see it, viewers only the (pseudonymised) title above
+                source = Path(str(doc["source_path"])).name if can_reidentify(current_role()) else None
+                st.caption(" \u00b7 ".join(safe.text(x) for x in (doc["kind"], doc["participant"], date, source)
                                            if x is not None and str(x) not in ("", "NaT", "nan", "None")))
                 ui.transcript(db.read("segments", study, document_id=int(document_id)),
                               codings[codings["document_id"] == document_id], colours,

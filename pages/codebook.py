@@ -8,7 +8,7 @@ import streamlit as st
 
 from insight.statuses import ACCEPTED, AUTO
 from insight.ui import codebook as ui
-from insight.ui import db, shell
+from insight.ui import db, safe, shell
 
 shell.page("Codebook", "Every code with its definition, criteria, examples and keywords. Each save is a new, "
            "numbered version; older versions stay as they were.")
@@ -29,13 +29,16 @@ def loader() -> None:
                               "spreadsheet, one row per code, as Taguette exports it)",
                               type=["yaml", "yml", "qdc", "csv", "xlsx"], key="codebook.load")
     if upload is not None and st.button("Load it", key="codebook.load.go"):
-        from insight.access import check_upload
+        from insight.access import check_upload, current_role, require_edit
 
         with shell.guard("load the codebook"):
-            path = Path(tempfile.mkdtemp(prefix="insight-codebook-")) / check_upload(upload.name, upload.size)
-            path.write_bytes(upload.getvalue())
-            with st.spinner("Loading ..."):
-                result = db.act("load_codebook", path, author=shell.coder() or None, study=shell.study())
+            require_edit(current_role(), "load a codebook")  # before anything is written, even a temporary file
+            name = check_upload(upload.name, upload.size)
+            with tempfile.TemporaryDirectory(prefix="insight-codebook-") as folder:
+                path = Path(folder) / name
+                path.write_bytes(upload.getvalue())
+                with st.spinner("Loading ..."):
+                    result = db.act("load_codebook", path, author=shell.coder() or None, study=shell.study())
             moved = "".join(f" {r['from']} is now {r['to']}: its {r['codings']} coding(s) moved with it."
                             for r in result.get("renamed", []))
             sheet = result.get("sheet")
@@ -76,10 +79,10 @@ if shell.require_database():
 
             left, right = st.columns([2, 3])
             with left:
-                st.markdown(f"**{book.title or book.name}** \u00b7 {len(book.codes)} codes")
+                st.markdown(f"**{safe.text(book.title or book.name)}** \u00b7 {len(book.codes)} codes")
                 if book.description:
                     with st.expander("About this codebook"):
-                        st.write(book.description)
+                        st.markdown(safe.text(book.description))
                 ui.tree(book, colours, per_code)
                 st.caption("The numbers are segments coded by people (accepted codings).")
             with right:

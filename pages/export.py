@@ -4,7 +4,7 @@ co-occurrence and crosstabs, REFI-QDA project and codebook, each with a download
 import streamlit as st
 
 from insight.statuses import ACCEPTED, REJECTED, SUGGESTED
-from insight.ui import db, shell
+from insight.ui import db, safe, shell
 from insight.ui import export as ui
 
 shell.page("Export", "Everything leaves as a file you download: for R, Stata, Excel, NVivo, ATLAS.ti, MAXQDA "
@@ -105,7 +105,8 @@ if shell.require_documents():
             if attributes:
                 by = st.selectbox("Attribute", attributes, key="export.preview.by")
                 counts, percents, base = db.read("crosstab", by, study, **scope)
-                ui.heatmap(percents, title=f"% of participants in each {by} group with the code", key="export.heat",
+                ui.heatmap(percents, title=f"% of participants in each {safe.text(by)} group with the code",
+                           key="export.heat",
                            zlabel="%")
             else:
                 st.caption("The participants have no attributes.")

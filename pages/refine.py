@@ -6,7 +6,7 @@ import streamlit as st
 from insight.codetest import compare_reports
 from insight.statuses import ACCEPTED, AUTO
 from insight.ui import codebook as book_ui
-from insight.ui import db, shell
+from insight.ui import db, safe, shell
 from insight.ui import refine as ui
 
 shell.page("Test & refine", "A codebook is tested like code: each example must be coded, each counter-example "
@@ -23,7 +23,8 @@ def run(ref: str, gold: str | None, methods: tuple, min_f1: float) -> dict | Non
         db.embedder()
     step = st.empty()  # each step as it starts: the first run embeds and fits, later ones take seconds
     report = shell.run_action("test the codebook", "test_codebook", codebook=ref, gold=gold, methods=list(methods),
-                              min_f1=min_f1, study=shell.study(), progress=lambda m: step.caption(f"\u2026 {m}"),
+                              min_f1=min_f1, study=shell.study(),
+                              progress=lambda m: step.caption(f"\u2026 {safe.text(m)}"),
                               spinner=f"Testing {ref} (the first run scores every segment; later ones reuse that) ...")
     step.empty()
     if report is not None:
@@ -102,7 +103,7 @@ if shell.require_documents():
         colours = shell.code_colours(book)
         keys = book_ui.seed_form(code, book.version, "refine.form", colours[code.name])
         if code.definition:
-            st.markdown(f"**Definition.** {code.definition}")
+            st.markdown(f"**Definition.** {safe.text(code.definition)}")
         left, right = st.columns(2)
         # a quote already added as an example (or counter-example) is known: it leaves the lists
         known = {" ".join(t.split()) for t in [*code.examples, *code.counter_examples]}
@@ -120,11 +121,11 @@ if shell.require_documents():
                                   lambda text: book_ui.append_line(keys["counter_examples"], text),
                                   key=f"refine.fp.{chosen}")
             if gold and not row["false_positives"] and not row["false_negatives"]:
-                st.caption(f"No disagreements with {gold} on this code.")
+                st.caption(f"No disagreements with {safe.text(gold)} on this code.")
         if gold:
             ui.rule_table(row.get("rules"), gold, key=f"refine.rules.{chosen}")
 
-        st.subheader(f"Edit {chosen}")
+        st.subheader(f"Edit {safe.text(chosen)}")
         if version != versions[0]:
             st.caption(f"Saving makes version {versions[0] + 1} from version {version}.")
         with shell.guard("save the code"):

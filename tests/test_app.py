@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from insight import Workspace
+from insight.ui.safe import plain  # what a reader sees of text drawn inert
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {"overview": "Overview", "upload": "Upload", "browse": "Browse", "codebook": "Codebook",
@@ -195,7 +196,7 @@ def test_overview_says_how_the_vectors_were_made(db):
         embeddings._record_run(ws.con, None, {"embedder": info, "embedded": 3})
     at = app()
     clean(at)
-    line = next(m.value for m in at.markdown if m.value.startswith("**Embeddings**"))
+    line = plain(next(m.value for m in at.markdown if m.value.startswith("**Embeddings**")))
     assert "onnx-int8-attention" in line and "0.9981" in line and "97%" in line and "no VNNI" in line
 
 
@@ -210,7 +211,7 @@ def test_upload_imports_files_with_column_mapping_and_reports_failures(db):
                                    ("broken.xlsx", b"not a workbook", "application/octet-stream"),
                                    ("tool.exe", b"MZ", "application/octet-stream")]).run()
     assert not at.exception
-    said = [e.value for e in at.error]  # before the import: the unknown format, and the damaged workbook
+    said = [plain(e.value) for e in at.error]  # before the import: the unknown format, and the damaged workbook
     assert len(said) == 2 and "cannot read '.exe'" in said[0] and "broken.xlsx" in said[1]
     by_key(at.multiselect, ".text").set_value(["q1"])
     by_key(at.selectbox, ".id").set_value("resp")
@@ -218,7 +219,7 @@ def test_upload_imports_files_with_column_mapping_and_reports_failures(db):
     at.button(key="upload.import").click().run()
     assert not at.exception
     # the bad file is named with its reason; the others went in
-    assert any("broken.xlsx" in e.value and "not a valid .xlsx" in e.value for e in at.error)
+    assert any("broken.xlsx" in plain(e.value) and "not a valid .xlsx" in plain(e.value) for e in at.error)
     with ro(db) as ws:
         docs = ws.documents("Council")
         people = ws.participants("Council")
@@ -240,7 +241,7 @@ def test_upload_names_codes_not_in_the_codebook(db):
     by_key(at.multiselect, ".codes").set_value(["codes"]).run()
     at.button(key="upload.import").click().run()
     clean(at)
-    said = " ".join(w.value for w in at.warning)
+    said = " ".join(plain(w.value) for w in at.warning)
     assert "2 codes are not in codebook council@1: 'Damnp' (nearest: 'Damp'), 'Parking' (no close name)." in said
     assert "insight codebook fold 'Damnp' 'Damp'" in said
 
@@ -257,15 +258,15 @@ def test_browse_shows_a_transcript_with_codings_and_searches(db):
     at.selectbox(key="browse.docs.document").set_value(interview).run()
     at.toggle(key="browse.suggestions").set_value(True).run()
     clean(at)
-    html = " ".join(m.value for m in at.markdown)
+    html = plain(" ".join(m.value for m in at.markdown))
     assert "Black mould behind the wardrobe" in html and "00:00:09" in html
     assert "Damp ?" in html  # the rules auto-coder's suggestion, marked as one
     at.text_input(key="browse.query").set_value("boiler").run()
-    html = " ".join(m.value for m in at.markdown)
+    html = plain(" ".join(m.value for m in at.markdown))
     assert "repair the boiler" in html and "Fix the boiler please" in html
     at.selectbox(key="browse.code").set_value("Transport").run()
     clean(at)
-    assert "No bus to the hospital" in " ".join(m.value for m in at.markdown)
+    assert "No bus to the hospital" in plain(" ".join(m.value for m in at.markdown))
 
 
 # -- codebook ---------------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def test_codebook_loads_a_spreadsheet_and_says_how(db):
     at.file_uploader(key="codebook.load").set_value([("codebook.csv", sheet.encode("cp1252"), "text/csv")]).run()
     at.button(key="codebook.load.go").click().run()
     clean(at)
-    said = " ".join(s.value for s in at.success)
+    said = " ".join(plain(s.value) for s in at.success)
     assert "codebook: version 1 loaded (2 codes)." in said and "name=tag, definition=description" in said
     with ro(db) as ws:
         assert [(c.name, c.definition) for c in ws.codebook("codebook").codes] == [
@@ -352,7 +353,7 @@ def test_refine_runs_tests_and_an_edit_is_retested_with_changes(db):
     assert ("council@2", "Ann", ("rules", "semantic"), 0.5) in reports
     with ro(db) as ws:
         assert ws.codebook().version == 2 and "surveyor" in ws.codebook().code("Repairs").keywords
-    assert "council@1:" in at.markdown[0].value  # the summary compares with the previous version
+    assert "council@1:" in plain(at.markdown[0].value)  # the summary compares with the previous version
     assert "F1 change" in at.dataframe[0].value.columns
 
 

@@ -66,7 +66,15 @@ def guessed_kind(name: str, data: bytes) -> str:
 
 
 def said_about(at, name: str) -> list[str]:
-    return [e.value for e in at.error if name in e.value]
+    return [m for m in shown(at.error) if name in m]
+
+
+def shown(elements) -> list[str]:
+    """The text of message boxes and captions as the reader sees it (they are drawn inert:
+    :mod:`insight.ui.safe`)."""
+    from insight.ui.safe import plain
+
+    return [plain(e.value) for e in elements]
 
 
 def assert_app_words(messages: list[str], *paths: Path) -> None:
@@ -80,34 +88,33 @@ def assert_app_words(messages: list[str], *paths: Path) -> None:
 def test_field_notes_guess_is_shown_changed_and_bad_files_are_said_once(db):
     at = upload_page([(NOTES_NAME, NOTES), (TORN_NAME, TORN), (f"exports/{EMPTY_NAME}", EMPTY),
                       (SHORT_NAME, SHORT)])
-    staging = Path(at.session_state["upload.staging"])
     # before the import: the guess, with the reader and what it found, beside the file
     kind = at.selectbox(key=f"upload.kind.{NOTES_NAME}")
     guess = guessed_kind(NOTES_NAME, NOTES)
     assert kind.value == guess == "interview" and kind.format_func(guess) == "interview (guessed)"
     assert set(kind.options) == {"interview (guessed)", "fieldnotes", "diary", "panel"}
-    assert "plain text · speakers Maria, Dev" in [c.value for c in at.caption]
+    assert "plain text · speakers Maria, Dev" in shown(at.caption)
     # each bad file once, by the name it was uploaded with
     assert len(said_about(at, TORN_NAME)) == len(said_about(at, EMPTY_NAME)) == 1 and len(at.error) == 2
     assert "the CSV is malformed" in said_about(at, TORN_NAME)[0]
     assert said_about(at, EMPTY_NAME)[0].startswith(f"{EMPTY_NAME}: the table has a header but no rows")
     # the short survey needs its text column: a warning in app words, until it is chosen
-    (short,) = [w.value for w in at.warning if SHORT_NAME in w.value]
+    (short,) = [w for w in shown(at.warning) if SHORT_NAME in w]
     assert "Choose the open-ended text column(s). Columns: resp, area, answer." in short
-    assert_app_words([e.value for e in at.error] + [short], staging)
+    assert_app_words(shown(at.error) + [short])
     next(m for m in at.multiselect if m.key.endswith(".text")).set_value(["answer"])
     next(m for m in at.selectbox if m.key.endswith(".id")).set_value("resp").run()
-    assert not [w for w in at.warning if SHORT_NAME in w.value]
+    assert not [w for w in shown(at.warning) if SHORT_NAME in w]
     # the guess is wrong: these are field notes
     kind.set_value("fieldnotes").run()
-    assert "plain text · no speakers: paragraphs" in [c.value for c in at.caption]
+    assert "plain text · no speakers: paragraphs" in shown(at.caption)
     assert at.button(key="upload.import").label == "Import 2 file(s)"
     at.button(key="upload.import").click().run()
     assert not at.exception, [e.value for e in at.exception]
     # after it: each bad file once again, in a fresh page (the drop zone is empty), and not kept
     assert not [s for s in at.selectbox if s.key.startswith("upload.kind.")]
     assert len(said_about(at, TORN_NAME)) == len(said_about(at, EMPTY_NAME)) == 1 and len(at.error) == 2
-    assert_app_words([e.value for e in at.error], staging, uploads(db))
+    assert_app_words(shown(at.error), uploads(db))
     assert sorted(p.name for p in uploads(db).iterdir()) == sorted([NOTES_NAME, SHORT_NAME])
     results = next(d for d in at.dataframe if "status" in d.value.columns).value.set_index("file")
     assert results.loc[[NOTES_NAME, SHORT_NAME, TORN_NAME, EMPTY_NAME], "status"].tolist() == [
@@ -146,7 +153,7 @@ def test_a_file_that_fails_at_import_leaves_the_uploads_folder_as_it_was(db, mon
     monkeypatch.setattr(insight.ingest, "_insert_frame", full_disk)
     second = first + b"Interviewer: And now?\r\nP4: Still cold.\r\n"
     at = upload_page([("P4 interview.txt", second), ("P4 interview.txt", second), ("P5.txt", b"P5: Fine.\n")])
-    assert [e.value for e in at.error] == ["P4 interview.txt: another file in this batch has the same name. "
+    assert shown(at.error) == ["P4 interview.txt: another file in this batch has the same name. "
                                            "Rename one of them and upload it again."]
     at.button(key="upload.import").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -14,6 +14,7 @@ directly instead.
 
 from __future__ import annotations
 
+import html
 import textwrap
 from pathlib import Path
 
@@ -34,10 +35,12 @@ def _palette(n: int) -> list[str]:
 
 
 def _wrap(text: str, width: int = 70, limit: int = 400) -> str:
+    """Data text for a Plotly label: wrapped with ``<br>``, its own tags escaped (Plotly draws
+    ``<a href>`` in a label as a live link)."""
     text = " ".join(str(text).split())
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0] + " …"
-    return "<br>".join(textwrap.wrap(text, width)) or ""
+    return "<br>".join(html.escape(line, quote=False) for line in textwrap.wrap(text, width)) or ""
 
 
 def _points(con, run_id: int):
@@ -69,14 +72,15 @@ def theme_map(con, run_id: int | None = None, *, colour_by: str = "theme", coder
     if len(points) > max_points:
         shown = points.sample(n=max_points, random_state=seed).sort_values("segment_id")
     shown = shown.assign(hover=[
-        f"<b>{_wrap(lbl or 'Unassigned', 60)}</b><br>{_wrap(text)}<br><i>{' · '.join(str(v) for v in (spk, part, doc) if v is not None and v == v)}</i>"
+        f"<b>{_wrap(lbl or 'Unassigned', 60)}</b><br>{_wrap(text)}<br>"
+        f"<i>{html.escape(' · '.join(str(v) for v in (spk, part, doc) if v is not None and v == v), quote=False)}</i>"
         for lbl, text, spk, part, doc in zip(shown["label"], shown["text"], shown["speaker"], shown["participant"],
                                              shown["document"])])
     fig = go.Figure()
     if colour_by == "theme":
         sizes = points[points["theme_id"] >= 0].groupby("theme_id").size().sort_values(ascending=False)
         colours = dict(zip(sizes.index, _palette(len(sizes))))
-        labels = dict(zip(points["theme_id"], points["label"]))
+        labels = {t: html.escape(str(label), quote=False) for t, label in zip(points["theme_id"], points["label"])}
         unassigned = shown[shown["theme_id"] < 0]
         if len(unassigned):
             fig.add_trace(_scatter(unassigned, f"Unassigned ({(points['theme_id'] < 0).sum()})", UNASSIGNED_COLOUR, 4))
@@ -94,9 +98,11 @@ def theme_map(con, run_id: int | None = None, *, colour_by: str = "theme", coder
         coded = _coded_segments(con, colour_by, coder)
         mask = shown["segment_id"].isin(coded)
         fig.add_trace(_scatter(shown[~mask], "other segments", OTHER_COLOUR, 4))
-        fig.add_trace(_scatter(shown[mask], f"{colour_by} ({int(points['segment_id'].isin(coded).sum())})",
+        fig.add_trace(_scatter(shown[mask], f"{html.escape(colour_by, quote=False)} "
+                                            f"({int(points['segment_id'].isin(coded).sum())})",
                                HIGHLIGHT_COLOUR, 6))
-        heading = title or f"Code “{colour_by}” on the theme map (run {run_id})" + (f", coder {coder}" if coder else "")
+        heading = title or html.escape(f"Code “{colour_by}” on the theme map (run {run_id})"
+                                       + (f", coder {coder}" if coder else ""), quote=False)
     if len(shown) < len(points):
         heading += f" — {len(shown):,} of {len(points):,} segments shown"
     fig.update_layout(title=heading, template="plotly_white", width=1100, height=800, hovermode="closest",

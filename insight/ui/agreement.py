@@ -8,7 +8,7 @@ import streamlit as st
 from insight import access
 from insight.errors import InsightError
 from insight.reliability import coverage_lines
-from insight.ui import db
+from insight.ui import db, safe
 from insight.ui.shell import flash, fmt, quote, short
 
 EVERY_SEGMENT_HINT = "tick Every segment to count a segment a coder never saw as no code"
@@ -17,9 +17,10 @@ EVERY_SEGMENT_HINT = "tick Every segment to count a segment a coder never saw as
 def overall(result: dict) -> None:
     a, b = result["coders"]
     o = result["overall"]
-    st.markdown(f"**{a}** (as gold) vs **{b}** on {o['n_units']:,} segments ({result['units']}), "
+    st.markdown(f"**{safe.text(a)}** (as gold) vs **{safe.text(b)}** on {o['n_units']:,} segments "
+                f"({safe.text(result['units'])}), "
                 f"{o['n_decisions']:,} segment \u00d7 code decisions")
-    st.caption(" ".join(coverage_lines(result, EVERY_SEGMENT_HINT)))
+    st.caption(safe.text(" ".join(coverage_lines(result, EVERY_SEGMENT_HINT))))
     cols = st.columns(5)
 
     def ci(key):
@@ -30,7 +31,8 @@ def overall(result: dict) -> None:
     cols[1].metric("Pooled kappa", fmt(o.get("kappa")), help=ci("kappa"))
     cols[2].metric("Alpha", fmt(o.get("alpha")), help=ci("alpha"))
     cols[3].metric("Agreement", fmt(o.get("percent_agreement")), help=ci("percent_agreement"))
-    cols[4].metric(f"F1 of {b}", fmt(o.get("f1")), help=f"{b} judged against {a}. " + (ci("f1") or ""))
+    cols[4].metric(f"F1 of {safe.text(b)}", fmt(o.get("f1")),
+                   help=f"{safe.text(b)} judged against {safe.text(a)}. " + (ci("f1") or ""))
 
 
 def per_code(result: dict) -> pd.DataFrame:
@@ -65,7 +67,8 @@ def kappa_chart(frame: pd.DataFrame, *, key: str) -> None:
         return
     band = pd.cut(data["kappa"], [-1.01, 0.4, 0.6, 0.8, 1.01], labels=["poor (<0.4)", "moderate", "substantial",
                                                                         "almost perfect (>0.8)"])
-    fig = px.bar(data.assign(band=band.astype(str)), x="kappa", y="code", orientation="h", color="band",
+    fig = px.bar(data.assign(band=band.astype(str), code=data["code"].map(safe.plot)), x="kappa", y="code",
+                 orientation="h", color="band",
                  color_discrete_map={"poor (<0.4)": "#d62728", "moderate": "#ff7f0e", "substantial": "#bcbd22",
                                      "almost perfect (>0.8)": "#2ca02c"})
     fig.update_layout(height=max(280, 22 * len(data) + 110), margin=dict(l=10, r=10, t=30, b=10), yaxis_title=None,
@@ -77,16 +80,16 @@ def kappa_chart(frame: pd.DataFrame, *, key: str) -> None:
 
 def disagreements(frame: pd.DataFrame, code: str, a: str, b: str) -> None:
     if frame.empty:
-        st.caption(f"{a} and {b} agree on every segment for {code}.")
+        st.caption(f"{safe.text(a)} and {safe.text(b)} agree on every segment for {safe.text(code)}.")
         return
-    st.markdown(f"**{len(frame)} segment(s)** where {a} and {b} differ on **{code}**")
+    st.markdown(f"**{len(frame)} segment(s)** where {safe.text(a)} and {safe.text(b)} differ on **{safe.text(code)}**")
     left, right = st.columns(2)
     with left:
-        st.markdown(f"*Only {a} coded {code}*")
+        st.markdown(f"*Only {safe.text(a)} coded {safe.text(code)}*")
         for row in frame[frame["coded_by_only"] == a].itertuples():
             quote(row.text, f"{row.document}" + (f" \u00b7 {row.speaker}" if row.speaker else ""))
     with right:
-        st.markdown(f"*Only {b} coded {code}*")
+        st.markdown(f"*Only {safe.text(b)} coded {safe.text(code)}*")
         for row in frame[frame["coded_by_only"] == b].itertuples():
             quote(row.text, f"{row.document}" + (f" \u00b7 {row.speaker}" if row.speaker else ""))
 
@@ -150,16 +153,16 @@ def assignments(frame: pd.DataFrame) -> None:
 
 def sample_agreement(result: dict) -> None:
     """Per coder pair: the overall figures and the figures per code, on the units named."""
-    st.caption(result["units_note"] + " Coded so far: " + ", ".join(
-        f"{who} {n:,}" for who, n in result["coded"].items()) + ".")
+    st.caption(safe.text(result["units_note"] + " Coded so far: " + ", ".join(
+        f"{who} {n:,}" for who, n in result["coded"].items()) + "."))
     if not result["pairs"]:
         st.info("Nobody has coded this sample yet.")
     for pair in result["pairs"]:
         a, b = pair["coders"]
         o = pair["overall"]
-        st.markdown(f"**{a}** vs **{b}** on {o['n_units']:,} units: kappa {fmt(o.get('kappa'))}, alpha "
-                    f"{fmt(o.get('alpha'))}, agreement {fmt(o.get('percent_agreement'))}, mean kappa "
-                    f"{fmt(o.get('mean_kappa'))}")
+        st.markdown(f"**{safe.text(a)}** vs **{safe.text(b)}** on {o['n_units']:,} units: kappa "
+                    f"{fmt(o.get('kappa'))}, alpha {fmt(o.get('alpha'))}, agreement "
+                    f"{fmt(o.get('percent_agreement'))}, mean kappa {fmt(o.get('mean_kappa'))}")
         rows = [{"code": r["code"], "kappa": r["kappa"], "alpha": r["alpha"], "agreement": r["percent_agreement"],
                  a: r["a_count"], b: r["b_count"], "both": r["both"]} for r in pair["codes"]]
         if rows:
@@ -183,8 +186,9 @@ def adjudication(assignment_id: int, split: pd.DataFrame, lead: str | None) -> N
         return
     a, b = split["coder_a"].iloc[0], split["coder_b"].iloc[0]
     open_ = split[split["decision"].isna()]
-    st.caption(f"{len(split):,} disagreement(s) between {a} and {b}, {len(open_):,} undecided. Apply gives the "
-               "Consensus coder the code on that unit; Omit leaves it off. Every decision is kept with your name.")
+    st.caption(f"{len(split):,} disagreement(s) between {safe.text(a)} and {safe.text(b)}, {len(open_):,} "
+               "undecided. Apply gives the Consensus coder the code on that unit; Omit leaves it off. Every "
+               "decision is kept with your name.")
     st.button("Settle the agreements first (codes both gave go to the consensus)", key="agreement.settle",
               on_click=act, args=("team.settle_agreed", assignment_id), kwargs={"lead": lead})
     show_all = st.toggle("Show decided ones too", key="agreement.adjudicate.all")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import streamlit as st
 
 from insight.statuses import ACCEPTED
+from insight.ui import safe
 from insight.ui.shell import chip, clock, colour_for
 
 ID_COLUMNS = ("participant_id", "study", "external_id", "name")
@@ -24,7 +23,7 @@ def attribute_filters(participants: pd.DataFrame, *, key: str) -> pd.DataFrame:
     cols = st.columns(min(len(attrs), 5))
     for i, attr in enumerate(attrs):
         values = sorted(participants[attr].dropna().astype(str).unique())
-        chosen = cols[i % len(cols)].multiselect(attr.replace("_", " "), values, key=f"{key}.{attr}")
+        chosen = cols[i % len(cols)].multiselect(safe.text(attr.replace("_", " ")), values, key=f"{key}.{attr}")
         if chosen:
             kept = kept[kept[attr].astype(str).isin(chosen)]
     return kept
@@ -61,11 +60,11 @@ def _highlight(text: str, start: int, spans: list[tuple[int, int, str]], colours
     for s, e, code in marks:
         if s < at:
             continue  # overlapping spans: the first one is marked, the chip still lists both
-        out.append(html.escape(text[at:s]))
-        out.append(f"<mark title='{html.escape(code)}' style='background:{colour_for(code, colours)}44;"
-                   f"padding:0 1px'>{html.escape(text[s:e])}</mark>")
+        out.append(safe.text(text[at:s], breaks=True))
+        out.append(f"<mark title='{safe.text(code)}' style='background:{colour_for(code, colours)}44;"
+                   f"padding:0 1px'>{safe.text(text[s:e], breaks=True)}</mark>")
         at = e
-    out.append(html.escape(text[at:]))
+    out.append(safe.text(text[at:], breaks=True))
     return "".join(out)
 
 
@@ -90,12 +89,13 @@ def transcript(segments: pd.DataFrame, codings: pd.DataFrame, colours: dict[str,
                 coders = ", ".join(sorted(per_code["coder"].unique()))
                 suggested = (per_code["status"] != ACCEPTED).all()
                 label = chip(code + (" ?" if suggested else ""), colours)
-                chips.append(f"<span title='{html.escape(coders)}'>{label}</span>")
+                chips.append(f"<span title='{safe.text(coders)}'>{label}</span>")
                 spans += [(int(r.start), int(r.end), code) for r in per_code.itertuples()
                           if pd.notna(r.start) and pd.notna(r.end)]
             border = colour_for(group["code"].iloc[0], colours)
-        speaker = f"<b>{html.escape(str(seg.speaker))}</b>: " if seg.speaker and pd.notna(seg.speaker) else ""
-        field = f"<span style='color:#888'>[{html.escape(str(seg.field))}]</span> " if seg.field and pd.notna(seg.field) else ""
+        speaker = f"<b>{safe.text(seg.speaker)}</b>: " if seg.speaker and pd.notna(seg.speaker) else ""
+        field = (f"<span style='color:#888'>[{safe.text(seg.field)}]</span> "
+                 if seg.field and pd.notna(seg.field) else "")
         body = _highlight(seg.text, int(seg.start), spans, colours)
         rows.append(
             f"<div style='display:flex;gap:12px;padding:6px 0 6px 10px;border-left:4px solid {border};margin-bottom:4px'>"
@@ -114,10 +114,10 @@ def quotes(frame: pd.DataFrame, codes_by_segment: dict[int, list[str]], colours:
     st.caption(f"{len(frame):,} segment(s)" + (f"; the first {limit} are shown." if len(frame) > limit else "."))
     parts = []
     for row in frame.head(limit).itertuples():
-        where = html.escape(str(row.document)) + (f" \u00b7 {html.escape(str(row.speaker))}"
-                                                 if row.speaker and pd.notna(row.speaker) else "")
+        where = safe.text(row.document) + (f" \u00b7 {safe.text(row.speaker)}"
+                                           if row.speaker and pd.notna(row.speaker) else "")
         chips = "".join(chip(c, colours) for c in codes_by_segment.get(row.segment_id, []))
         parts.append(f"<blockquote style='margin:0 0 8px 0;padding:4px 10px;border-left:3px solid #bbb'>"
-                     f"{html.escape(' '.join(str(row.text).split()))}"
+                     f"{safe.text(row.text)}"
                      f"<div style='color:#666;font-size:0.8em;margin-top:2px'>{where} {chips}</div></blockquote>")
     st.markdown("".join(parts), unsafe_allow_html=True)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import html
 import json
 
 import pandas as pd
 import streamlit as st
 
 from insight.errors import CodebookError
+from insight.ui import safe
 from insight.ui.shell import chip
 
 LIST_FIELDS = ("examples", "counter_examples", "keywords")
@@ -34,7 +34,7 @@ def tree(book, colours: dict[str, str], counts: dict[str, int]) -> None:
         lines = []
         for code in book.children(parent):
             n = counts.get(code.name, 0)
-            tip = html.escape(code.definition or "no definition yet", quote=True)
+            tip = safe.text(code.definition or "no definition yet")
             count = f"<span style='color:#888;font-size:0.8em'>{n:,}</span>" if n or not book.children(code.name) else ""
             lines.append(f"<div title='{tip}' style='margin-left:{depth * 18}px;padding:1px 0'>{chip(code.name, colours)}"
                          f"{count}</div>")
@@ -154,23 +154,23 @@ def _under(book, name: str, ancestor: str) -> bool:
 
 def diff(result: dict) -> None:
     """What changed between two versions, code by code."""
-    st.markdown(f"**{result['from']} \u2192 {result['to']}**")
-    lines = [f"- added **{html.escape(n)}**" for n in result["added"]]
-    lines += [f"- removed **{html.escape(n)}**" for n in result["removed"]]
-    lines += [f"- renamed **{html.escape(r['from'])}** \u2192 **{html.escape(r['to'])}**" for r in result["renamed"]]
+    st.markdown(f"**{safe.text(result['from'])} \u2192 {safe.text(result['to'])}**")
+    lines = [f"- added **{safe.text(n)}**" for n in result["added"]]
+    lines += [f"- removed **{safe.text(n)}**" for n in result["removed"]]
+    lines += [f"- renamed **{safe.text(r['from'])}** \u2192 **{safe.text(r['to'])}**" for r in result["renamed"]]
     for name, fields in result["changed"].items():
-        lines.append(f"- changed **{html.escape(name)}**: " + ", ".join(f.replace("_", " ") for f in fields))
+        lines.append(f"- changed **{safe.text(name)}**: " + ", ".join(f.replace("_", " ") for f in fields))
     if result.get("codebook_fields"):
         lines.append("- changed the codebook's " + " and ".join(result["codebook_fields"]))
     st.markdown("\n".join(lines) if lines else "No changes to codes.")
     for name, fields in result["changed"].items():
-        with st.expander(f"{name}: before and after"):
+        with st.expander(f"{safe.text(name)}: before and after"):
             for field, change in fields.items():
                 st.markdown(f"*{field.replace('_', ' ')}*")
                 c1, c2 = st.columns(2)
-                c1.markdown(f"<div style='background:#fdecea;padding:4px 8px'>{html.escape(_text(change['from']))}</div>",
+                c1.markdown(f"<div style='background:#fdecea;padding:4px 8px'>{safe.text(_text(change['from']))}</div>",
                             unsafe_allow_html=True)
-                c2.markdown(f"<div style='background:#e8f5e9;padding:4px 8px'>{html.escape(_text(change['to']))}</div>",
+                c2.markdown(f"<div style='background:#e8f5e9;padding:4px 8px'>{safe.text(_text(change['to']))}</div>",
                             unsafe_allow_html=True)
 
 

@@ -3,33 +3,33 @@ history and memos."""
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 import streamlit as st
 
+from insight.ui import safe
 from insight.ui.shell import chip, clock, colour_for, fmt, short
 
 
 def review_card(item: dict, context: pd.DataFrame, colours: dict[str, str], *, remaining: int) -> None:
     """One suggestion: the code, the auto-coder's confidence and reason, the segment in context."""
-    st.markdown(f"{chip(item['code'], colours)} suggested by **{html.escape(item['coder'])}** \u00b7 confidence "
+    st.markdown(f"{chip(item['code'], colours)} suggested by **{safe.text(item['coder'])}** \u00b7 confidence "
                 f"{fmt(item['score'])} \u00b7 {remaining:,} open suggestion(s) left", unsafe_allow_html=True)
     parts = []
     for row in context.itertuples():
-        speaker = f"<b>{html.escape(str(row.speaker))}</b>: " if row.speaker and pd.notna(row.speaker) else ""
-        text = html.escape(" ".join(str(row.text).split()))
+        speaker = f"<b>{safe.text(row.speaker)}</b>: " if row.speaker and pd.notna(row.speaker) else ""
         if row.is_target:
             parts.append(f"<div style='font-size:1.15em;padding:10px 14px;margin:6px 0;border-left:5px solid "
-                         f"{colours.get(item['code'], '#1f77b4')};background:#f7f9fc'>{speaker}{text}</div>")
+                         f"{colours.get(item['code'], '#1f77b4')};background:#f7f9fc'>{speaker}"
+                         f"{safe.text(row.text)}</div>")
         else:
-            parts.append(f"<div style='color:#888;font-size:0.9em;padding:2px 14px'>{speaker}{short(text, 240)}</div>")
-    where = html.escape(str(item.get("document") or ""))
+            parts.append(f"<div style='color:#888;font-size:0.9em;padding:2px 14px'>{speaker}"
+                         f"{safe.text(short(row.text, 240))}</div>")
+    where = safe.text(item.get("document") or "")
     parts.append(f"<div style='color:#666;font-size:0.8em;padding:2px 14px'>{where} \u00b7 segment "
                  f"{int(item['segment_id'])}</div>")
     st.markdown("".join(parts), unsafe_allow_html=True)
     if item.get("explanation"):
-        st.caption("Why: " + str(item["explanation"]))
+        st.caption("Why: " + safe.text(item["explanation"]))
 
 
 def queue_table(queue: pd.DataFrame, *, key: str) -> None:
@@ -55,11 +55,22 @@ def memos(frame: pd.DataFrame) -> None:
         st.caption("No memos yet.")
         return
     for row in frame.iloc[::-1].head(30).itertuples():
-        target = row.target_kind + (f" {row.target_id}" if row.target_id else "")
         st.markdown(f"<div style='border-left:3px solid #e0c060;padding:2px 10px;margin-bottom:6px'>"
-                    f"{html.escape(row.text)}<div style='color:#777;font-size:0.8em'>{html.escape(str(row.author))} "
-                    f"on {html.escape(target)} \u00b7 {row.created_at:%Y-%m-%d %H:%M}</div></div>",
-                    unsafe_allow_html=True)
+                    f"{safe.text(row.text, breaks=True)}<div style='color:#777;font-size:0.8em'>"
+                    f"{safe.text(row.author)} on {safe.text(memo_target(row.target_kind, row.target_id))} "
+                    f"\u00b7 {row.created_at:%Y-%m-%d %H:%M}</div></div>", unsafe_allow_html=True)
+
+
+def memo_target(kind: str, target_id) -> str:
+    """What a memo is about, in words: ``study``, ``code Damp``, ``segment 12`` (a memo on the
+    study has no target id: an empty cell, which pandas reads as NaN, not as "nan").
+
+    >>> memo_target("study", float("nan")), memo_target("segment", "12"), memo_target("code", "Damp")
+    ('study', 'segment 12', 'code Damp')
+    """
+    if target_id is None or pd.isna(target_id) or str(target_id).strip() == "":
+        return kind
+    return f"{kind} {target_id}"
 
 
 def transcript_inputs(document: dict, codings: pd.DataFrame, book, colours: dict[str, str]) -> dict:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from insight.ui import safe
+
 MIME = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet",
         ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ".md": "text/markdown", ".html": "text/html",
@@ -19,7 +21,7 @@ def download(prepared: dict | None, *, key: str) -> None:
         return
     data, summary, name = prepared["data"], prepared["summary"], prepared["name"]
     suffix = "." + name.rsplit(".", 1)[-1]
-    st.download_button(f"Download {name}", data, file_name=name, mime=MIME.get(suffix), key=key,
+    st.download_button(f"Download {safe.text(name)}", data, file_name=name, mime=MIME.get(suffix), key=key,
                        icon=":material/download:", type="primary")
     counts = ", ".join(f"{summary[k]:,} {k}" for k in COUNTS if isinstance(summary.get(k), int))
     st.caption(f"{len(data):,} bytes" + (f": {counts}" if counts else "") + ".")
@@ -31,6 +33,7 @@ def heatmap(frame: pd.DataFrame, *, title: str, key: str, zlabel: str) -> None:
     if frame.empty:
         st.caption("Nothing to show yet.")
         return
+    frame = frame.rename(index=safe.plot, columns=safe.plot)  # code names and attribute values: text, not tags
     fig = px.imshow(frame, text_auto=True, aspect="auto", color_continuous_scale="Blues", labels={"color": zlabel})
     fig.update_layout(height=max(320, 22 * len(frame) + 160), margin=dict(l=10, r=10, t=10, b=10))
     st.caption(title)

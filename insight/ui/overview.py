@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from insight.statuses import ACCEPTED, AUTO, REJECTED, SUGGESTED
+from insight.ui import safe
 from insight.ui.shell import PALETTE, fmt, parse_json
 
 
@@ -37,6 +38,7 @@ def codings_by_coder(counts: pd.DataFrame, *, key: str) -> None:
         st.caption("No codings yet: load a codebook and code on the Code page, or run the auto-coders.")
         return
     frame = counts.groupby(["coder", "status"], as_index=False)["codings"].sum()
+    frame["coder"] = frame["coder"].map(safe.plot)
     fig = px.bar(frame, y="coder", x="codings", color="status", orientation="h", title="Codings by coder",
                  color_discrete_map={ACCEPTED: "#2ca02c", SUGGESTED: "#1f77b4", REJECTED: "#d62728"})
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None, legend_title=None)
@@ -53,7 +55,8 @@ def code_frequencies(counts: pd.DataFrame, colours: dict[str, str], *, key: str,
     frame["who"] = frame["coder"].map(lambda c: "auto-coder suggestions" if c.startswith(AUTO) else "human codings")
     frame = frame.groupby(["code", "who"], as_index=False)["segments"].sum()
     order = frame.groupby("code")["segments"].sum().sort_values(ascending=False).head(top).index.tolist()
-    frame = frame[frame["code"].isin(order)]
+    frame = frame[frame["code"].isin(order)].assign(code=lambda f: f["code"].map(safe.plot))
+    order = [safe.plot(c) for c in order]
     fig = px.bar(frame, y="code", x="segments", color="who", orientation="h", barmode="group",
                  category_orders={"code": order, "who": ["human codings", "auto-coder suggestions"]},
                  title=f"Most used codes (top {min(top, len(order))}): segments",
@@ -70,7 +73,8 @@ def largest_themes(table: pd.DataFrame, run_id: int, *, key: str, top: int = 12)
     data = table[table["id"] >= 0].head(top)
     if data.empty:
         return
-    data = data.assign(theme=data["id"].astype(str) + ": " + data["label"].astype(str), percent=100 * data["share"])
+    data = data.assign(theme=data["id"].astype(str) + ": " + data["label"].astype(str).map(safe.plot),
+                       percent=100 * data["share"])
     fig = px.bar(data, x="percent", y="theme", orientation="h", text="size",
                  title=f"Largest themes (run {run_id}): % of segments", color_discrete_sequence=["#6a51a3"])
     fig.update_layout(height=max(300, 26 * len(data) + 80), margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None,
@@ -81,11 +85,11 @@ def largest_themes(table: pd.DataFrame, run_id: int, *, key: str, top: int = 12)
 def agreement_card(result: dict | None, *, note: str | None = None) -> None:
     """Overall kappa, alpha and percent agreement of one pair of coders."""
     if result is None:
-        st.caption(note or "No two coders have coded the same segments yet.")
+        st.caption(safe.text(note) if note else "No two coders have coded the same segments yet.")
         return
     a, b = result["coders"]
     o = result["overall"]
-    st.markdown(f"**{a}** vs **{b}** on {o['n_units']:,} segments")
+    st.markdown(f"**{safe.text(a)}** vs **{safe.text(b)}** on {o['n_units']:,} segments")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Mean kappa", fmt(o.get("mean_kappa")), help="Cohen's kappa per code, averaged over codes.")
     c2.metric("Pooled kappa", fmt(o.get("kappa")), help="Every segment x code decision pooled.")
@@ -109,8 +113,9 @@ def latest_runs(runs: pd.DataFrame) -> None:
         detail = ""
         if step == "code":
             made = summary.get("suggestions") or {}
-            detail = ", ".join(f"{c} {n:,}" for c, n in made.items())
-            detail = f"{summary.get('codebook', '')}: {detail} suggestions" if detail else summary.get("codebook", "")
+            detail = ", ".join(f"{safe.text(c)} {n:,}" for c, n in made.items())
+            book = safe.text(summary.get("codebook", ""))
+            detail = f"{book}: {detail} suggestions" if detail else book
         else:
             themes = summary.get("themes") or summary.get("n_themes")
             detail = f"{themes} themes" if themes is not None else ""
@@ -127,13 +132,13 @@ def embedding_line(runs: pd.DataFrame) -> None:
         return
     info = parse_json(rows.iloc[0]["settings"])
     model, backend = info.get("model", "?"), info.get("backend", "?")
-    text = f"**Embeddings**: {model}" + (f", {backend}" if backend != model else "")
+    text = f"**Embeddings**: {safe.text(model)}" + (f", {safe.text(backend)}" if backend != model else "")
     if backend == "hashing":
         text += " (word-hashing vectors: no transformer, no synonyms)"
     elif info.get("mean_cosine") is not None:
         text += (f": against PyTorch on {info.get('probes', '?')} real texts, mean cosine {info['mean_cosine']:.4f}"
                  f" and the same nearest neighbour for {info.get('neighbours', 0):.0%} of texts (bar: 0.995 and 90%),"
-                 f" measured on {info.get('cpu', 'this CPU')}")
+                 f" measured on {safe.text(info.get('cpu', 'this CPU'))}")
     elif info.get("backend") == "torch":
         text += " (the reference PyTorch model)"
     st.markdown(text + ".", help="The fast embedder checks itself against PyTorch on the CPU it runs on and uses "
@@ -144,6 +149,6 @@ def codebook_line(versions: pd.DataFrame, name: str) -> None:
     if versions.empty:
         return
     row = versions.iloc[0]
-    st.markdown(f"**Codebook** {name}@{row['version']}: {row['codes']} codes, last changed "
-                f"{row['created_at']:%Y-%m-%d %H:%M} by {row['author'] or 'unknown'}"
-                + (f" ({row['note']})" if row["note"] else "") + ".")
+    st.markdown(f"**Codebook** {safe.text(name)}@{row['version']}: {row['codes']} codes, last changed "
+                f"{row['created_at']:%Y-%m-%d %H:%M} by {safe.text(row['author'] or 'unknown')}"
+                + (f" ({safe.text(row['note'])})" if row["note"] else "") + ".")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from insight.ui import safe
 from insight.ui.shell import fmt, quote
 
 FIGURES = ("precision", "recall", "f1", "kappa", "alpha")
@@ -13,15 +14,18 @@ FIGURES = ("precision", "recall", "f1", "kappa", "alpha")
 
 def summary(report: dict, previous: dict | None) -> None:
     """One line: passed and failed, against what, how long it took."""
-    line = (f"**{report['passed']} passed, {report['failed']} failed** \u00b7 {report['codebook']}"
-            + (f" against **{report['gold']}**" if report["gold"] else " (examples and counter-examples only)")
-            + f" on {report['units']:,} segments \u00b7 {', '.join(report['methods'])} \u00b7 {report['seconds']:.1f} s")
+    line = (f"**{report['passed']} passed, {report['failed']} failed** \u00b7 {safe.text(report['codebook'])}"
+            + (f" against **{safe.text(report['gold'])}**" if report["gold"]
+               else " (examples and counter-examples only)")
+            + f" on {report['units']:,} segments \u00b7 {safe.text(', '.join(report['methods']))} \u00b7 "
+              f"{report['seconds']:.1f} s")
     if previous is not None:
         moved = report["passed"] - previous["passed"]
-        line += f" \u00b7 {previous['codebook']}: {previous['passed']} passed ({moved:+d})"
+        line += f" \u00b7 {safe.text(previous['codebook'])}: {previous['passed']} passed ({moved:+d})"
     st.markdown(line)
     if report.get("folds_by"):
-        st.caption(f"Out of fold, {report['folds']} folds by {report['folds_by']}: no document or respondent is on "
+        st.caption(f"Out of fold, {report['folds']} folds by {safe.text(report['folds_by'])}: no document or "
+                   "respondent is on "
                    f"both sides of a fold ({report['fold_groups']:,} groups), so the figures say how well the codebook "
                    "will code the next interview or respondent.")
 
@@ -88,7 +92,8 @@ def results(frame: pd.DataFrame, *, key: str, on_select) -> None:
 def figures(row: dict, change: dict | None) -> None:
     """The code's figures with their change against the previous version."""
     cols = st.columns(len(FIGURES) + 1)
-    cols[0].metric("Result", "PASS" if row["passed"] else "FAIL", help=None if row["passed"] else row.get("why"))
+    cols[0].metric("Result", "PASS" if row["passed"] else "FAIL",
+                   help=None if row["passed"] else safe.text(row.get("why")) or None)
     for col, key in zip(cols[1:], FIGURES):
         d = (change or {}).get(f"{key}_change")
         same = d is not None and round(d, 2) == 0
@@ -112,7 +117,8 @@ def disagreeing_quotes(items: list[dict], total: int | None, title: str, button:
     """False negatives or false positives, each with a button that copies it into the form."""
     if not items:
         return
-    st.markdown(f"**{title}** ({total if total is not None else len(items)}" + (f", first {len(items)} shown)"
+    st.markdown(f"**{safe.text(title)}** ({total if total is not None else len(items)}"
+                + (f", first {len(items)} shown)"
                                                                               if total and total > len(items) else ")"))
     for item in items:
         quote(item["text"], f"segment {item['segment_id']}")
@@ -126,7 +132,8 @@ def rule_table(rules: list[dict] | None, gold: str, *, key: str) -> None:
     if not rules:
         return
     frame = pd.DataFrame(rules)[["rule", "matches", "agreed", "precision", "recall"]]
-    st.markdown(f"**Its rules, each against {gold}**")
+    gold = safe.text(gold)
+    st.markdown(f"**Its rules, each against {safe.text(gold)}**")
     st.dataframe(frame, hide_index=True, key=key, height=min(300, 35 * (len(frame) + 1) + 3),
                  column_config={"rule": st.column_config.TextColumn("keyword or pattern"),
                                 "matches": st.column_config.NumberColumn(help=f"Segments {gold} saw that it matches"),
@@ -156,7 +163,7 @@ def calibration_chart(report: dict, *, key: str) -> None:
                 marker={"size": [6 + 10 * min(1.0, q["n"] / 200) ** 0.5 for q in points]},
                 hovertemplate="stated %{x:.2f}, happened %{y:.2f} of %{customdata:,} units<extra></extra>"))
         fig.update_layout(xaxis_title="probability stated (calibrated score)",
-                          yaxis_title=f"share {report['gold']} coded", xaxis_range=[0, 1], yaxis_range=[0, 1],
+                          yaxis_title=f"share {safe.plot(report['gold'])} coded", xaxis_range=[0, 1], yaxis_range=[0, 1],
                           height=380, margin={"l": 10, "r": 10, "t": 10, "b": 10}, legend={"orientation": "h"})
         st.plotly_chart(fig, key=key)
         st.caption("Each method's scores are turned into the probability that the gold coder applies the code "

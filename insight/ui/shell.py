@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import json
+import os
+import re
 import sys
+import tempfile
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +15,7 @@ import streamlit as st
 
 from insight import access
 from insight.errors import DatabaseLocked, InsightError, without_flags
-from insight.ui import db
+from insight.ui import db, safe
 
 APP = Path(__file__).resolve().parent.parent.parent / "app.py"
 ALL_STUDIES = "All studies"
@@ -28,7 +30,7 @@ UNEXPECTED = "Unexpected error"
 def sidebar() -> None:
     """Database, study and coder: drawn by ``app.py`` on every page."""
     with st.sidebar:
-        st.caption(f"Database: `{db.db_path()}`")
+        st.caption("Database: " + safe.text(Path(db.db_path()).name))
         studies: list[str] = []
         if db.gate().exists():
             with guard():
@@ -39,7 +41,7 @@ def sidebar() -> None:
             st.session_state["shell.study_only"] = studies[0] if studies else None
         user = access.current_user()
         if user:  # an account (or OpenID Connect): every coding is theirs, no name to type
-            st.caption(f"Logged in as **{html.escape(user)}** ({access.current_role()})")
+            st.caption(f"Logged in as **{safe.text(user)}** ({access.current_role()})")
         else:
             if "shell.coder" not in st.session_state:
                 st.session_state["shell.coder"] = st.query_params.get("coder", "")
@@ -53,7 +55,7 @@ def sidebar() -> None:
             st.button("Log out", key="shell.logout", on_click=access.logout)
         message = db.locked()
         if message:
-            st.warning("Read-only for now: " + message)
+            say("Read-only for now: " + message, "warning")
             st.button("Try again", key="shell.retry", on_click=db.release)
 
 
@@ -120,7 +122,8 @@ def require_database() -> bool:
     """False (with a pointer to the Upload page) when there is no database file yet."""
     if db.gate().exists():
         return True
-    st.info(f"There is no database at `{db.db_path()}` yet. Start on the Upload page: the first import creates it.")
+    st.info(f"There is no database {safe.text(Path(db.db_path()).name)} yet. Start on the Upload page: the first "
+            "import creates it.")
     st.page_link("pages/upload.py", label="Upload files", icon=":material/upload:")
     return False
 
@@ -146,14 +149,38 @@ def guard(action: str | None = None):
     try:
         yield
     except DatabaseLocked as exc:
-        st.error(str(exc) + " The app keeps showing what it read before; try again when the other process is done.")
+        say(str(exc) + " The app keeps showing what it read before; try again when the other process is done.")
     except InsightError as exc:
-        st.error(without_flags(str(exc)))  # the app has no command-line flags
+        say(without_flags(str(exc)))  # the app has no command-line flags
     except Exception as exc:  # a bug: say so plainly, keep the details for the terminal
         traceback.print_exc(file=sys.stderr)
         what = f" while trying to {action}" if action else ""
-        st.error(f"{UNEXPECTED}{what}: {exc.__class__.__name__}: {exc}. This is a bug in Insight; the details "
-                 "are in the terminal that runs the app.")
+        say(f"{UNEXPECTED}{what}: {exc.__class__.__name__}: {exc}. This is a bug in Insight; the details "
+            "are in the terminal that runs the app.")
+
+
+def say(message: str, kind: str = "error") -> None:
+    """A message box whose text may hold data (file, code and coder names) and server paths:
+    the paths cut to file names, the rest drawn as text (:mod:`insight.ui.safe`)."""
+    getattr(st, kind)(safe.text(without_paths(message)))
+
+
+_PATH = re.compile(r"(?<![\w.:/\\])(?:[A-Za-z]:)?[\\/](?:[^\\/\s'\"`,;()]+[\\/])+(?=[^\\/\s'\"`,;()])")
+
+
+def without_paths(message: str) -> str:
+    """``message`` with every server path cut to its file name (``/srv/data/x.txt`` is ``x.txt``):
+    the folders a server keeps its database, uploads and temporary files in are nobody's business
+    in the browser. Known folders go first (their names may hold spaces), then anything that looks
+    like an absolute path.
+
+    >>> without_paths("/tmp/insight-codebook-x1/book.yaml, line 3: bad; see /srv/data/c.csv (02/12/2026)")
+    'book.yaml, line 3: bad; see c.csv (02/12/2026)'
+    """
+    folders = {tempfile.gettempdir(), str(Path.home()), os.getcwd(), str(Path(db.db_path()).parent)}
+    for folder in sorted((f for f in folders if len(f) > 1), key=len, reverse=True):
+        message = re.sub(re.escape(folder.rstrip("/\\")) + r"[\\/](?:[^\\/\n:;,()'\"`]*[\\/])*", "", message)
+    return _PATH.sub("", message)
 
 
 def run_action(label: str, verb: str, *args, spinner: str | None = None, **kwargs):
@@ -171,7 +198,7 @@ def flash(message: str, kind: str = "success") -> None:
 
 def show_flash() -> None:
     for kind, message in st.session_state.pop("shell.flash", []):
-        getattr(st, kind)(message)
+        say(message, kind)
 
 
 # -- colours and text --------------------------------------------------------------------------
@@ -201,13 +228,13 @@ def chip(code: str, colours: dict[str, str]) -> str:
     """A code as a small coloured label (HTML, escaped)."""
     colour = colour_for(code, colours)
     return (f"<span style='border-left:4px solid {colour};background:{colour}22;padding:1px 6px;"
-            f"border-radius:3px;margin-right:4px;font-size:0.85em;white-space:nowrap'>{html.escape(code)}</span>")
+            f"border-radius:3px;margin-right:4px;font-size:0.85em;white-space:nowrap'>{safe.text(code)}</span>")
 
 
 def quote(text: str, caption: str | None = None) -> None:
     """A quotation from the data, with where it comes from."""
-    body = html.escape(" ".join(str(text).split()))
-    cap = f"<div style='color:#666;font-size:0.8em;margin-top:2px'>{html.escape(caption)}</div>" if caption else ""
+    body = safe.text(text)
+    cap = f"<div style='color:#666;font-size:0.8em;margin-top:2px'>{safe.text(caption)}</div>" if caption else ""
     st.markdown(f"<blockquote style='margin:0 0 8px 0;padding:4px 10px;border-left:3px solid #bbb'>"
                 f"{body}{cap}</blockquote>", unsafe_allow_html=True)
 

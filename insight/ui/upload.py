@@ -15,9 +15,11 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
+from insight.access import current_role, require_edit
 from insight.codebook_model import merge_unknown_codes, unknown_codes_note
 from insight.errors import InsightError, without_flags
 from insight.readers import FilePreview
+from insight.ui import safe
 from insight.workspace import Workspace
 
 TABULAR = (".csv", ".tsv", ".xlsx", ".xlsm")
@@ -46,16 +48,17 @@ def note(message: str, path: str | Path, name: str) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def _preview(path: str, version: str, options: dict) -> FilePreview:
-    # ``version`` (the upload's id) is only part of the cache key: a new upload is a new entry.
-    return Workspace.preview_file(path, **options)
+def _preview(_path: str, version: str, name: str, options: dict) -> FilePreview:
+    # The upload's id, name and options are the cache key; the staged copy's path is not (each run
+    # stages the file in a new temporary folder), so the messages are put in app words here.
+    found = Workspace.preview_file(_path, **options)
+    return FilePreview(found.reader, found.kinds, found.speakers, [note(n, _path, name) for n in found.notes],
+                       app_words(found.problem, _path, name) if found.problem else None)
 
 
 def preview(path: Path, name: str, version: str, options: dict) -> FilePreview:
     """:meth:`Workspace.preview_file` of a staged upload, cached, its messages in app words."""
-    found = _preview(str(path), version, options)
-    return FilePreview(found.reader, found.kinds, found.speakers, [note(n, path, name) for n in found.notes],
-                       app_words(found.problem, path, name) if found.problem else None)
+    return _preview(str(path), version, name, options)
 
 
 def describe(found: FilePreview) -> str:
@@ -82,25 +85,25 @@ def file_row(name: str, look: Callable[[str | None], FilePreview], *, key: str,
     say = st.warning if mapped else st.error
     guessed = look(None)
     c1, c2, c3 = st.columns([2, 4, 2], vertical_alignment="center")
-    c1.markdown(f"**{name}**")
+    c1.markdown(f"**{safe.text(name)}**")
     if guessed.problem:
         c2.caption(READERS.get(guessed.reader, guessed.reader or "no reader"))
-        say(guessed.problem)
+        say(safe.text(guessed.problem))
         return None, guessed.problem
     guess = guessed.kind if guessed.kind in KINDS and len(guessed.kinds) == 1 else AS_READ
     choices = [guess, *[k for k in KINDS if k != guess]]
-    chosen = c3.selectbox(f"Kind of {name}", choices, key=key, label_visibility="collapsed",
+    chosen = c3.selectbox(f"Kind of {safe.text(name)}", choices, key=key, label_visibility="collapsed",
                           format_func=lambda k: f"{k} (guessed)" if k == guess and k != AS_READ else k,
                           help="Interview, field notes, diary or panel: guessed from the file; change it if the "
                                "guess is wrong. Field notes are read as paragraphs, without speakers.")
     kind = None if chosen == guess else chosen
     found = guessed if kind is None else look(kind)
     if found.problem:
-        say(found.problem)
+        say(safe.text(found.problem))
         return kind, found.problem
-    c2.caption(describe(found))
-    for note in found.notes:
-        st.caption(note)
+    c2.caption(safe.text(describe(found)))
+    for line in found.notes:
+        st.caption(safe.text(line))
     return kind, None
 
 
@@ -108,7 +111,9 @@ def keep_and_ingest(folder: Path, name: str, data: bytes, ingest: Callable[[Path
     """Keep an upload in ``folder`` (documents point to it) and ingest it with ``ingest(path)``,
     which returns the file's result. A file that does not go in is not kept: the folder is left as
     it was (an earlier file of the same name back as it was, or none), whether the import failed or
-    raised (the database in use)."""
+    raised (the database in use). Only a researcher may: the role is checked before anything is
+    written (a viewer's upload must not replace a kept file of the same name)."""
+    require_edit(current_role(), "change the study (add files)")
     path = folder / name
     before = path.read_bytes() if path.exists() else None
     path.write_bytes(data)
@@ -170,7 +175,8 @@ def column_mapping(name: str, frame: pd.DataFrame, *, key: str, coder: str = "")
         specs = []
         for col in code_cols:
             if len(targets) > 1:
-                target = st.selectbox(f"Text column that {col!r} codes", targets, key=f"{key}.target.{col}")
+                target = st.selectbox(f"Text column that {safe.text(repr(col))} codes", targets,
+                                      key=f"{key}.target.{col}")
                 specs.append(f"{col}={target}")
             else:
                 specs.append(col)
@@ -193,10 +199,10 @@ def results(files: list[dict], study: str = "") -> None:
     st.dataframe(shown, hide_index=True, key="upload.results",
                  column_config={"notes": st.column_config.TextColumn("notes", width="large")})
     for row in frame[failed].itertuples():
-        st.error(f"Not imported: {row.reason}")
+        st.error(f"Not imported: {safe.text(row.reason)}")
     unknown = merge_unknown_codes(files)
     if unknown:
-        st.warning(" ".join(unknown_codes_note(unknown, study)))
+        st.warning(safe.text(" ".join(unknown_codes_note(unknown, study))))
     ok = frame[frame["status"] != "failed"]
     if len(ok):
         st.success(f"{len(ok)} file(s) imported or already there: {int(ok['documents'].sum())} documents, "
