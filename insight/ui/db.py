@@ -130,6 +130,25 @@ def read(verb: str, *args, **kwargs) -> Any:
     return result
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def _keyed_query(path: str, key: str, verb: str, args: tuple, kwargs: dict) -> Any:
+    g = _gate(path)
+    with g.lock:
+        return getattr(g.reader(), verb)(*args, **kwargs)
+
+
+def read_keyed(key: str, verb: str, *args, **kwargs) -> Any:
+    """Like :func:`read`, but cached by ``key`` (e.g. a theme run's fingerprint,
+    ``Workspace.theme_run_key``) instead of the data version: a write that does not change what
+    the result is drawn from (a gap finder run, a coding) does not make it again."""
+    g = gate()
+    try:
+        return _keyed_query(g.path, key, verb, args, kwargs)
+    except DatabaseLocked as exc:
+        g.locked_message = str(exc)
+        raise
+
+
 def act(verb: str, *args, **kwargs) -> Any:
     """One writing library call, ``Workspace.<verb>(*args, **kwargs)``; later reads see its effect.
     Only a researcher may write (a viewer gets a clear error)."""
