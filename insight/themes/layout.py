@@ -8,9 +8,9 @@
   data units: a label that finds no free place near its theme is left off (it stays in the hover
   and the legend).
 
-Label widths are estimated from the characters at a width no real sans-serif bold font exceeds
-(DejaVu Sans Bold, the widest common one, averages 0.56 of the font size per character on theme
-labels), so that boxes placed here do not overlap when a browser or kaleido draws them.
+Label widths are estimated per character at no less than DejaVu Sans Bold's advance (the widest
+common sans-serif bold), so that boxes placed here do not overlap when a browser or kaleido draws
+them with whichever sans-serif font the machine has.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ LABEL_FONT_PX = 11
 LABEL_PAD_PX = 3
 LINE_HEIGHT = 1.35
 MAX_LABEL_CHARS = 34
-_WIDE = set("mwMW@%")
+_WIDE = set("mwMW@%&#+<=>^~…")
 _NARROW = set("iljtfr.,:;'!|· ()[]")
 
 
@@ -54,12 +54,17 @@ def _hex(rgb) -> str:
 
 
 def shades(colour: str, n: int) -> list[str]:
-    """``n`` shades of one colour, dark to light, keeping its hue: the sub-themes of a theme."""
+    """``n`` shades of one colour keeping its hue: the colour itself first (the largest sub-theme),
+    then lighter and darker by turns; the sub-themes of a theme."""
     h, lightness, s = colorsys.rgb_to_hls(*_rgb(colour))
-    if n == 1:
-        return [colour]
-    levels = np.linspace(max(0.22, lightness - 0.2), min(0.72, lightness + 0.2), n)
-    return [_hex(colorsys.hls_to_rgb(h, float(level), s)) for level in levels]
+    out = [colour]
+    for i in range(1, n):
+        step = 0.13 * ((i + 1) // 2) * (1 if i % 2 else -1)
+        level = lightness + step
+        if not 0.18 <= level <= 0.82:  # out of room on one side: go further on the other
+            level = lightness - step
+        out.append(_hex(colorsys.hls_to_rgb(h, float(min(0.82, max(0.18, level))), s)))
+    return out
 
 
 def top_level(themes: dict[int, int | None]) -> dict[int, int]:
@@ -132,17 +137,22 @@ def short_label(text: str, limit: int = MAX_LABEL_CHARS) -> str:
 
 
 def text_width_px(text: str, font_px: float = LABEL_FONT_PX) -> float:
-    """An upper estimate of a bold sans-serif text's width in pixels."""
+    """An upper bound of a bold sans-serif text's width in pixels: per character, at least the
+    advance of DejaVu Sans Bold (the widest common sans-serif bold; Arial and Liberation Sans Bold
+    are narrower), by class: narrow (``i l t f r`` space, punctuation), other lower case, upper
+    case and digits, and the widest (``m w M W``)."""
     width = 0.0
     for char in text:
         if char in _WIDE:
-            width += 1.0
+            width += 1.12
         elif char in _NARROW:
-            width += 0.42
-        elif char.isupper() or char.isdigit():
-            width += 0.75
+            width += 0.5
+        elif char.isupper():
+            width += 0.88
+        elif char.isdigit():
+            width += 0.7
         else:
-            width += 0.64
+            width += 0.72
     return width * font_px
 
 
