@@ -90,9 +90,14 @@ def wait_done(d, title: str, started: float, timeout: float = 300) -> float:
     """Seconds from ``started`` until the page is drawn (polled every 50 ms)."""
     time.sleep(0.15)  # the click reaches the server and the old page goes stale first
     deadline = time.time() + timeout
+    from selenium.common.exceptions import TimeoutException
+
     while time.time() < deadline:
-        if d.execute_script(DONE, title):
-            return time.perf_counter() - started
+        try:
+            if d.execute_script(DONE, title):
+                return time.perf_counter() - started
+        except TimeoutException:  # a browser too busy to answer within its script timeout: ask again
+            pass
         time.sleep(0.05)
     raise SystemExit(f"the {title} page did not finish drawing in {timeout} s")
 

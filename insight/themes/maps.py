@@ -195,7 +195,8 @@ def theme_map(con, run_id: int | None = None, *, colour_by: str = "theme", coder
         traces.append(_scatter(shown[mask & ~shown["edge"]],
                                f"{colour_by} ({int(points['segment_id'].isin(coded).sum())})", HIGHLIGHT_COLOUR, 6))
         edge_colours = mask[shown["edge"]].map({True: HIGHLIGHT_COLOUR, False: OTHER_COLOUR})
-        heading = title or f"Code “{colour_by}” on the theme map (run {run_id})" + (f", coder {coder}" if coder else "")
+        heading = title or (f"Code “{colour_by}” on the theme map (run {run_id})"
+                            + (f", coder {coder}" if coder else ""))
     edge = shown[shown["edge"]]
     if len(edge):
         traces.append(_scatter(edge, f"beyond the edge ({len(edge)}): drawn on it", list(edge_colours), 8,
