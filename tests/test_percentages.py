@@ -116,7 +116,7 @@ def test_small_groups_are_left_out_of_the_chart_and_named(study):
     assert not any(h.startswith("Tiny Ward") for h in heads) and hidden == ["Tiny Ward (n=2, 1 people)"]
     assert any(h.startswith("Eastgate<br>n=") for h in heads)
     fig, hidden = maps.attribute_heatmap_figure(table, "Ward", show_small=True)
-    assert hidden == [] and "Tiny Ward<br>n=2, 1 people<br>(small)" in list(fig.data[0].x)
+    assert hidden == [] and "Tiny Ward<br>n=2<br>1 people<br>(small)" in list(fig.data[0].x)
     report = maps.theme_attribute_heatmap(study["ws"].con, "Ward", study["run_id"])
     assert "Left out, fewer than 5 people: Tiny Ward (n=2, 1 people)" in report.layout.title.text
 

@@ -297,15 +297,16 @@ def attribute_heatmap_figure(table, attribute: str, *, show_small: bool = False,
                       "%{customdata[1]}<extra></extra>",
         text=[[f"{v:.0f}%" for v in row] for row in pct.values], texttemplate="%{text}", textfont={"size": 9}))
     fig.update_layout(title=title or f"Themes by {attribute}: % of each group's segments (n: the group's base)",
-                      template="plotly_white", width=max(700, 160 + 100 * len(heads)),
-                      height=max(400, 160 + 22 * len(pct)), margin={"l": 20, "r": 20, "t": 90, "b": 20})
+                      template="plotly_white", width=max(700, 160 + 120 * len(heads)),
+                      height=max(400, 190 + 22 * len(pct)), margin={"l": 20, "r": 20, "t": 130, "b": 20})
     fig.update_yaxes(autorange="reversed", title=None)
-    fig.update_xaxes(side="top", title=None)
+    fig.update_xaxes(side="top", title=None, tickangle=0, tickfont={"size": 10})
     return fig, [f"{g} (n={int(r.group_segments)}, {int(r.group_people)} people)" for g, r in hidden.iterrows()]
 
 
 def _group_head(group, row) -> str:
-    people = f", {int(row['group_people'])} people" if row["group_people"] else ""
+    """A column's head: the group, its base n (segments), its people, and "(small)" when flagged."""
+    people = f"<br>{int(row['group_people'])} people" if row["group_people"] else ""
     return f"{group}<br>n={int(row['group_segments']):,}{people}" + ("<br>(small)" if row["small"] else "")
 
 

@@ -76,7 +76,7 @@ def largest_themes(table: pd.DataFrame, run_id: int, *, key: str, top: int = 12)
                        shown=[pct_n(s, base) for s in data["size"]])
     fig = px.bar(data, x="percent", y="theme", orientation="h", text="shown", hover_data={"size": True},
                  labels={"size": "segments", "percent": "% of segments"},
-                 title=f"Largest themes (run {run_id}): % of the run's {base:,} segments",
+                 title=f"Largest themes (run {run_id}): % of {base:,} segments",
                  color_discrete_sequence=["#6a51a3"])
     fig.update_traces(textposition="outside", cliponaxis=False)
     fig.update_layout(height=max(300, 26 * len(data) + 80), margin=dict(l=10, r=70, t=40, b=10), yaxis_title=None,
