@@ -51,7 +51,7 @@ def _palette(n: int) -> list[str]:
     return [colours[i] for i in range(n)]
 
 
-def _wrap(text: str, limit: int = 400) -> str:
+def _wrap(text: str, limit: int = 240) -> str:
     """Hover text: at most ``limit`` characters, broken into lines of about 70 (HTML-escaped)."""
     text = " ".join(str(text).split())
     if len(text) > limit:
@@ -223,7 +223,7 @@ def _clip(frame, layout: dict):
     hover = []
     for lbl, text, spk, part, doc, far in zip(frame["label"], frame["text"], frame["speaker"],
                                               frame["participant"], frame["document"], edge):
-        who = " · ".join(html.escape(str(v)) for v in (part, spk, doc) if v is not None and v == v)
+        who = " · ".join(dict.fromkeys(html.escape(str(v)) for v in (part, spk, doc) if v is not None and v == v))
         hover.append(f"<b>{html.escape(str(lbl) if lbl == lbl and lbl else 'Unassigned')}</b><br>“{_wrap(text)}”"
                      f"<br><i>— {who or 'unknown'}</i>" + ("<br>(lies beyond the map's edge)" if far else ""))
     return frame.assign(x=frame["x"].clip(x0, x1), y=frame["y"].clip(y0, y1), edge=edge, hover=hover)
