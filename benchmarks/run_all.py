@@ -32,6 +32,7 @@ BENCHMARKS = [
     ("anes_autocode", [], 1200),
     ("review_replay", [], 900),
     ("themes_banking77", [], 1500),
+    ("themes_page", [], 900),
 ]
 
 

@@ -489,12 +489,6 @@ class Workspace:
         """Finished theme runs, newest first: run id, time, settings and summary (JSON text)."""
         return self.runs(step="themes", study=study).query("status == 'done'")
 
-    def theme_run_key(self, run_id: int | None = None, *, study: str | None = None) -> str:
-        """A fingerprint of what a theme run's figures are drawn from; see :func:`insight.themes.read.run_key`."""
-        from insight.themes.read import resolve_run, run_key
-
-        return run_key(self.con, resolve_run(self.con, run_id, self._theme_study(study)))
-
     def theme_table(self, run_id: int | None = None, *, study: str | None = None, **options):
         """The themes of a run (default: the latest) as a DataFrame, largest first."""
         from insight.themes import theme_table
@@ -547,18 +541,17 @@ class Workspace:
 
     def theme_chart(self, chart: str = "map", out: str | Path | None = None, *, run_id: int | None = None,
                     colour_by: str = "theme", coder: str | None = None, by: str | None = None, freq: str = "W",
-                    study: str | None = None, show_small: bool = False):
+                    study: str | None = None):
         """A chart of a theme run as a plotly figure: ``"map"`` (the 2-D theme map), ``"by"``
-        (themes by attribute ``by``; groups of fewer than 5 people left out unless ``show_small``),
-        ``"codes"`` (code co-occurrence) or ``"time"`` (themes per ``freq`` period, with 95%
-        intervals); with ``out`` (.html or .png) also written there."""
+        (themes by attribute ``by``), ``"codes"`` (code co-occurrence) or ``"time"`` (themes per
+        ``freq`` period); with ``out`` (.html or .png) also written there."""
         from insight.themes import maps
 
         sid = self._theme_study(study)
         if chart == "map":
             fig = maps.theme_map(self.con, run_id, colour_by=colour_by, coder=coder, study_id=sid)
         elif chart == "by":
-            fig = maps.theme_attribute_heatmap(self.con, by, run_id, study_id=sid, show_small=show_small)
+            fig = maps.theme_attribute_heatmap(self.con, by, run_id, study_id=sid)
         elif chart == "codes":
             fig = maps.code_cooccurrence_heatmap(self.con, study_id=sid, coder=coder)
         else:

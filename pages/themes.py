@@ -57,7 +57,7 @@ if shell.require_documents():
             ui.run_summary(runs[runs["run_id"] == run_id].iloc[0])
             # What the run's figures are drawn from: they are cached by it, so a gap finder run or a
             # coding elsewhere does not redraw them.
-            key = db.read("theme_run_key", run_id, study=study)
+            key = db.theme_run_key(run_id)
             # A segmented control kept in session_state, not st.tabs: only the chosen view is drawn,
             # and it stays chosen after an action reruns the page.
             view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="themes.view",
