@@ -44,13 +44,6 @@ MAP_MARGIN = {"l": 20, "r": 270, "t": 70, "b": 20}
 _WRAP = re.compile(r"(.{1,70})(?:\s+|$)")
 
 
-def _palette(n: int) -> list[str]:
-    from insight.themes.layout import theme_colours
-
-    colours = theme_colours({i: n - i for i in range(n)})
-    return [colours[i] for i in range(n)]
-
-
 def _wrap(text: str, limit: int = 240) -> str:
     """Hover text: at most ``limit`` characters, broken into lines of about 70 (HTML-escaped)."""
     text = " ".join(str(text).split())
