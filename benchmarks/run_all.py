@@ -34,6 +34,7 @@ BENCHMARKS = [
     ("codetest_speed", [], 900),
     ("interview_autocode", [], 1200),
     ("themes_banking77", [], 1500),
+    ("themes_page", [], 900),
 ]
 
 

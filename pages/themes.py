@@ -9,8 +9,8 @@ from insight.ui import themes as ui
 
 shell.page("Themes", "What people talk about, found from the text itself: each theme with its size and the real "
            "quotes behind it, by group and over time, against the codebook.")
-state = st.session_state
 ID_COLUMNS = ("participant_id", "study", "external_id", "name")
+VIEWS = ["Map", "Themes and quotes", "By group", "Over time", "Against codes", "Co-occurrence", "Gap finder"]
 
 
 def progress_bar(label: str):
@@ -47,6 +47,7 @@ if shell.require_documents():
                     st.rerun()
             st.caption("Each run is kept; the newest is shown. Same data and seed, same themes.")
 
+        view = VIEWS[-1]
         if runs.empty:
             st.info("No theme run yet. Discover themes above (or run `insight themes`).")
         else:
@@ -54,39 +55,53 @@ if shell.require_documents():
             run_id = st.selectbox("Theme run", run_ids, key="themes.run_id",
                                   format_func=lambda r: f"run {r}" + (" (latest)" if r == run_ids[0] else ""))
             ui.run_summary(runs[runs["run_id"] == run_id].iloc[0])
-            table = db.read("theme_table", run_id, study=study)
-            participants = db.read("participants", study)
-            attributes = [c for c in participants.columns if c not in ID_COLUMNS] + ["kind"]
-            tab_map, tab_list, tab_by, tab_time, tab_codes, tab_co, tab_gaps = st.tabs(
-                ["Map", "Themes and quotes", "By group", "Over time", "Against codes", "Co-occurrence", "Gap finder"])
-            with tab_map:
+            # What the run's figures are drawn from: they are cached by it, so a gap finder run or a
+            # coding elsewhere does not redraw them.
+            key = db.theme_run_key(run_id)
+            # A segmented control kept in session_state, not st.tabs: only the chosen view is drawn,
+            # and it stays chosen after an action reruns the page.
+            view = st.segmented_control("View", VIEWS, default=VIEWS[0], key="themes.view",
+                                        label_visibility="collapsed") or VIEWS[0]
+            if view == "Map":
                 colour = st.selectbox("Colour by", ["theme", *(book.names() if book else [])], key="themes.colour",
                                       help="A code: its segments in colour, the rest grey.")
-                ui.plotly(db.read("theme_map", run_id=run_id, colour_by=colour, study=study), key="themes.map")
-                st.caption("Hover a point to read its quote. Nearby points say similar things.")
-            with tab_list:
+                if colour == "theme":
+                    fig = db.read_keyed(key, "theme_map", run_id=run_id, study=study)
+                else:
+                    fig = db.read("theme_map", run_id=run_id, colour_by=colour, study=study)
+                ui.plotly(fig, key="themes.map")
+                st.caption("Hover a point to read its quote and who said it. Nearby points say similar things.")
+            elif view == "Themes and quotes":
+                table = db.read_keyed(key, "theme_table", run_id, study=study)
                 left, right = st.columns([3, 2])
                 with left:
                     ui.theme_cards(table)
                 with right:
                     ui.sizes_chart(table, key="themes.sizes")
-            with tab_by:
-                by = st.selectbox("Group by", attributes, key="themes.by")
-                ui.by_attribute(db.read("themes_by", by, run_id, study=study), by, key="themes.by.chart")
-            with tab_time:
+            elif view == "By group":
+                participants = db.read("participants", study)
+                attributes = [c for c in participants.columns if c not in ID_COLUMNS] + ["kind"]
+                c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+                by = c1.selectbox("Group by", attributes, key="themes.by")
+                small = c2.checkbox("Show small groups", key="themes.by.small",
+                                    help="Groups of fewer than 5 people, marked “small”.")
+                ui.by_attribute(db.read("themes_by", by, run_id, study=study), by, key="themes.by.chart",
+                                show_small=small)
+            elif view == "Over time":
                 freq = st.selectbox("Per", ["W", "M", "Q"], key="themes.freq",
                                     format_func={"W": "week", "M": "month", "Q": "quarter"}.get)
-                ui.over_time(db.read("themes_over_time", run_id, study=study, freq=freq), key="themes.time")
-            with tab_codes:
+                ui.over_time(db.read("themes_over_time", run_id, study=study, freq=freq), freq=freq,
+                             key="themes.time")
+            elif view == "Against codes":
                 coders = db.read("coders", study)
                 who = st.selectbox("Codings by", ["anyone", *coders], key="themes.codes.coder")
                 ui.code_overlap(db.read("theme_code_overlap", run_id, study=study,
                                         coder=None if who == "anyone" else who), key="themes.codes.chart")
-            with tab_co:
+            elif view == "Co-occurrence":
                 export_ui.heatmap(db.read("cooccurrence", study), title="Segments coded with both codes (accepted)",
                                   key="themes.co", zlabel="segments")
 
-        with tab_gaps if not runs.empty else st.container():
+        if view == VIEWS[-1]:
             st.markdown("**Gap finder**: segments no code covers, clustered into candidate new codes.")
             coders = db.read("coders", study)
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")

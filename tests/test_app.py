@@ -571,10 +571,16 @@ def test_themes_run_and_a_gap_becomes_a_code(db, tmp_path):
         assert len(ws.theme_runs(study="Council")) == 1
     assert (table["id"] >= 0).sum() >= 2
     assert any(f"{len(table[table['id'] >= 0])} themes" in s.value for s in at.success)
+    assert at.session_state["themes.view"] == "Map" and at.get("plotly_chart")
+    at.session_state["themes.view"] = "By group"
+    at.run()
     at.selectbox(key="themes.by").set_value("ward").run()
     clean(at)
+    at.session_state["themes.view"] = "Gap finder"
+    at.run()
     at.button(key="themes.gaps.run").click().run(timeout=600)
     clean(at)
+    assert at.session_state["themes.view"] == "Gap finder"  # the page reran after the action and stayed here
     with ro(db) as ws:
         found = ws.gap_candidates(study="Council")
     assert found["candidates"], found

@@ -57,10 +57,23 @@ def run_info(con, run_id: int) -> dict:
             "summary": json.loads(row[4] or "{}"), "status": row[5], "started_at": row[6], "finished_at": row[7]}
 
 
+def run_key(con, run_id: int) -> str:
+    """A fingerprint of everything a theme run's map and tables are drawn from: its themes (ids,
+    labels, sizes, parents), each segment's theme and place, and the segments' text and speaker
+    (pseudonymised text changes it). The app caches a run's figures by it, so a write elsewhere
+    (a gap finder run, a coding) does not redraw them, and a renamed theme does."""
+    themes = con.execute("SELECT count(*), bit_xor(hash(theme_id, label, size, parent_id)) FROM themes "
+                         "WHERE run_id = ?", [run_id]).fetchone()
+    points = con.execute(
+        "SELECT count(*), bit_xor(hash(s.segment_id, s.theme_id, s.x, s.y, g.text, g.participant_id)) "
+        "FROM segment_themes s JOIN segments g USING (segment_id) WHERE s.run_id = ?", [run_id]).fetchone()
+    return f"{run_id}:{themes[0]}:{themes[1]}:{points[0]}:{points[1]}"
+
+
 def theme_table(con, run_id: int | None = None, *, study_id: int | None = None, include_unassigned: bool = True,
                 groups: bool = False) -> pd.DataFrame:
     """One row per theme of a run (default: the latest), largest first: ``id, label, keywords,
-    size, share, parent_id, parent_label, quotes``; ``share`` is of the run's segments. The
+    size, share, base, parent_id, parent_label, quotes``; ``share`` is of the run's segments (``base``). The
     unassigned segments come last as id -1. ``groups=True`` lists the parent themes instead.
     """
     run_id = resolve_run(con, run_id, study_id)
@@ -72,6 +85,7 @@ def theme_table(con, run_id: int | None = None, *, study_id: int | None = None, 
     frame["keywords"] = frame["keywords"].map(lambda s: json.loads(s or "[]"))
     frame["quotes"] = frame["quotes"].map(lambda s: json.loads(s or "[]"))
     frame["share"] = frame["size"] / total if total else 0.0
+    frame["base"] = int(total)
     frame["parent_label"] = frame["parent_id"].map(lambda p: labels.get(int(p)) if pd.notna(p) else None)
     frame["parent_id"] = frame["parent_id"].astype("Int64")
     is_group = frame["id"].isin(parents)
@@ -80,7 +94,8 @@ def theme_table(con, run_id: int | None = None, *, study_id: int | None = None, 
         frame = frame[frame["id"] != UNASSIGNED]
     frame = frame.sort_values(["size", "id"], ascending=[False, True], key=None)
     frame = pd.concat([frame[frame["id"] != UNASSIGNED], frame[frame["id"] == UNASSIGNED]])
-    return frame[["id", "label", "keywords", "size", "share", "parent_id", "parent_label", "quotes"]].reset_index(drop=True)
+    return frame[["id", "label", "keywords", "size", "share", "base", "parent_id", "parent_label", "quotes"]
+                 ].reset_index(drop=True)
 
 
 def segment_themes(con, run_id: int | None = None, *, study_id: int | None = None) -> pd.DataFrame:
@@ -94,16 +109,19 @@ def segment_themes(con, run_id: int | None = None, *, study_id: int | None = Non
 
 
 def _attribute_values(con, run_id: int, attribute: str) -> pd.DataFrame:
-    """``segment_id, theme_id, value`` for a participant attribute (or ``kind``: document kind)."""
+    """``segment_id, theme_id, participant_id, value`` for a participant attribute (or ``kind``:
+    document kind)."""
     if attribute == "kind":
         return con.execute(
-            "SELECT s.segment_id, s.theme_id, d.kind AS value FROM segment_themes s JOIN segments g USING (segment_id) "
+            "SELECT s.segment_id, s.theme_id, g.participant_id, d.kind AS value FROM segment_themes s "
+            "JOIN segments g USING (segment_id) "
             "JOIN documents d USING (document_id) WHERE s.run_id = ?", [run_id]).df()
     known = [r[0] for r in con.execute("SELECT DISTINCT name FROM attributes ORDER BY 1").fetchall()]
     if attribute not in known:
         raise NotFound("attribute", attribute, known + ["kind"])
     return con.execute(
-        "SELECT s.segment_id, s.theme_id, a.value FROM segment_themes s JOIN segments g USING (segment_id) "
+        "SELECT s.segment_id, s.theme_id, g.participant_id, a.value FROM segment_themes s "
+        "JOIN segments g USING (segment_id) "
         "LEFT JOIN attributes a ON a.participant_id = g.participant_id AND a.name = ? WHERE s.run_id = ?",
         [attribute, run_id]).df()
 
@@ -111,17 +129,27 @@ def _attribute_values(con, run_id: int, attribute: str) -> pd.DataFrame:
 def themes_by(con, attribute: str, run_id: int | None = None, *, study_id: int | None = None) -> pd.DataFrame:
     """Themes by a participant attribute (ward, age band, ...; or ``kind``): one row per theme
     and attribute value with ``segments``, ``pct_of_group`` (share of that group's segments in
-    the theme; each group sums to 100) and ``pct_of_theme`` (share of the theme's segments from
-    that group). Segments without the attribute count under "(none)"; unassigned ones as theme -1.
+    the theme; each group sums to 100) and its base ``group_segments``, ``pct_of_theme`` (share
+    of the theme's segments from that group) and its base ``theme_segments``, ``group_people``
+    (participants in the group) and ``small`` (a group of fewer than
+    :data:`~insight.themes.shares.MIN_BASE` people: its percentages swing on one person).
+    Segments without the attribute count under "(none)"; unassigned ones as theme -1.
     """
+    from insight.themes.shares import is_small
+
     run_id = resolve_run(con, run_id, study_id)
     data = _attribute_values(con, run_id, attribute)
     data["value"] = data["value"].fillna(NO_VALUE).astype(str)
     counts = data.groupby(["theme_id", "value"]).size().rename("segments").reset_index()
     group_totals = data.groupby("value").size()
+    group_people = data.groupby("value")["participant_id"].nunique()
     theme_totals = data.groupby("theme_id").size()
-    counts["pct_of_group"] = 100.0 * counts["segments"] / counts["value"].map(group_totals)
-    counts["pct_of_theme"] = 100.0 * counts["segments"] / counts["theme_id"].map(theme_totals)
+    counts["group_segments"] = counts["value"].map(group_totals).astype("int64")
+    counts["pct_of_group"] = 100.0 * counts["segments"] / counts["group_segments"]
+    counts["theme_segments"] = counts["theme_id"].map(theme_totals).astype("int64")
+    counts["pct_of_theme"] = 100.0 * counts["segments"] / counts["theme_segments"]
+    counts["group_people"] = counts["value"].map(group_people).astype("int64")
+    counts["small"] = is_small(counts["group_segments"], counts["group_people"])
     labels = dict(con.execute("SELECT theme_id, label FROM themes WHERE run_id = ?", [run_id]).fetchall())
     counts.insert(1, "label", counts["theme_id"].map(labels))
     counts = counts.rename(columns={"value": attribute})
@@ -132,8 +160,12 @@ def themes_over_time(con, run_id: int | None = None, *, freq: str = "W", study_i
     """Segments per theme per period (``freq``: D, W, M, Q or Y) by document date (diary entry
     dates, panel response dates), else the participant's first date attribute (an interview
     date). Columns: ``period`` (its first day), ``theme_id, label, segments, share`` (of the
-    period's segments). Segments with no date are left out.
+    period's segments), ``period_segments`` (the share's base), ``low`` and ``high`` (its 95%
+    Wilson score interval) and ``small`` (a period of fewer than
+    :data:`~insight.themes.shares.MIN_BASE` segments). Segments with no date are left out.
     """
+    from insight.themes.shares import MIN_BASE, wilson_interval
+
     freqs = {"D": "D", "W": "W", "M": "M", "Q": "Q", "Y": "Y"}
     if freq.upper() not in freqs:
         raise InsightError(f"Unknown period {freq!r}.", hint="Use D, W, M, Q or Y.")
@@ -148,12 +180,15 @@ def themes_over_time(con, run_id: int | None = None, *, freq: str = "W", study_i
         WHERE s.run_id = ?
         """, [run_id]).df()
     data = data.dropna(subset=["day"])
-    columns = ["period", "theme_id", "label", "segments", "share"]
+    columns = ["period", "theme_id", "label", "segments", "share", "period_segments", "low", "high", "small"]
     if data.empty:
         return pd.DataFrame(columns=columns)
     data["period"] = pd.to_datetime(data["day"]).dt.to_period(freqs[freq.upper()]).dt.start_time
     counts = data.groupby(["period", "theme_id"]).size().rename("segments").reset_index()
-    counts["share"] = counts["segments"] / counts["period"].map(data.groupby("period").size())
+    counts["period_segments"] = counts["period"].map(data.groupby("period").size()).astype("int64")
+    counts["share"] = counts["segments"] / counts["period_segments"]
+    counts["low"], counts["high"] = wilson_interval(counts["segments"], counts["period_segments"])
+    counts["small"] = counts["period_segments"] < MIN_BASE
     labels = dict(con.execute("SELECT theme_id, label FROM themes WHERE run_id = ?", [run_id]).fetchall())
     counts["label"] = counts["theme_id"].map(labels)
     return counts[columns].sort_values(["period", "theme_id"]).reset_index(drop=True)
@@ -163,7 +198,8 @@ def theme_code_overlap(con, run_id: int | None = None, *, coder: str | None = No
                        study_id: int | None = None) -> pd.DataFrame:
     """How much of each theme each code covers: one row per (theme, code) that share a segment,
     with ``segments`` (the theme's segments with a coding of the code that is not rejected, by
-    ``coder`` or anyone), ``pct_of_theme`` and ``pct_of_code`` (of the code's segments in the run).
+    ``coder`` or anyone), ``pct_of_theme`` and its base ``theme_segments``, ``pct_of_code`` (of
+    the code's segments in the run) and its base ``code_segments``.
     """
     run_id = resolve_run(con, run_id, study_id)
     if coder is not None and not con.execute("SELECT count(*) FROM codings WHERE coder = ?", [coder]).fetchone()[0]:
@@ -176,7 +212,8 @@ def theme_code_overlap(con, run_id: int | None = None, *, coder: str | None = No
         ), run AS (SELECT segment_id, theme_id FROM segment_themes WHERE run_id = ?)
         SELECT r.theme_id, t.label, k.code, count(*) AS segments,
                100.0 * count(*) / any_value(ts.n) AS pct_of_theme,
-               100.0 * count(*) / any_value(cs.n) AS pct_of_code
+               100.0 * count(*) / any_value(cs.n) AS pct_of_code,
+               any_value(ts.n) AS theme_segments, any_value(cs.n) AS code_segments
         FROM run r JOIN coded k USING (segment_id)
         JOIN themes t ON t.run_id = ? AND t.theme_id = r.theme_id
         JOIN (SELECT theme_id, count(*) AS n FROM run GROUP BY theme_id) ts ON ts.theme_id = r.theme_id

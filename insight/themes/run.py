@@ -20,6 +20,7 @@ import pandas as pd
 from insight.embeddings import embed_segments, embedding_provenance
 from insight.errors import InsightError, NotFound
 from insight.readers.base import researcher_turn
+from insight.themes.maps import precompute_map
 from insight.store import frames, record_run, transaction
 from pipelines.embed import get_embedder, model_name
 from pipelines.themes import (
@@ -115,6 +116,7 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
                     "SELECT ?, theme_id, label, keywords, size, parent_id, quotes FROM _themes_rows", [run_id])
         con.execute("INSERT INTO segment_themes (run_id, segment_id, theme_id, probability, reassigned, x, y) "
                     "SELECT ?, segment_id, theme_id, probability, reassigned, x, y FROM _segment_rows", [run_id])
+        precompute_map(con, run_id)
     return run_id
 
 

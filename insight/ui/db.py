@@ -148,6 +148,48 @@ def read(verb: str, *args, **kwargs) -> Any:
     return result
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def _run_key(path: str, version: str, run_id: int) -> str:
+    from insight.themes.read import run_key
+
+    g = _gate(path)
+    with g.lock:
+        return run_key(g.reader().con, run_id)
+
+
+def theme_run_key(run_id: int) -> str:
+    """A fingerprint of what theme run ``run_id``'s figures are drawn from
+    (:func:`insight.themes.read.run_key`), read once per data version: the key for :func:`read_keyed`."""
+    g = gate()
+    version = g.version()
+    try:
+        return _run_key(g.path, version, int(run_id))
+    except DatabaseLocked as exc:
+        g.locked_message = str(exc)
+        if g.last_good is not None and g.last_good != version:
+            return _run_key(g.path, g.last_good, int(run_id))
+        raise
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _keyed_query(path: str, key: str, verb: str, args: tuple, kwargs: dict) -> Any:
+    g = _gate(path)
+    with g.lock:
+        return getattr(g.reader(), verb)(*args, **kwargs)
+
+
+def read_keyed(key: str, verb: str, *args, **kwargs) -> Any:
+    """Like :func:`read`, but cached by ``key`` (e.g. a theme run's fingerprint,
+    :func:`theme_run_key`) instead of the data version: a write that does not change what
+    the result is drawn from (a gap finder run, a coding) does not make it again."""
+    g = gate()
+    try:
+        return _keyed_query(g.path, key, verb, args, kwargs)
+    except DatabaseLocked as exc:
+        g.locked_message = str(exc)
+        raise
+
+
 def act(verb: str, *args, **kwargs) -> Any:
     """One writing library call, ``Workspace.<verb>(*args, **kwargs)`` (or ``team.<verb>``); later
     reads see its effect. The role must allow it and the call must name the person logged in as its

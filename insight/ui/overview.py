@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-
 import pandas as pd
 import streamlit as st
 
 from insight.statuses import ACCEPTED, AUTO, REJECTED, SUGGESTED
+from insight.themes.shares import pct_n
 from insight.ui import safe
 from insight.ui.shell import PALETTE, fmt, parse_json
 
@@ -67,18 +67,24 @@ def code_frequencies(counts: pd.DataFrame, colours: dict[str, str], *, key: str,
 
 
 def largest_themes(table: pd.DataFrame, run_id: int, *, key: str, top: int = 12) -> None:
-    """The biggest themes of the latest run, with their share of the segments."""
+    """The biggest themes of the latest run: each bar its share of the run's segments, labelled
+    with that share and its base (``13% (n=1,302)``); the count is in the hover."""
     import plotly.express as px
 
     data = table[table["id"] >= 0].head(top)
     if data.empty:
         return
+    base = int(data["base"].iloc[0])
     data = data.assign(theme=data["id"].astype(str) + ": " + data["label"].astype(str).map(safe.plot),
-                       percent=100 * data["share"])
-    fig = px.bar(data, x="percent", y="theme", orientation="h", text="size",
-                 title=f"Largest themes (run {run_id}): % of segments", color_discrete_sequence=["#6a51a3"])
-    fig.update_layout(height=max(300, 26 * len(data) + 80), margin=dict(l=10, r=10, t=40, b=10), yaxis_title=None,
-                      xaxis_title=None, yaxis={"autorange": "reversed"})
+                       percent=100 * data["share"],
+                       shown=[pct_n(s, base) for s in data["size"]])
+    fig = px.bar(data, x="percent", y="theme", orientation="h", text="shown", hover_data={"size": True},
+                 labels={"size": "segments", "percent": "% of segments"},
+                 title=f"Largest themes (run {run_id}): % of {base:,} segments",
+                 color_discrete_sequence=["#6a51a3"])
+    fig.update_traces(textposition="outside", cliponaxis=False)
+    fig.update_layout(height=max(300, 26 * len(data) + 80), margin=dict(l=10, r=70, t=40, b=10), yaxis_title=None,
+                      xaxis_title="% of segments", yaxis={"autorange": "reversed"})
     st.plotly_chart(fig, key=key)
 
 
