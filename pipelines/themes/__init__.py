@@ -60,8 +60,12 @@ should be coherent), and stores the candidates in the summary of a ``'gaps'`` ru
 
 from pipelines.themes.fit import (
     ANCHORS, DEFAULT_SEED, LAYOUT_EPOCHS, MAX_FIT, N_COMPONENTS, N_EPOCHS, N_NEIGHBORS, OUTLIER_THRESHOLD, QUOTES,
-    TOP_WORDS, NeighbourUMAP, ThemeFit, assign_to_centroids, exact_neighbours, fit_themes, import_bertopic,
-    normalise, numba_cache_dir, pick_quotes, resolve_settings, versions,
+    TOP_WORDS, NeighbourUMAP, ThemeFit, assign_to_centroids, describe_themes, exact_neighbours, fit_themes,
+    import_bertopic, normalise, numba_cache_dir, pick_quotes, renumber, resolve_settings, set_aside_small_talk,
+    split_members, top_level_count, versions,
+)
+from pipelines.themes.names import (
+    SMALL_TALK_ID, SMALL_TALK_LABEL, PhraseAnalyser, chat_share, compose, is_small_talk, name_themes, proper_nouns,
 )
 from pipelines.themes.words import (
     FILLER_PHRASES, FILLER_WORDS, analyse, default_min_size, make_label, make_vectorizer, preprocess,
@@ -69,6 +73,9 @@ from pipelines.themes.words import (
 )
 
 __all__ = [
+    "SMALL_TALK_ID", "SMALL_TALK_LABEL", "PhraseAnalyser", "chat_share", "compose", "describe_themes",
+    "is_small_talk", "name_themes", "proper_nouns", "renumber", "set_aside_small_talk", "split_members",
+    "top_level_count",
     "ANCHORS", "DEFAULT_SEED", "FILLER_PHRASES", "FILLER_WORDS", "LAYOUT_EPOCHS", "MAX_FIT",
     "N_COMPONENTS", "N_EPOCHS", "N_NEIGHBORS", "OUTLIER_THRESHOLD", "QUOTES", "TOP_WORDS", "NeighbourUMAP",
     "ThemeFit", "analyse", "assign_to_centroids", "default_min_size", "exact_neighbours", "fit_themes",
