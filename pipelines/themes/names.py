@@ -216,9 +216,8 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
         phrase_vectors = np.asarray(said.T @ members) / freq[:, None]
         words = [str(terms[i]) for i in top]
         picks, scores = mmr(centre, phrase_vectors, weights[top] / weights[top].max())
-        out[int(t)] = Naming(compose([words[i] for i in picks], scores,
-                                     dict(zip(words, freq.tolist()))),
-                             [words[i] for i in picks], keywords)
+        label = compose([words[i] for i in picks], scores, dict(zip(words, freq.tolist())))
+        out[int(t)] = Naming(acronyms(label, [docs[i] for i in placed[rows]]), [words[i] for i in picks], keywords)
     return out
 
 
@@ -243,6 +242,20 @@ def mmr(centre: np.ndarray, vectors: np.ndarray, weight: np.ndarray, *, diversit
     return picked, [float(relevance[i]) for i in picked]
 
 
+def acronyms(label: str, texts: list[str]) -> str:
+    """``label`` with words the texts mostly write in capitals (ATM, UK, GP) written so.
+
+    >>> acronyms("Atm and closest", ["The ATM ate it", "which ATM", "closest atm"])
+    'ATM and closest'
+    """
+    out = []
+    for word in label.split(" "):
+        found = Counter(m for text in texts for m in re.findall(rf"\b{re.escape(word)}\b", text, flags=re.I))
+        upper = sum(n for form, n in found.items() if form.isupper() and len(form) > 1)
+        out.append(word.upper() if found and upper * 2 > sum(found.values()) else word)
+    return " ".join(out)
+
+
 def compose(phrases: list[str], scores: list[float] | None = None, said: dict[str, int] | None = None) -> str:
     """The name from ranked phrases: the first (or a longer candidate holding it that at least a
     third of the segments saying it say: "council" -> "council tax"), and the next phrase that
@@ -263,12 +276,22 @@ def compose(phrases: list[str], scores: list[float] | None = None, said: dict[st
         first = max(longer, key=lambda p: (said[p], -len(p)))
     name = first
     for phrase, score in zip(phrases[1:], scores[1:]):
-        if _stems(first) & _stems(phrase):
+        if _same_family(first, phrase):
             continue
         if score >= 0.5 * scores[0]:
             name = f"{first} and {phrase}"
         break
     return _capital(name)
+
+
+def _same_family(a: str, b: str) -> bool:
+    """Whether two phrases share a word or a word's first five letters ("deposit", "deposited").
+
+    >>> _same_family("deposit", "cash deposited"), _same_family("refund", "return")
+    (True, False)
+    """
+    heads = {w[:5] for w in _stems(a)}
+    return bool(_stems(a) & _stems(b)) or any(w[:5] in heads for w in _stems(b) if len(w) >= 5)
 
 
 def _stems(phrase: str) -> set[str]:
