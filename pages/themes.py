@@ -5,6 +5,7 @@ import streamlit as st
 
 from insight.ui import db, shell
 from insight.ui import export as export_ui
+from insight.ui import theme_edit
 from insight.ui import themes as ui
 
 shell.page("Themes", "What people talk about, found from the text itself: each theme with its size and the real "
@@ -70,6 +71,8 @@ if shell.require_documents():
                     ui.theme_cards(table)
                 with right:
                     ui.sizes_chart(table, key="themes.sizes")
+                with st.expander("Rename, merge, split or pin themes"):
+                    theme_edit.editor(table, run_id, study=study)
             with tab_by:
                 by = st.selectbox("Group by", attributes, key="themes.by")
                 ui.by_attribute(db.read("themes_by", by, run_id, study=study), by, key="themes.by.chart")
