@@ -15,7 +15,7 @@ import numpy as np
 
 from insight.errors import InsightError
 from pipelines.themes.names import SMALL_TALK_ID, SMALL_TALK_LABEL, chat_share, name_themes, proper_nouns
-from pipelines.themes.words import default_min_size, make_vectorizer
+from pipelines.themes.words import _ANNOTATIONS, default_min_size, make_vectorizer
 
 DEFAULT_SEED = 42
 N_NEIGHBORS = 15
@@ -465,12 +465,19 @@ def renumber(labels: np.ndarray) -> np.ndarray:
 
 def set_aside_small_talk(docs: list[str], labels: np.ndarray, names: frozenset[str]) -> tuple[np.ndarray, int]:
     """Small talk into the quiet theme 0 (see :mod:`pipelines.themes.names`): segments that say
-    nothing but greetings and chat, themes that are mostly such talk, and unassigned segments
-    that are mostly chat. Returns the renumbered labels and the number set aside."""
+    nothing but greetings and chat, themes that are mostly such talk or mostly asides (half their
+    segments carry a stage direction: "[laughs] Where was I?", "[kettle on]"), and unassigned
+    segments that are mostly chat. Returns the renumbered labels and the number set aside.
+
+    >>> set_aside_small_talk(["[laughs] Go on then.", "[pause] Where was I?", "The bins.", "Bins again.", "Hi!"],
+    ...                      np.array([1, 1, 2, 2, -1]), frozenset())[0].tolist()
+    [0, 0, 1, 1, 0]
+    """
     share = np.array([chat_share(d, names) for d in docs])
+    aside = np.array([bool(_ANNOTATIONS.search(d)) for d in docs])
     labels = np.asarray(labels, dtype=np.int64).copy()
     for t in np.unique(labels[labels > 0]):
-        if share[labels == t].mean() >= 0.5:
+        if share[labels == t].mean() >= 0.5 or aside[labels == t].mean() >= 0.5:
             labels[labels == t] = SMALL_TALK_ID
     labels[share >= 1.0] = SMALL_TALK_ID
     labels[(labels == -1) & (share >= 0.5)] = SMALL_TALK_ID

@@ -19,7 +19,8 @@ A name is one or two phrases taken from the theme's own text, e.g. "Council tax 
 
 Small talk: a segment whose content words are all greetings or chat ("Thanks for your time.",
 "Fine, sorry, bye.") or that has none ("Yes.") is small talk; it is not clustered, and it joins
-the quiet theme 0, as does a theme whose segments are mostly small talk.
+the quiet theme 0, as does a theme whose segments are mostly small talk or mostly asides (stage
+directions such as "[laughs]" in half of them).
 """
 
 from __future__ import annotations
@@ -53,13 +54,12 @@ CHAT = frozenset("""
 GLUE = frozenset("of for the a an to and in on with at my our your their from about by off up out".split())
 
 
-def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
-    """(names of people, everyday words) from the pseudonymiser's word lists."""
-    from pipelines.pseudonymise.lexicon import _common_words, lexicon
+def _people() -> frozenset[str]:
+    """Names of people from the pseudonymiser's word lists, less those that are everyday words."""
+    from pipelines.pseudonymise.lexicon import lexicon
 
     words = lexicon()
-    people = (words["given"] | words["surname"]) - words["ambiguous"] - words["not"]
-    return frozenset(people), frozenset(w.lower() for w in _common_words())
+    return frozenset((words["given"] | words["surname"]) - words["ambiguous"] - words["not"])
 
 
 def proper_nouns(docs: list[str]) -> frozenset[str]:
@@ -71,7 +71,8 @@ def proper_nouns(docs: list[str]) -> frozenset[str]:
     >>> "kev" in found, "rang" in found, "then" in found
     (True, False, False)
     """
-    people, common = _lexicon()
+    from pipelines.pseudonymise.lexicon import common_word
+
     capital: Counter = Counter()
     seen: Counter = Counter()
     for doc in docs:
@@ -84,8 +85,8 @@ def proper_nouns(docs: list[str]) -> frozenset[str]:
                     capital[lower] += 1
                 elif not position:
                     seen[lower] -= 1  # a sentence's first word says nothing about its case
-    found = {w for w, n in capital.items() if n >= 0.8 * max(seen[w], 1) and w not in common}
-    return frozenset(found | people)
+    found = {w for w, n in capital.items() if n >= 0.8 * max(seen[w], 1) and not common_word(w)}
+    return frozenset(found) | _people()
 
 
 def is_small_talk(text: str) -> bool:
