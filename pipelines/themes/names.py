@@ -18,8 +18,8 @@ A name is one or two phrases taken from the theme's own text, e.g. "Council tax 
    The quote nearest the centre is the subtitle.
 
 Small talk: a segment whose content words are all greetings or chat ("Thanks for your time.",
-"Fine, sorry, bye.") or that has none ("Yes.") is small talk; it is not clustered, and it joins
-the quiet theme 0, as does a theme whose segments are mostly small talk or mostly asides (stage
+"Fine, sorry, bye.") or that has none ("Yes.") is small talk; it leaves whatever theme it fell in
+and joins the quiet theme 0, as does a theme whose segments are mostly small talk or mostly asides (stage
 directions such as "[laughs]" in half of them).
 """
 
