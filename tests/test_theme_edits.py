@@ -194,8 +194,8 @@ def test_cli_rename_merge_pin_edits_undo(ws, tmp_path):
         assert result.exit_code == 0, result.output
         return result.output
 
-    assert f"Theme {leaves[0]} is now “Mould in the bedroom”." in call("rename", str(leaves[0]), "Mould in the bedroom",
-                                                                        "--actor", "priya")
+    renamed = call("rename", str(leaves[0]), "Mould in the bedroom", "--actor", "priya")
+    assert f"Theme {leaves[0]} is now “Mould in the bedroom”." in renamed
     assert "Merged" in call("merge", f"{run_id}:{leaves[1]}", str(leaves[2]), "--actor", "priya")
     assert "is pinned" in call("pin", str(leaves[0]), "--actor", "priya")
     out = call("edits")

@@ -260,8 +260,9 @@ def refresh(con, run_id: int, changed, *, frame: pd.DataFrame | None = None) -> 
                 "AND s.theme_id = themes.theme_id) WHERE run_id = ? AND kind <> 'group'", [run_id])
     con.execute("DELETE FROM themes WHERE run_id = ? AND kind <> 'group' AND size = 0 AND theme_id <> ?",
                 [run_id, UNASSIGNED])
-    con.execute("UPDATE themes SET size = (SELECT coalesce(sum(c.size), 0) FROM themes c WHERE c.run_id = themes.run_id "
-                "AND c.parent_id = themes.theme_id) WHERE run_id = ? AND kind = 'group'", [run_id])
+    con.execute("UPDATE themes SET size = (SELECT coalesce(sum(c.size), 0) FROM themes c "
+                "WHERE c.run_id = themes.run_id AND c.parent_id = themes.theme_id) WHERE run_id = ? AND kind = 'group'",
+                [run_id])
     con.execute("DELETE FROM themes WHERE run_id = ? AND kind = 'group' AND size = 0", [run_id])
     rows = _themes(con, run_id)
     changed = [int(t) for t in changed if int(t) in rows]
@@ -341,7 +342,8 @@ def carry_forward(con, run_id: int) -> list[dict]:
         if row["named_by"]:
             con.execute("UPDATE themes SET label = ?, named_by = ? WHERE run_id = ? AND theme_id = ?",
                         [row["label"], row["named_by"], run_id, best])
-        con.execute("UPDATE themes SET pinned = ? WHERE run_id = ? AND theme_id = ?", [bool(row["pinned"]), run_id, best])
+        con.execute("UPDATE themes SET pinned = ? WHERE run_id = ? AND theme_id = ?",
+                    [bool(row["pinned"]), run_id, best])
         info = {**detail, "to_theme": best, "jaccard": round(score, 3), "pinned": bool(row["pinned"]),
                 "named_by": row["named_by"]}
         _record(con, run_id, best, "carry", info, before, CARRIER)

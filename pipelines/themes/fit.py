@@ -297,8 +297,9 @@ def resolve_settings(n: int, *, min_size: int | None = None, seed: int = DEFAULT
         "assign_threshold": outlier_threshold if outlier_threshold is not None else OUTLIER_THRESHOLD,
         "outside_sample": "nearest theme centroid, cosine >= assign_threshold; map position from the 5 nearest "
                           f"of {ANCHORS} fitted anchors" if n > max_fit else None,
-        "representation": "c-TF-IDF (reduce_frequent_words) over 1-3-word phrases without stop, filler or small-talk edges",
-        "top_words": TOP_WORDS, "hierarchy": "Ward linkage of unit theme centroids into 8-15 top-level themes (2 sqrt(k))",
+        "representation": "c-TF-IDF (reduce_frequent_words) over 1-3-word phrases, no stop, filler or chat at the ends",
+        "top_words": TOP_WORDS,
+        "hierarchy": "Ward linkage of unit theme centroids into 8-15 top-level themes (2 sqrt(k))",
         "names": "1-3-word phrases: c-TF-IDF, then MMR by closeness to the centre; small talk set aside as theme 0",
         "map": "2-D UMAP on the same neighbour graph, PCA-initialised",
     }
@@ -550,5 +551,5 @@ def _add_groups(themes, docs, X, labels, names) -> None:
         ids.append(next_id + offset)
     for group in describe_themes(docs, X, top, names, ids):
         children = [t["theme_id"] for t in themes if t["parent_id"] == group["theme_id"]]
-        themes.append({**group, "group": True, "kind": "group", "children": children,
-                       "label": group["label"] if not group["label"].startswith("Theme ") else f"Group {group['theme_id']}"})
+        label = group["label"] if not group["label"].startswith("Theme ") else f"Group {group['theme_id']}"
+        themes.append({**group, "group": True, "kind": "group", "children": children, "label": label})

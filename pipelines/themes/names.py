@@ -189,7 +189,8 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
         return {int(t): Naming("", [], []) for t in ids}
     terms = vectorizer.get_feature_names_out()
     row_of = {t: i for i, t in enumerate(classes)}
-    onehot = sparse.csr_matrix((np.ones(len(placed)), ([row_of[int(labels[i])] for i in placed], np.arange(len(placed)))),
+    rows_of_docs = [row_of[int(labels[i])] for i in placed]
+    onehot = sparse.csr_matrix((np.ones(len(placed)), (rows_of_docs, np.arange(len(placed)))),
                                shape=(len(classes), len(placed)))
     ctfidf = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(onehot @ counts).tocsr()
     binary = counts.copy()
@@ -208,7 +209,8 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
             continue
         said = binary[rows][:, top]
         freq = np.asarray(said.sum(axis=0)).ravel()
-        top, said, freq = top[freq >= min(2, len(rows))], said[:, freq >= min(2, len(rows))], freq[freq >= min(2, len(rows))]
+        common = freq >= min(2, len(rows))  # said by two segments at least
+        top, said, freq = top[common], said[:, common], freq[common]
         if not len(top):
             out[int(t)] = Naming(_capital(keywords[0]) if keywords else "", keywords[:1], keywords)
             continue
