@@ -317,7 +317,7 @@ MIGRATIONS: list[str] = [
     """,
     # 7: a team (insight/team.py): samples of units assigned to a coder, blind until a lead
     # unblinds them, and the lead's adjudicated decisions (the consensus coder's codings and who
-    # decided what). The task asked for number 8; 7 was the next free one (the list has no gaps).
+    # decided what).
     """
     CREATE TABLE assignments (
         assignment_id INTEGER PRIMARY KEY,
@@ -349,6 +349,28 @@ MIGRATIONS: list[str] = [
         decided_at TIMESTAMP DEFAULT current_timestamp,
         coding_id BIGINT,
         note TEXT
+    );
+    """,
+    # 8: themes researchers can shape: a kind ('theme', 'group' for a parent, 'small_talk' for the
+    # quiet theme 0), who named a theme (NULL: named by Insight), whether it is pinned, and the
+    # history of every rename, merge, split, pin and carry-over (``theme_edits``; ``before`` holds
+    # what an undo puts back)
+    """
+    ALTER TABLE themes ADD COLUMN kind TEXT DEFAULT 'theme';
+    ALTER TABLE themes ADD COLUMN named_by TEXT;
+    ALTER TABLE themes ADD COLUMN pinned BOOLEAN DEFAULT false;
+    UPDATE themes SET kind = 'group' WHERE EXISTS (
+        SELECT 1 FROM themes c WHERE c.run_id = themes.run_id AND c.parent_id = themes.theme_id);
+    CREATE TABLE theme_edits (
+        edit_id BIGINT PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        theme_id INTEGER,
+        action TEXT NOT NULL,
+        detail JSON,
+        before JSON,
+        actor TEXT,
+        changed_at TIMESTAMP DEFAULT current_timestamp,
+        undone_by BIGINT
     );
     """,
 ]

@@ -18,9 +18,10 @@ from typing import Callable
 
 from insight import reads, scope, store
 from insight.statuses import auto_coder
+from insight.themes.verbs import ThemeEditVerbs
 
 
-class Workspace:
+class Workspace(ThemeEditVerbs):
     """A study workspace in one DuckDB file (``path``, else ``$INSIGHT_DB``, else ``./insight.duckdb``)."""
 
     def __init__(self, path: str | os.PathLike | None = None, *, read_only: bool = False):

@@ -5,6 +5,7 @@ import streamlit as st
 
 from insight.ui import db, shell
 from insight.ui import export as export_ui
+from insight.ui import theme_edit
 from insight.ui import themes as ui
 
 shell.page("Themes", "What people talk about, found from the text itself: each theme with its size and the real "
@@ -78,6 +79,8 @@ if shell.require_documents():
                     ui.theme_cards(table)
                 with right:
                     ui.sizes_chart(table, key="themes.sizes")
+                with st.expander("Rename, merge, split or pin themes"):
+                    theme_edit.editor(table, run_id, study=study)
             elif view == "By group":
                 participants = db.read("participants", study)
                 attributes = [c for c in participants.columns if c not in ID_COLUMNS] + ["kind"]

@@ -111,13 +111,15 @@ def test_same_seed_same_themes(study):
 
 def test_labels_are_topic_words_without_filler_or_stop_words(study):
     from pipelines.themes import stop_words
+    from pipelines.themes.names import GLUE
 
     stops = stop_words()
     vocabulary = {w for words in TOPICS.values() for w in words}
     for theme in study["result"]["themes"]:
-        words = [w for part in theme["label"].split(" · ") for w in part.split()]
-        assert words and not [w for w in words if w in stops], theme["label"]
-        assert set(words) <= vocabulary, theme["label"]
+        for phrase in theme["label"].lower().split(" and "):
+            words = phrase.split()
+            assert words and words[0] not in stops and words[-1] not in stops, theme["label"]
+            assert set(words) <= vocabulary | GLUE, theme["label"]
         assert not {"um", "yeah", "know", "mean", "like", "really", "just", "actually", "erm"} & set(theme["keywords"])
 
 

@@ -46,8 +46,10 @@ def _who(quote: dict) -> str:
 def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, as_json):
     """Discover themes: BERTopic over the cached segment embeddings, stored as a new run.
 
-    Prints each theme's id, size, share, label and a quote, and the share of segments left
-    unassigned. `insight themes map --out map.html` draws the map of the latest run.
+    Prints the top-level themes (largest first), each with its size, share, name and a quote and
+    the themes beneath it, then small talk (set aside) and the share of segments left unassigned.
+    `insight themes map --out map.html` draws the map of the latest run; `insight themes rename`,
+    `merge`, `split` and `pin` shape the themes, `edits` and `undo` show and take back changes.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -57,7 +59,8 @@ def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, a
     if as_json:
         data = {"run_id": result["run_id"], "segments": result["segments"], "outlier_share": result["outlier_share"],
                 "unassigned": result["unassigned"],
-                "themes": [{key: t[key] for key in ("id", "label", "keywords", "size", "share", "parent_id", "quotes")}
+                "themes": [{key: t[key] for key in ("id", "label", "keywords", "size", "share", "parent_id", "level",
+                                                    "kind", "subtitle", "pinned", "named_by", "quotes")}
                            for t in result["themes"]],
                 "groups": [{key: t[key] for key in ("id", "label", "keywords", "size")} for t in result["groups"]],
                 "settings": result["settings"]}
@@ -65,16 +68,30 @@ def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, a
             data["by"] = result["by"]
         emit(data)
         return
-    click.echo(f"Run {result['run_id']}: {len(result['themes'])} themes in {result['segments']:,} segments; "
-               f"{result['unassigned']:,} unassigned ({100 * result['outlier_share']:.1f}%).")
-    groups = {g["id"]: g["label"] for g in result["groups"]}
-    for t in result["themes"]:
-        group = f"  [in {t['parent_id']}: {groups[t['parent_id']]}]" if t.get("parent_id") in groups else ""
-        click.echo(f"\n{t['id']:>3}  {t['size']:>5}  {100 * t['share']:4.1f}%  {t['label']}{group}")
-        for quote in t["quotes"][:quotes]:
-            click.echo(f"           “{_short(quote['text'])}”{_who(quote)}")
+    _echo_themes(result, quotes)
     if by:
         _echo_by(result["by"], by)
+
+
+def _echo_themes(result: dict, quotes: int) -> None:
+    """The top-level themes, largest first, each group with its themes beneath; small talk last."""
+    themes, groups = result["themes"], result["groups"]
+    top = [t for t in groups + themes if t.get("parent_id") is None and t["kind"] != "small_talk"]
+    top.sort(key=lambda t: (-t["size"], t["id"]))
+    quiet = [t for t in themes if t["kind"] == "small_talk"]
+    click.echo(f"Run {result['run_id']}: {len(top)} top-level themes ({sum(t['kind'] == 'theme' for t in themes)} "
+               f"themes in all) in {result['segments']:,} segments; {result['unassigned']:,} unassigned "
+               f"({100 * result['outlier_share']:.1f}%)" + (f"; {quiet[0]['size']:,} small talk." if quiet else "."))
+    for t in top + quiet:
+        pin = "  [pinned]" if t.get("pinned") else ""
+        aside = "  (set aside)" if t["kind"] == "small_talk" else ""
+        click.echo(f"\n{t['id']:>3}  {t['size']:>5}  {100 * t['size'] / max(result['segments'], 1):4.1f}%  "
+                   f"{t['label']}{pin}{aside}")
+        for quote in t["quotes"][:quotes]:
+            click.echo(f"           “{_short(quote['text'])}”{_who(quote)}")
+        for child in sorted((c for c in themes if c.get("parent_id") == t["id"]), key=lambda c: (-c["size"], c["id"])):
+            pin = "  [pinned]" if child.get("pinned") else ""
+            click.echo(f"      {child['id']:>3}  {child['size']:>5}  {child['label']}{pin}")
 
 
 def _echo_by(rows: list[dict], attribute: str) -> None:
@@ -110,6 +127,124 @@ def themes_map(ctx, out, chart, colour_by, coder, by, freq, run_id, study):
     with open_workspace(ctx, read_only=True) as ws:
         ws.theme_chart(chart, out, run_id=run_id, colour_by=colour_by, coder=coder, by=by, freq=freq, study=study)
     click.echo(f"Wrote {Path(out)}.")
+
+
+_run_option = click.option("--run", "run_id", type=int, help="Theme run (default: the latest; or write RUN:THEME).")
+_study_option = click.option("--study", help="Study (default: the only study, else all).")
+_actor_option = click.option("--actor", help="Who makes the change (default: your user name).")
+
+
+def _done(result: dict, message: str, as_json: bool) -> None:
+    if as_json:
+        emit(result)
+    else:
+        click.echo(message + f" (run {result['run_id']}; undo: insight themes undo)")
+
+
+@themes.command("rename")
+@click.argument("theme", metavar="THEME")
+@click.argument("name")
+@_run_option
+@_study_option
+@_actor_option
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def themes_rename(ctx, theme, name, run_id, study, actor, as_json):
+    """Name a theme (or a group). The name survives re-runs. THEME is a theme's number, or RUN:THEME."""
+    with open_workspace(ctx) as ws:
+        result = ws.rename_theme(theme, name, run_id=run_id, study=study, actor=actor)
+    _done(result, f"Theme {result['theme_id']} is now “{result['label']}”.", as_json)
+
+
+@themes.command("merge")
+@click.argument("themes_", metavar="THEME THEME...", nargs=-1, required=True)
+@click.option("--into", metavar="THEME", help="The theme the others join (default: the largest).")
+@click.option("--name", help="Name of the merged theme (default: its own name, or a new one from its text).")
+@_run_option
+@_study_option
+@_actor_option
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def themes_merge(ctx, themes_, into, name, run_id, study, actor, as_json):
+    """Merge two or more themes into one. The merge survives re-runs."""
+    with open_workspace(ctx) as ws:
+        result = ws.merge_themes(list(themes_), into=into, name=name, run_id=run_id, study=study, actor=actor)
+    merged = ", ".join(str(t) for t in result["merged"])
+    _done(result, f"Merged {merged} into theme {result['theme_id']}: “{result['label']}”.", as_json)
+
+
+@themes.command("split")
+@click.argument("theme", metavar="THEME")
+@click.option("--parts", type=click.IntRange(2, 10), default=2, show_default=True, help="How many themes to make.")
+@_run_option
+@_study_option
+@_actor_option
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def themes_split(ctx, theme, parts, run_id, study, actor, as_json):
+    """Split a theme into parts (k-means over its segments), each named from its own text."""
+    with open_workspace(ctx) as ws:
+        result = ws.split_theme(theme, parts, run_id=run_id, study=study, actor=actor)
+    made = "; ".join(f"{t['id']}: “{t['label']}” ({t['size']})" for t in result["into"])
+    _done(result, f"Split theme {result['theme_id']} into {made}.", as_json)
+
+
+@themes.command("pin")
+@click.argument("theme", metavar="THEME")
+@click.option("--off", is_flag=True, help="Unpin instead.")
+@_run_option
+@_study_option
+@_actor_option
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def themes_pin(ctx, theme, off, run_id, study, actor, as_json):
+    """Pin a theme: re-runs keep its name and all of its segments together."""
+    with open_workspace(ctx) as ws:
+        result = ws.pin_theme(theme, not off, run_id=run_id, study=study, actor=actor)
+    _done(result, f"Theme {result['theme_id']} is {'pinned' if result['pinned'] else 'no longer pinned'}.", as_json)
+
+
+@themes.command("undo")
+@_run_option
+@_study_option
+@_actor_option
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def themes_undo(ctx, run_id, study, actor, as_json):
+    """Undo the latest theme edit of a run (rename, merge, split, pin or carry-over)."""
+    with open_workspace(ctx) as ws:
+        result = ws.undo_theme_edit(run_id=run_id, study=study, actor=actor)
+    if as_json:
+        emit(result)
+    else:
+        click.echo(f"Undid edit {result['undid']} ({result['action']} of theme {result['theme_id']}) in run "
+                   f"{result['run_id']}.")
+
+
+@themes.command("edits")
+@_run_option
+@_study_option
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+@click.pass_context
+def themes_edits(ctx, run_id, study, as_json):
+    """The history of a run's theme edits: who renamed, merged, split, pinned or carried what, and when."""
+    import json
+
+    import pandas as pd
+
+    with open_workspace(ctx, read_only=True) as ws:
+        frame = ws.theme_edits(run_id, study=study)
+    if as_json:
+        emit({"edits": frame.to_dict("records")})
+        return
+    if frame.empty:
+        click.echo("No theme edits in this run.")
+    for row in frame.itertuples():
+        undone = f"  (undone by edit {int(row.undone_by)})" if pd.notna(row.undone_by) else ""
+        detail = json.loads(row.detail or "{}")
+        what = ", ".join(f"{k}: {v}" for k, v in detail.items() if k not in ("labels",))
+        click.echo(f"{row.edit_id:>4}  {row.changed_at:%Y-%m-%d %H:%M}  {row.actor:<12}  {row.action:<6}  "
+                   f"theme {row.theme_id}  {what}{undone}")
 
 
 @click.group(invoke_without_command=True)

@@ -73,12 +73,16 @@ def run_key(con, run_id: int) -> str:
 def theme_table(con, run_id: int | None = None, *, study_id: int | None = None, include_unassigned: bool = True,
                 groups: bool = False) -> pd.DataFrame:
     """One row per theme of a run (default: the latest), largest first: ``id, label, keywords,
-    size, share, base, parent_id, parent_label, quotes``; ``share`` is of the run's segments (``base``). The
-    unassigned segments come last as id -1. ``groups=True`` lists the parent themes instead.
+    size, share, base, parent_id, parent_label, quotes, level, kind, subtitle, pinned,
+    named_by``. ``share`` is of the run's segments (``base``); ``level`` is 0 for a top-level
+    theme (a group, a theme in no group, small talk) and 1 for a sub-theme (its group is ``parent_id``); ``kind`` is
+    ``theme``, ``group``, ``small_talk`` or ``unassigned``; ``subtitle`` is the quote nearest the
+    theme's centre; ``named_by`` says who named it (empty: Insight). The unassigned segments
+    come last as id -1. ``groups=True`` lists the groups instead.
     """
     run_id = resolve_run(con, run_id, study_id)
-    frame = con.execute("SELECT theme_id AS id, label, keywords, size, parent_id, quotes FROM themes WHERE run_id = ? "
-                        "ORDER BY theme_id", [run_id]).df()
+    frame = con.execute("SELECT theme_id AS id, label, keywords, size, parent_id, quotes, kind, pinned, named_by "
+                        "FROM themes WHERE run_id = ? ORDER BY theme_id", [run_id]).df()
     total = con.execute("SELECT count(*) FROM segment_themes WHERE run_id = ?", [run_id]).fetchone()[0]
     parents = set(frame["parent_id"].dropna().astype(int))
     labels = dict(zip(frame["id"], frame["label"]))
@@ -88,14 +92,19 @@ def theme_table(con, run_id: int | None = None, *, study_id: int | None = None, 
     frame["base"] = int(total)
     frame["parent_label"] = frame["parent_id"].map(lambda p: labels.get(int(p)) if pd.notna(p) else None)
     frame["parent_id"] = frame["parent_id"].astype("Int64")
-    is_group = frame["id"].isin(parents)
+    is_group = frame["id"].isin(parents) | (frame["kind"] == "group")
+    frame["kind"] = frame["kind"].where(~is_group, "group").fillna("theme")
+    frame.loc[frame["id"] == UNASSIGNED, "kind"] = "unassigned"
+    frame["level"] = frame["parent_id"].notna().astype(int)
+    frame["subtitle"] = frame["quotes"].map(lambda q: q[0]["text"] if q else None)
+    frame["pinned"] = frame["pinned"].fillna(False).astype(bool)
     frame = frame[is_group] if groups else frame[~is_group]
     if not include_unassigned or groups:
         frame = frame[frame["id"] != UNASSIGNED]
     frame = frame.sort_values(["size", "id"], ascending=[False, True], key=None)
     frame = pd.concat([frame[frame["id"] != UNASSIGNED], frame[frame["id"] == UNASSIGNED]])
-    return frame[["id", "label", "keywords", "size", "share", "base", "parent_id", "parent_label", "quotes"]
-                 ].reset_index(drop=True)
+    return frame[["id", "label", "keywords", "size", "share", "base", "parent_id", "parent_label", "quotes", "level",
+                  "kind", "subtitle", "pinned", "named_by"]].reset_index(drop=True)
 
 
 def segment_themes(con, run_id: int | None = None, *, study_id: int | None = None) -> pd.DataFrame:

@@ -3,14 +3,15 @@
 Reads ``segments``, ``documents``, ``participants``, ``embeddings`` (and ``codings`` for the gap
 finder); writes one ``runs`` row per call (step ``'themes'`` or ``'gaps'``, with every resolved
 setting and the model names and package versions), and for themes the ``themes`` and
-``segment_themes`` rows of that run. Re-running makes a new run; nothing is overwritten. The fit
-itself is :func:`pipelines.themes.fit_themes`.
+``segment_themes`` rows of that run. Re-running makes a new run; nothing is overwritten, and the
+researcher's names, merges and pins of the previous run are carried into it
+(:func:`insight.themes.edit.carry_forward`, recorded in ``theme_edits``). The fit itself is
+:func:`pipelines.themes.fit_themes`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from typing import Callable
 
@@ -22,6 +23,8 @@ from insight.errors import InsightError, NotFound
 from insight.readers.base import researcher_turn
 from insight.themes.maps import precompute_map
 from insight.store import frames, record_run, transaction
+from insight.themes.edit import carry_forward
+from insight.themes.members import quote_record
 from pipelines.embed import get_embedder, model_name
 from pipelines.themes import (
     DEFAULT_SEED, MAX_FIT, OUTLIER_THRESHOLD, default_min_size, fit_themes, versions,
@@ -62,16 +65,6 @@ def _ensure_embedded(con, study_id: int | None, model, progress) -> str:
     return name
 
 
-def _quote(frame, i: int) -> dict:
-    row = frame.iloc[i]
-    return {"segment_id": int(row.segment_id), "text": row.text, "speaker": _none(row.speaker),
-            "participant": _none(row.participant), "document": row.document}
-
-
-def _none(value):
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
 def discover_themes(con, study_id: int | None, *, min_size: int | None = None, seed: int = DEFAULT_SEED, model=None,
                     progress: Callable[[int, int, str], None] | None = None, max_fit: int = MAX_FIT,
                     outlier_threshold: float | None = OUTLIER_THRESHOLD, include_interviewer: bool = False) -> int:
@@ -100,9 +93,9 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
                "wall_seconds": round(time.time() - started, 2)}
     theme_rows = pd.DataFrame([
         {"theme_id": t["theme_id"], "label": t["label"], "keywords": json.dumps(t["keywords"], ensure_ascii=False),
-         "size": t["size"], "parent_id": t["parent_id"],
-         "quotes": json.dumps([_quote(frame, i) for i in t["quote_idx"]], ensure_ascii=False, default=str)}
-        for t in fit.themes] + [{"theme_id": -1, "label": "Unassigned", "keywords": "[]",
+         "size": t["size"], "parent_id": t["parent_id"], "kind": t["kind"],
+         "quotes": json.dumps([quote_record(frame, i) for i in t["quote_idx"]], ensure_ascii=False, default=str)}
+        for t in fit.themes] + [{"theme_id": -1, "label": "Unassigned", "keywords": "[]", "kind": "unassigned",
                                  "size": int((fit.labels == -1).sum()), "parent_id": None, "quotes": "[]"}])
     segment_rows = pd.DataFrame({
         "segment_id": frame["segment_id"].astype("int64"), "theme_id": fit.labels.astype("int64"),
@@ -112,10 +105,14 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
         progress(1, 1, "saving the run")
     with transaction(con), frames(con, _themes_rows=theme_rows, _segment_rows=segment_rows):
         run_id = record_run(con, "themes", study_id, settings, summary, started=started)
-        con.execute("INSERT INTO themes (run_id, theme_id, label, keywords, size, parent_id, quotes) "
-                    "SELECT ?, theme_id, label, keywords, size, parent_id, quotes FROM _themes_rows", [run_id])
+        con.execute("INSERT INTO themes (run_id, theme_id, label, keywords, size, parent_id, quotes, kind) "
+                    "SELECT ?, theme_id, label, keywords, size, parent_id, quotes, kind FROM _themes_rows", [run_id])
         con.execute("INSERT INTO segment_themes (run_id, segment_id, theme_id, probability, reassigned, x, y) "
                     "SELECT ?, segment_id, theme_id, probability, reassigned, x, y FROM _segment_rows", [run_id])
+        carried = carry_forward(con, run_id)
+        if carried:
+            con.execute("UPDATE runs SET summary = json_merge_patch(summary, ?) WHERE run_id = ?",
+                        [json.dumps({"carried": len(carried)}), run_id])
         precompute_map(con, run_id)
     return run_id
 
@@ -162,11 +159,11 @@ def find_gaps(con, study_id: int | None, coders: list[str] | None = None, *, min
                          progress=progress, layout=False)
         settings.update(fit.settings)
         for t in fit.themes:
-            if t["group"]:
+            if t["kind"] != "theme":
                 continue
             ids = open_["segment_id"].to_numpy()[fit.labels == t["theme_id"]]
             candidates.append({"id": t["theme_id"], "label": t["label"], "keywords": t["keywords"], "size": t["size"],
-                               "quotes": [_quote(open_, i) for i in t["quote_idx"]],
+                               "quotes": [quote_record(open_, i) for i in t["quote_idx"]],
                                "segment_ids": [int(s) for s in ids]})
     else:
         settings.update({"min_size": size, "seed": seed})

@@ -26,17 +26,22 @@ How a theme run works:
    like "Yes." or "Thank you." belong to no theme). ``segment_themes.reassigned`` marks them and
    ``probability`` holds that similarity (for HDBSCAN members it is HDBSCAN's membership
    strength). The remaining unassigned share is stored in the run summary and shown.
-6. **Labels**: c-TF-IDF (BERTopic ``update_topics`` on the final assignment, with
-   ``ClassTfidfTransformer(reduce_frequent_words=True)``) over words and word pairs, with English
-   stop words, contractions and filler words of speech removed (``um``, ``yeah``, ``like``, ...;
-   phrases such as "you know" and "I mean" are cut before counting). The label is the top three
-   distinct keywords joined by " · ", e.g. "damp · mould · landlord".
-7. **Quotes**: the three segments nearest the theme's centroid among those of 6 to 80 words (one
+6. **Small talk**: segments whose content words are all greetings or chat ("Thanks for your
+   time.", "Fine, sorry, bye.") or that have none ("Yes."), themes mostly made of them, and
+   unassigned segments mostly made of them go to the quiet theme 0, "Small talk and greetings"
+   (:mod:`pipelines.themes.names`); it is shown apart and never named otherwise.
+7. **Names** (:mod:`pipelines.themes.names`): a phrase people would write, from the theme's own
+   text: c-TF-IDF (BERTopic's ``ClassTfidfTransformer(reduce_frequent_words=True)``) over 1-3-word
+   phrases that start and end with a content word (never a stop or filler word, a greeting or a
+   person's name), then maximal marginal relevance by closeness to the theme's centre; the best
+   phrase and the next unlike it, joined by "and": "Council tax and court". The keywords are the
+   top c-TF-IDF phrases; the subtitle is the first quote.
+   **Quotes**: the three segments nearest the theme's centroid among those of 6 to 80 words (one
    per text), with speaker, participant and document.
-8. **Hierarchy**: theme centroids (unit length) are clustered (Ward linkage) into about
-   ``sqrt(k)`` groups; a group of two or more themes becomes a parent theme (``parent_id``) with
-   keywords from its children's summed c-TF-IDF. BERTopic's ``hierarchical_topics`` builds a full
-   binary tree, which is more than a reader can browse.
+8. **Hierarchy**: theme centroids (unit length) are clustered (Ward linkage) into 8-15 top-level
+   themes (``2 * sqrt(k)``; no grouping up to 15 themes); a group of two or more themes becomes a
+   parent (``parent_id``) named like a theme, against the other top-level themes. BERTopic's
+   ``hierarchical_topics`` builds a full binary tree, which is more than a reader can browse.
 9. **Map**: 2-D coordinates from a second UMAP over the same neighbour graph (``min_dist=0.1``,
    initialised from the 2-D PCA of the 5-D reduction), so the map and the clusters agree.
 10. **Large studies**: above ``max_fit`` segments (20,000) the model is fitted on a seeded sample;
@@ -60,8 +65,12 @@ should be coherent), and stores the candidates in the summary of a ``'gaps'`` ru
 
 from pipelines.themes.fit import (
     ANCHORS, DEFAULT_SEED, LAYOUT_EPOCHS, MAX_FIT, N_COMPONENTS, N_EPOCHS, N_NEIGHBORS, OUTLIER_THRESHOLD, QUOTES,
-    TOP_WORDS, NeighbourUMAP, ThemeFit, assign_to_centroids, exact_neighbours, fit_themes, import_bertopic,
-    normalise, numba_cache_dir, pick_quotes, resolve_settings, versions,
+    TOP_WORDS, NeighbourUMAP, ThemeFit, assign_to_centroids, describe_themes, exact_neighbours, fit_themes,
+    import_bertopic, normalise, numba_cache_dir, pick_quotes, renumber, resolve_settings, set_aside_small_talk,
+    split_members, top_level_count, versions,
+)
+from pipelines.themes.names import (
+    SMALL_TALK_ID, SMALL_TALK_LABEL, PhraseAnalyser, chat_share, compose, is_small_talk, name_themes, proper_nouns,
 )
 from pipelines.themes.words import (
     FILLER_PHRASES, FILLER_WORDS, analyse, default_min_size, make_label, make_vectorizer, preprocess,
@@ -69,6 +78,9 @@ from pipelines.themes.words import (
 )
 
 __all__ = [
+    "SMALL_TALK_ID", "SMALL_TALK_LABEL", "PhraseAnalyser", "chat_share", "compose", "describe_themes",
+    "is_small_talk", "name_themes", "proper_nouns", "renumber", "set_aside_small_talk", "split_members",
+    "top_level_count",
     "ANCHORS", "DEFAULT_SEED", "FILLER_PHRASES", "FILLER_WORDS", "LAYOUT_EPOCHS", "MAX_FIT",
     "N_COMPONENTS", "N_EPOCHS", "N_NEIGHBORS", "OUTLIER_THRESHOLD", "QUOTES", "TOP_WORDS", "NeighbourUMAP",
     "ThemeFit", "analyse", "assign_to_centroids", "default_min_size", "exact_neighbours", "fit_themes",

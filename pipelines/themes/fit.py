@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 
 from insight.errors import InsightError
-from pipelines.themes.words import default_min_size, make_label, make_vectorizer
+from pipelines.themes.names import SMALL_TALK_ID, SMALL_TALK_LABEL, chat_share, name_themes, proper_nouns
+from pipelines.themes.words import _ANNOTATIONS, default_min_size, make_vectorizer
 
 DEFAULT_SEED = 42
 N_NEIGHBORS = 15
@@ -296,8 +297,10 @@ def resolve_settings(n: int, *, min_size: int | None = None, seed: int = DEFAULT
         "assign_threshold": outlier_threshold if outlier_threshold is not None else OUTLIER_THRESHOLD,
         "outside_sample": "nearest theme centroid, cosine >= assign_threshold; map position from the 5 nearest "
                           f"of {ANCHORS} fitted anchors" if n > max_fit else None,
-        "representation": "c-TF-IDF (reduce_frequent_words), words and word pairs, stop + filler words removed",
-        "top_words": TOP_WORDS, "hierarchy": "Ward linkage of unit theme centroids, ~sqrt(k) groups",
+        "representation": "c-TF-IDF (reduce_frequent_words) over 1-3-word phrases, no stop, filler or chat at the ends",
+        "top_words": TOP_WORDS,
+        "hierarchy": "Ward linkage of unit theme centroids into 8-15 top-level themes (2 sqrt(k))",
+        "names": "1-3-word phrases: c-TF-IDF, then MMR by closeness to the centre; small talk set aside as theme 0",
         "map": "2-D UMAP on the same neighbour graph, PCA-initialised",
     }
 
@@ -375,40 +378,13 @@ def fit_themes(docs: list[str], vectors: np.ndarray, *, min_size: int | None = N
             probability[group] = np.where(best >= 0, score, 0.0)
             reassigned[group] = best >= 0
 
-    # renumber 1..k by final size (ties: HDBSCAN order), -1 stays
-    stages.next("labelling themes (c-TF-IDF)")
-    if k:
-        sizes = np.bincount(labels[labels >= 0], minlength=k)
-        order = sorted(range(k), key=lambda t: (-sizes[t], t))
-        remap = np.full(k, -1, dtype=np.int64)
-        for new, old in enumerate(order, start=1):
-            remap[old] = new
-        labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
-        centroids = centroids[order]
-        keep = [t for t in range(1, k + 1) if (labels == t).any()]
-    else:
-        keep = []
-    themes: list[dict] = []
-    if keep:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.update_topics([d + " ." for d in docs], topics=[int(t) for t in labels], top_n_words=TOP_WORDS,
-                                vectorizer_model=make_vectorizer(),
-                                ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True))
-        topic_order = sorted(set(int(t) for t in labels))
-        rows = {t: i for i, t in enumerate(topic_order)}
-        words = model.vectorizer_model.get_feature_names_out()
-        ctfidf = model.c_tf_idf_
-        for t in keep:
-            keywords = [w for w, s in (model.get_topic(t) or []) if w and s > 0]
-            members = np.where(labels == t)[0]
-            themes.append({"theme_id": t, "keywords": keywords, "label": make_label(keywords) or f"theme {t}",
-                           "size": int(len(members)), "parent_id": None, "group": False,
-                           "quote_idx": pick_quotes(docs, X, members, centroids[t - 1])})
-        stages.next("grouping themes into a hierarchy")
-        _add_groups(themes, centroids, ctfidf, rows, words, docs, X, labels)
-    else:
-        stages.next("no themes found")
+    stages.next("naming themes (phrases by c-TF-IDF, closeness to the centre and MMR)")
+    names = proper_nouns(docs)
+    labels, small_talk = set_aside_small_talk(docs, renumber(np.where(labels >= 0, labels + 1, -1)), names)
+    themes = describe_themes(docs, X, labels, names)
+    stages.next("grouping themes into a hierarchy")
+    if len(themes) > 1:
+        _add_groups(themes, docs, X, labels, names)
     xy = np.zeros((n, 2), dtype=np.float32)
     if layout:
         stages.next("laying out the 2-D map")
@@ -427,7 +403,7 @@ def fit_themes(docs: list[str], vectors: np.ndarray, *, min_size: int | None = N
     stages.next("done")
     timings = stages.timings
     unassigned = int((labels == -1).sum())
-    summary = {"segments": n, "themes": len([t for t in themes if not t["group"]]),
+    summary = {"segments": n, "themes": len([t for t in themes if t["kind"] == "theme"]), "small_talk": small_talk,
                "groups": len([t for t in themes if t["group"]]), "hdbscan_outliers": outliers_before,
                "reassigned": int(reassigned.sum()), "unassigned": unassigned,
                "outlier_share": round(unassigned / n, 4) if n else 0.0, "seconds": timings}
@@ -475,33 +451,105 @@ def pick_quotes(docs: list[str], X: np.ndarray, members: np.ndarray, centroid: n
     return picked
 
 
-def _add_groups(themes, centroids, ctfidf, rows, words, docs, X, labels) -> None:
-    """Parent themes: centroids clustered into ~sqrt(k) groups; groups of 2+ become parents."""
-    k = len(themes)
-    if k < 4:
+def renumber(labels: np.ndarray) -> np.ndarray:
+    """Themes numbered 1..k by size, largest first (ties: the old order); -1 and 0 stay.
+
+    >>> renumber(np.array([5, 5, 2, -1, 2, 2, 0])).tolist()
+    [2, 2, 1, -1, 1, 1, 0]
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    ids, sizes = np.unique(labels[labels > 0], return_counts=True)
+    order = sorted(zip(ids.tolist(), sizes.tolist()), key=lambda p: (-p[1], p[0]))
+    remap = {old: new for new, (old, _) in enumerate(order, start=1)}
+    return np.array([remap.get(int(t), int(t)) for t in labels], dtype=np.int64)
+
+
+def set_aside_small_talk(docs: list[str], labels: np.ndarray, names: frozenset[str]) -> tuple[np.ndarray, int]:
+    """Small talk into the quiet theme 0 (see :mod:`pipelines.themes.names`): segments that say
+    nothing but greetings and chat, themes that are mostly such talk or mostly asides (half their
+    segments carry a stage direction: "[laughs] Where was I?", "[kettle on]"), and unassigned
+    segments that are mostly chat. Returns the renumbered labels and the number set aside.
+
+    >>> set_aside_small_talk(["[laughs] Go on then.", "[pause] Where was I?", "The bins.", "Bins again.", "Hi!"],
+    ...                      np.array([1, 1, 2, 2, -1]), frozenset())[0].tolist()
+    [0, 0, 1, 1, 0]
+    """
+    share = np.array([chat_share(d, names) for d in docs])
+    aside = np.array([bool(_ANNOTATIONS.search(d)) for d in docs])
+    labels = np.asarray(labels, dtype=np.int64).copy()
+    for t in np.unique(labels[labels > 0]):
+        if share[labels == t].mean() >= 0.5 or aside[labels == t].mean() >= 0.5:
+            labels[labels == t] = SMALL_TALK_ID
+    labels[share >= 1.0] = SMALL_TALK_ID
+    labels[(labels == -1) & (share >= 0.5)] = SMALL_TALK_ID
+    return renumber(labels), int((labels == SMALL_TALK_ID).sum())
+
+
+def describe_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, names: frozenset[str] | None = None,
+                    ids=None) -> list[dict]:
+    """A row per theme of ``labels`` (or of ``ids``): name, phrases, keywords, size, quotes."""
+    ids = sorted(int(t) for t in set(labels.tolist()) - {-1}) if ids is None else list(ids)
+    named = name_themes(docs, X, labels, ids, names=names, top_words=TOP_WORDS)
+    themes = []
+    for t in ids:
+        members = np.where(labels == t)[0]
+        small = t == SMALL_TALK_ID
+        centroid = normalise(X[members].mean(axis=0, keepdims=True))[0]
+        label = SMALL_TALK_LABEL if small else (named[t].label or f"Theme {t}")
+        themes.append({"theme_id": t, "label": label, "keywords": named[t].keywords, "phrases": named[t].phrases,
+                       "size": int(len(members)), "parent_id": None, "group": False,
+                       "kind": "small_talk" if small else "theme",
+                       "quote_idx": pick_quotes(docs, X, members, centroid)})
+    return themes
+
+
+def split_members(X: np.ndarray, parts: int, *, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """``parts`` groups of the rows of ``X`` (unit vectors) by k-means, numbered 0.. by size.
+
+    >>> X = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [0.05, 1]], dtype=np.float32)
+    >>> split_members(X, 2).tolist()
+    [1, 1, 0, 0, 0]
+    """
+    from sklearn.cluster import KMeans
+
+    found = KMeans(n_clusters=parts, random_state=seed, n_init=10).fit_predict(np.asarray(X, dtype=np.float64))
+    order = sorted(range(parts), key=lambda g: (-int((found == g).sum()), g))
+    return np.argsort(order)[found]
+
+
+def top_level_count(k: int) -> int:
+    """How many top-level themes ``k`` themes are gathered into: all of them up to 15, else
+    ``2 * sqrt(k)`` kept within 8..15 (a list a reader can take in at a glance)."""
+    return k if k <= 15 else int(min(15, max(8, round(2 * math.sqrt(k)))))
+
+
+def _add_groups(themes, docs, X, labels, names) -> None:
+    """Parent themes: theme centroids clustered (Ward) into :func:`top_level_count` groups; a
+    group of 2+ themes becomes a parent named from its children's text, c-TF-IDF against the
+    other top-level themes. Small talk stays on its own."""
+    leaves = [t for t in themes if t["kind"] == "theme"]
+    k = len(leaves)
+    target = top_level_count(k)
+    if target >= k or k < 4:
         return
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    ids = [t["theme_id"] for t in themes]
-    cents = centroids[[i - 1 for i in ids]]
-    groups = fcluster(linkage(cents.astype(np.float64), method="ward"),
-                      t=max(2, round(math.sqrt(k))), criterion="maxclust")
+    cents = np.stack([normalise(X[labels == t["theme_id"]].mean(axis=0, keepdims=True))[0] for t in leaves])
+    groups = fcluster(linkage(cents.astype(np.float64), method="ward"), t=target, criterion="maxclust")
     members: dict[int, list[dict]] = {}
-    for theme, g in zip(themes, groups):
+    for theme, g in zip(leaves, groups):
         members.setdefault(int(g), []).append(theme)
     parents = [m for m in members.values() if len(m) >= 2]
     parents.sort(key=lambda m: (-sum(t["size"] for t in m), min(t["theme_id"] for t in m)))
-    next_id = max(ids) + 1
-    for children in parents:
-        weights = np.asarray(ctfidf[[rows[t["theme_id"]] for t in children]].sum(axis=0)).ravel()
-        top = np.argsort(-weights, kind="stable")[:TOP_WORDS]
-        keywords = [str(words[i]) for i in top if weights[i] > 0]
-        child_ids = [t["theme_id"] for t in children]
-        segs = np.where(np.isin(labels, child_ids))[0]
-        centroid = normalise(X[segs].mean(axis=0, keepdims=True))[0]
+    next_id = max(t["theme_id"] for t in themes) + 1
+    top = labels.copy()
+    ids = []
+    for offset, children in enumerate(parents):
         for child in children:
-            child["parent_id"] = next_id
-        themes.append({"theme_id": next_id, "keywords": keywords, "label": make_label(keywords) or f"group {next_id}",
-                       "size": int(sum(t["size"] for t in children)), "parent_id": None, "group": True,
-                       "quote_idx": pick_quotes(docs, X, segs, centroid), "children": child_ids})
-        next_id += 1
+            child["parent_id"] = next_id + offset
+            top[labels == child["theme_id"]] = next_id + offset
+        ids.append(next_id + offset)
+    for group in describe_themes(docs, X, top, names, ids):
+        children = [t["theme_id"] for t in themes if t["parent_id"] == group["theme_id"]]
+        label = group["label"] if not group["label"].startswith("Theme ") else f"Group {group['theme_id']}"
+        themes.append({**group, "group": True, "kind": "group", "children": children, "label": label})
