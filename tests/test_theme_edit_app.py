@@ -35,6 +35,7 @@ def _themes_page(coder: str | None = "Priya"):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     if coder:
         at.session_state["shell.coder"] = coder
+    at.session_state["themes.view"] = "Themes and quotes"  # where the edit controls are
     at.switch_page("pages/themes.py")
     return at.run()
 
