@@ -61,7 +61,7 @@ should be coherent), and stores the candidates in the summary of a ``'gaps'`` ru
 from pipelines.themes.fit import (
     ANCHORS, DEFAULT_SEED, LAYOUT_EPOCHS, MAX_FIT, N_COMPONENTS, N_EPOCHS, N_NEIGHBORS, OUTLIER_THRESHOLD, QUOTES,
     TOP_WORDS, NeighbourUMAP, ThemeFit, assign_to_centroids, exact_neighbours, fit_themes, import_bertopic,
-    normalise, numba_cache_dir, pick_quotes, resolve_settings, versions,
+    normalise, numba_cache_dir, pick_quotes, place_on_map, resolve_settings, versions,
 )
 from pipelines.themes.words import (
     FILLER_PHRASES, FILLER_WORDS, analyse, default_min_size, make_label, make_vectorizer, preprocess,
@@ -72,6 +72,7 @@ __all__ = [
     "ANCHORS", "DEFAULT_SEED", "FILLER_PHRASES", "FILLER_WORDS", "LAYOUT_EPOCHS", "MAX_FIT",
     "N_COMPONENTS", "N_EPOCHS", "N_NEIGHBORS", "OUTLIER_THRESHOLD", "QUOTES", "TOP_WORDS", "NeighbourUMAP",
     "ThemeFit", "analyse", "assign_to_centroids", "default_min_size", "exact_neighbours", "fit_themes",
-    "import_bertopic", "make_label", "make_vectorizer", "normalise", "numba_cache_dir", "pick_quotes", "preprocess",
+    "import_bertopic", "make_label", "make_vectorizer", "normalise", "numba_cache_dir", "pick_quotes", "place_on_map",
+    "preprocess",
     "resolve_settings", "stop_words", "tokenize", "versions",
 ]
