@@ -73,9 +73,9 @@ class Cluster:
     """
 
     def __init__(self, address: str, *, stage: str | os.PathLike | None = None, database: str | None = None,
-                 connect: bool = True, partition_rows: int = PARTITION_ROWS):
+                 connect: bool = True, partition_rows: int | None = None):
         self.address = address
-        self.partition_rows = partition_rows
+        self.partition_rows = partition_rows or PARTITION_ROWS
         base = Path(stage) if stage else (Path(database).resolve().parent if database and database != ":memory:"
                                           else Path(os.environ.get("TMPDIR", "/tmp")))
         self.stage = base / f".insight-ray-{uuid.uuid4().hex[:8]}"
@@ -106,7 +106,7 @@ class Cluster:
                                     "HEAD:6379` on each worker), then pass --ray HEAD:6379 (or --ray auto on a node).")
         from ray.data import DataContext
 
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)  # a failure is one ClusterError line, not a trace
         context = DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
@@ -151,11 +151,12 @@ class Cluster:
         report.seconds["stage"] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
         try:
-            data = ray.data.read_parquet(str(folder / "in"), override_num_blocks=partitions)
+            # reading and writing Parquet take no CPU of their own: every CPU holds one actor
+            data = ray.data.read_parquet(str(folder / "in"), override_num_blocks=partitions, num_cpus=0)
             data = data.map_batches(worker, fn_constructor_kwargs=kwargs or {}, batch_size=self.partition_rows,
                                     batch_format="pyarrow", num_cpus=1,
                                     compute=ray.data.ActorPoolStrategy(min_size=1, max_size=self.cpus()))
-            data.write_parquet(str(folder / "out"))
+            data.write_parquet(str(folder / "out"), ray_remote_args={"num_cpus": 0})
         except Exception as exc:  # noqa: BLE001 (RayError and its kin: the run failed, nothing written)
             shutil.rmtree(folder, ignore_errors=True)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
