@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,7 +48,9 @@ class LocalCluster:
         self.nodes: list[subprocess.Popen] = []
 
     def start(self, *args: str, wait_for: int) -> subprocess.Popen:
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        # a dead node is noticed in seconds, not the default half minute
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "1000",
+               "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3"}
         node = subprocess.Popen([RAY, "start", "--block", "--num-cpus=1", "--disable-usage-stats", *args],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
         self.nodes.append(node)
@@ -62,10 +65,12 @@ class LocalCluster:
         return self.start(f"--address={self.address}", wait_for=len(self.nodes) + 1)
 
     def alive(self) -> int:
-        probe = "import ray; ray.init(address=%r, logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))"
+        probe = ("import ray; ray.init(address=%r, logging_level='ERROR'); "
+                 "print('NODES', sum(n['Alive'] for n in ray.nodes()))")
         result = subprocess.run([sys.executable, "-c", probe % self.address], capture_output=True, text=True,
                                 timeout=120)
-        return int(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 and result.stdout.strip() else 0
+        found = re.search(r"NODES (\d+)", result.stdout)
+        return int(found.group(1)) if found else 0
 
     def wait(self, nodes: int, timeout: float = 180) -> None:
         deadline = time.time() + timeout

@@ -3,6 +3,9 @@ cluster (:mod:`insight.cluster`). Ray is imported only when the option is given.
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager, redirect_stdout
+
 import click
 
 RAY_HELP = ("Run the per-text work on this Ray cluster: HOST:PORT of its head node, or 'auto' on a node of it "
@@ -17,11 +20,18 @@ def ray_options(command):
     return click.option("--ray", "ray_address", metavar="ADDRESS", help=RAY_HELP)(command)
 
 
-def open_cluster(ctx, address: str, stage: str | None):
-    """The :class:`insight.cluster.Cluster` at ``address`` for this command's database."""
+@contextmanager
+def open_cluster(ctx, address: str | None, stage: str | None):
+    """The :class:`insight.cluster.Cluster` at ``address`` for this command's database (``None``
+    without ``--ray``), closed on the way out. While it is open, Ray's own messages (a node lost, a
+    task retried) go to stderr: stdout is the command's output, one JSON object with ``--json``."""
+    if not address:
+        yield None
+        return
     from insight.cluster import Cluster
 
-    return Cluster(address, stage=stage, database=ctx.obj["db"])
+    with redirect_stdout(sys.stderr), Cluster(address, stage=stage, database=ctx.obj["db"]) as cluster:
+        yield cluster
 
 
 def with_cluster(result: dict, summary: dict) -> dict:

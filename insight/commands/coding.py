@@ -230,11 +230,9 @@ def _bar(desc: str):
 def embed(ctx, study, model, ray_address, stage, as_json):
     """Embed segments with sentence-transformers, cached: no text is embedded twice."""
     bar, progress = _bar("embedding")
-    with open_workspace(ctx) as ws:
-        if ray_address:
-            with open_cluster(ctx, ray_address, stage) as cluster:
-                result = cluster.embed(ws.con, ws.study_id(study), model)
-                result = with_cluster(result, cluster.summary())
+    with open_workspace(ctx) as ws, open_cluster(ctx, ray_address, stage) as cluster:
+        if cluster:
+            result = with_cluster(cluster.embed(ws.con, ws.study_id(study), model), cluster.summary())
         else:
             result = ws.embed(study=study, model=model, progress=progress)
     bar.close()
@@ -275,23 +273,17 @@ def code(ctx, study, codebook_ref, methods, train_coder, model, include_intervie
     With --ray, the segments' vectors and lemmas are made on the cluster first (what takes the
     time); the scorers then read them from the caches, as without it.
     """
-    with open_workspace(ctx) as ws:
-        cluster = open_cluster(ctx, ray_address, stage) if ray_address else None
-        try:
-            if cluster:
-                _say("embedding and lemmatising on the Ray cluster")
-                if {"semantic", "classifier"} & set(methods.split(",")):
-                    cluster.embed(ws.con, ws.study_id(study), model)
-                if "rules" in methods.split(","):
-                    cluster.lemmas(ws.con, ws.study_id(study))
-            result = ws.run_autocoders(study=study, codebook=codebook_ref, methods=methods.split(","),
-                                       train_coder=train_coder, model=model, progress=None if as_json else _say,
-                                       include_interviewer=include_interviewer)
-        finally:
-            if cluster:
-                cluster.close()
-    if cluster:
-        result = with_cluster(result, cluster.summary())
+    with open_workspace(ctx) as ws, open_cluster(ctx, ray_address, stage) as cluster:
+        if cluster:
+            if {"semantic", "classifier"} & set(methods.split(",")):
+                cluster.embed(ws.con, ws.study_id(study), model)
+            if "rules" in methods.split(","):
+                cluster.lemmas(ws.con, ws.study_id(study))
+        result = ws.run_autocoders(study=study, codebook=codebook_ref, methods=methods.split(","),
+                                   train_coder=train_coder, model=model, progress=None if as_json else _say,
+                                   include_interviewer=include_interviewer)
+        if cluster:
+            result = with_cluster(result, cluster.summary())
     if as_json:
         emit(result)
         return

@@ -57,19 +57,14 @@ def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, r
     """
     if ctx.invoked_subcommand is not None:
         return
-    with open_workspace(ctx) as ws:
-        cluster = open_cluster(ctx, ray_address, stage) if ray_address else None
-        try:
-            if cluster:
-                cluster.embed(ws.con, ws.study_id(study, default="only"), model)
-            result = ws.run_themes(study=study, min_size=min_size, seed=seed, by=by, model=model,
-                                   include_interviewer=include_interviewer, progress=_progress(False),
-                                   outside=cluster.placer(ws.con) if cluster else None)
-        finally:
-            if cluster:
-                cluster.close()
-    if cluster:
-        result = with_cluster(result, cluster.summary())
+    with open_workspace(ctx) as ws, open_cluster(ctx, ray_address, stage) as cluster:
+        if cluster:
+            cluster.embed(ws.con, ws.study_id(study, default="only"), model)
+        result = ws.run_themes(study=study, min_size=min_size, seed=seed, by=by, model=model,
+                               include_interviewer=include_interviewer, progress=_progress(False),
+                               outside=cluster.placer(ws.con) if cluster else None)
+        if cluster:
+            result = with_cluster(result, cluster.summary())
     if as_json:
         data = {"run_id": result["run_id"], "segments": result["segments"], "outlier_share": result["outlier_share"],
                 "unassigned": result["unassigned"],
