@@ -99,6 +99,8 @@ def step(name: str, args: list[str], env: dict, out: dict) -> dict:
     data = json.loads(result.stdout)
     out[name] = {"seconds": round(seconds, 1), "peak_mb": round(peak_kb / 1024), "result": data}
     log(f"    {seconds:.1f} s, peak {peak_kb / 1024:.0f} MB")
+    if "cluster" in data:
+        log("    cluster: " + json.dumps(data["cluster"]["steps"]))
     return data
 
 
@@ -134,10 +136,14 @@ class LocalCluster:
         self.env = {**env, "RAY_USAGE_STATS_ENABLED": "0"}
         self.nodes = [self._start("--head", f"--port={self.port}", f"--temp-dir={self.temp}",
                                   "--include-dashboard=false", "--num-cpus=0")]
-        self.wait(1)
-        for _ in range(workers):
-            self.nodes.append(self._start(f"--address={self.address}", "--num-cpus=1"))
-        self.wait(1 + workers)
+        try:
+            self.wait(1)
+            for _ in range(workers):
+                self.nodes.append(self._start(f"--address={self.address}", "--num-cpus=1"))
+            self.wait(1 + workers)
+        except BaseException:
+            self.stop()
+            raise
 
     def wait(self, nodes: int, timeout: float = 300) -> None:
         probe = ("import ray; ray.init(address=%r, logging_level='ERROR'); "

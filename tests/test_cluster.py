@@ -47,15 +47,21 @@ class LocalCluster:
         self.address = f"127.0.0.1:{self.port}"
         self.nodes: list[subprocess.Popen] = []
 
-    def start(self, *args: str, wait_for: int) -> subprocess.Popen:
+    def start(self, *args: str, wait_for: int, tries: int = 3) -> subprocess.Popen:
+        """Start a node and wait until the cluster has ``wait_for`` live nodes; a node whose
+        start fails (on a loaded machine a raylet can give up while starting) is started again."""
         # a dead node is noticed in seconds, not the default half minute
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "1000",
                "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3"}
-        node = subprocess.Popen([RAY, "start", "--block", "--num-cpus=1", "--disable-usage-stats", *args],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
-        self.nodes.append(node)
-        self.wait(wait_for)
-        return node
+        for attempt in range(tries):
+            node = subprocess.Popen([RAY, "start", "--block", "--num-cpus=1", "--disable-usage-stats", *args],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                                    env=env)
+            self.nodes.append(node)
+            if self.wait(wait_for, node):
+                return node
+            self.kill(node)
+        raise RuntimeError(f"the local Ray cluster did not reach {wait_for} nodes in {tries} tries")
 
     def head(self) -> None:
         self.start("--head", f"--port={self.port}", f"--temp-dir={self.temp}", "--include-dashboard=false",
@@ -72,13 +78,14 @@ class LocalCluster:
         found = re.search(r"NODES (\d+)", result.stdout)
         return int(found.group(1)) if found else 0
 
-    def wait(self, nodes: int, timeout: float = 180) -> None:
+    def wait(self, nodes: int, node: subprocess.Popen, timeout: float = 180) -> bool:
+        """Whether the cluster reaches ``nodes`` live nodes while ``node`` runs."""
         deadline = time.time() + timeout
-        while time.time() < deadline:
+        while time.time() < deadline and node.poll() is None:
             if self.alive() >= nodes:
-                return
+                return True
             time.sleep(2)
-        raise RuntimeError(f"the local Ray cluster did not reach {nodes} nodes in {timeout} s")
+        return False
 
     @staticmethod
     def kill(node: subprocess.Popen, sig=signal.SIGKILL) -> None:
