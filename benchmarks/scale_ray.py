@@ -96,9 +96,12 @@ def step(name: str, args: list[str], env: dict, out: dict) -> dict:
     if result.returncode != 0:
         raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", result.stderr))
     data = json.loads(result.stdout)
-    out[name] = {"seconds": round(seconds, 1), "peak_mb": round(peak_kb / 1024), "result": data}
-    log(f"    {seconds:.1f} s, peak {peak_kb / 1024:.0f} MB")
+    # CPU seconds of the command's own process: on a machine shared with others, wall time measures them too
+    out[name] = {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "peak_mb": round(peak_kb / 1024),
+                 "result": data}
+    log(f"    {seconds:.1f} s ({cpu:.1f} CPU s), peak {peak_kb / 1024:.0f} MB")
     if "cluster" in data:
         log("    cluster: " + json.dumps(data["cluster"]["steps"]))
     return data

@@ -178,7 +178,7 @@ def vectors(db: Path, tmp_path: Path) -> dict:
 def test_embed_on_two_nodes_matches_one_machine(cluster, hashing, tmp_path, monkeypatch):
     import insight.cluster
 
-    monkeypatch.setattr(insight.cluster, "PARTITION_ROWS", 256)  # several partitions: both nodes get some
+    monkeypatch.setattr(insight.cluster, "PARTITION_ROWS", 128)  # several partitions: both nodes get some
     here, there = study(tmp_path, "here", 900), study(tmp_path, "there", 900)
     local = cli(here, "embed")
     remote = cli(there, "embed", "--ray", cluster.address)
@@ -317,3 +317,16 @@ def test_a_worker_node_killed_mid_run_costs_only_its_partitions(cluster, hashing
     else:  # stopped: a clear message, nothing partial written
         assert "nothing was written" in result.output and "Traceback" not in result.output
         assert cached == 0
+
+
+def test_without_ray_option_ray_is_not_imported(tmp_path, hashing):
+    """`insight --help`, `insight embed --help` and a plain `insight embed` never import Ray."""
+    db = study(tmp_path, "plain", 20)
+    probe = ("import sys, atexit\n"
+             "atexit.register(lambda: sys.stderr.write('RAY:%s\\n' % ('ray' in sys.modules)))\n"
+             "sys.argv = ['insight'] + {args!r}\nfrom insight.cli import main\nmain()\n")
+    for args in (["--help"], ["embed", "--help"], ["--db", str(db), "embed"]):
+        result = subprocess.run([sys.executable, "-c", probe.format(args=args)], capture_output=True, text=True,
+                                timeout=300, env={**os.environ, "INSIGHT_MODEL": "hashing"})
+        assert result.returncode == 0, result.stderr
+        assert "RAY:False" in result.stderr, (args, result.stderr[-500:])
