@@ -11,9 +11,9 @@ How a step runs (:meth:`Cluster.map`):
 1. The texts still to do go into Parquet partitions of :data:`PARTITION_ROWS` rows under the
    stage folder (``stage/<step>-<id>/in``), in the order of the one-machine query.
 2. Ray Data reads them (``read_parquet``), runs the step's class from :mod:`pipelines.batches` on
-   an actor pool (one CPU an actor, as many actors as the cluster has CPUs, each with at most two
-   partitions in flight so that every node gets work; the model is loaded once per actor) and
-   writes the results as Parquet (``.../out``).
+   an actor pool (one CPU an actor, up to as many actors as the cluster has CPUs: Ray Data adds
+   actors while partitions wait; the model is loaded once per actor) and writes the results as
+   Parquet (``.../out``).
 3. DuckDB reads the results in one transaction, only when every text came back: a run either
    completes or writes nothing. Ray retries the partitions of a node that dies (its tasks and
    actors are restarted elsewhere); if the run still fails, :class:`ClusterError` says so.
@@ -154,7 +154,7 @@ class Cluster:
         try:
             # reading and writing Parquet take no CPU of their own: every CPU holds one actor
             data = ray.data.read_parquet(str(folder / "in"), override_num_blocks=partitions, num_cpus=0)
-            pool = ray.data.ActorPoolStrategy(size=self.cpus(), max_tasks_in_flight_per_actor=2)
+            pool = ray.data.ActorPoolStrategy(min_size=1, max_size=self.cpus())
             data = data.map_batches(worker, fn_constructor_kwargs=kwargs or {}, batch_size=self.partition_rows,
                                     batch_format="pyarrow", num_cpus=1, compute=pool)
             data.write_parquet(str(folder / "out"), ray_remote_args={"num_cpus": 0})
