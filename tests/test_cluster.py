@@ -175,9 +175,34 @@ def vectors(db: Path, tmp_path: Path) -> dict:
     return dict(zip(table.column("segment_id").to_pylist(), map(np.asarray, table.column("vector").to_pylist())))
 
 
-def test_embed_on_two_nodes_matches_one_machine(cluster, hashing, tmp_path, monkeypatch):
-    import insight.cluster
+class SlowBatches:
+    """EmbedBatch that pauses before each batch (so that partitions queue up and Ray Data starts an
+    actor on every node, or a node can be killed mid-run) and leaves a mark when it starts one."""
 
+    marks = ""  # set by the test; pickled with the class
+    pause = 1.0
+
+    def __init__(self, model):
+        from pipelines.batches import EmbedBatch
+
+        self.inner = EmbedBatch(model)
+
+    def __call__(self, batch):
+        if self.marks:
+            Path(self.marks, f"{os.getpid()}-{time.time_ns()}").touch()
+        time.sleep(self.pause)
+        return self.inner(batch)
+
+
+def test_embed_on_two_nodes_matches_one_machine(cluster, hashing, tmp_path, monkeypatch):
+    from ray import cloudpickle
+
+    import insight.cluster
+    import pipelines.batches
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    monkeypatch.setattr(pipelines.batches, "EmbedBatch", SlowBatches)
+    monkeypatch.setattr(SlowBatches, "pause", 0.5)
     monkeypatch.setattr(insight.cluster, "PARTITION_ROWS", 128)  # several partitions: both nodes get some
     here, there = study(tmp_path, "here", 900), study(tmp_path, "there", 900)
     local = cli(here, "embed")
@@ -253,23 +278,6 @@ def test_theme_placement_on_cluster_matches_one_machine(cluster, tmp_path):
     assert np.array_equal(here.labels, there.labels)
     assert np.allclose(here.probability, there.probability, atol=1e-5)
     assert np.allclose(here.xy, there.xy, atol=1e-4)
-
-
-class SlowBatches:
-    """EmbedBatch that takes a second a batch and leaves a mark when it starts one, so that a node
-    can be killed mid-run."""
-
-    marks = ""  # set by the test; pickled with the class
-
-    def __init__(self, model):
-        from pipelines.batches import EmbedBatch
-
-        self.inner = EmbedBatch(model)
-
-    def __call__(self, batch):
-        Path(self.marks, f"{os.getpid()}-{time.time_ns()}").touch()
-        time.sleep(1.0)
-        return self.inner(batch)
 
 
 def test_a_worker_node_killed_mid_run_costs_only_its_partitions(cluster, hashing, tmp_path, monkeypatch):
