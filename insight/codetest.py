@@ -27,7 +27,7 @@ from insight.codebook import Codebook
 from insight.coding.units import gold_labels, load_units, setting, text_units
 
 MAX_QUOTES = 5
-_CALIBRATION: dict[str, dict] = {}  # digest of (scores, gold, groups) -> figures: a re-test reuses them
+_CALIBRATION: dict[str, np.ndarray] = {}  # digest of (a code's scores, gold, groups) -> its probabilities
 
 
 def _example_scores(con, codebook: Codebook, codes: list[str], embedder, selected, scores):
@@ -195,22 +195,26 @@ def test_codebook(con, study_id: int | None, codebook: Codebook, *, gold: str | 
 
 
 def _calibration(matrix: np.ndarray, gold, groups, cv: int, seed: int) -> dict:
-    """A method's scores as calibrated probabilities on the gold units: ``{"ece", "points"}``."""
+    """A method's scores as calibrated probabilities on the gold units: ``{"ece", "points"}``. Each
+    code's column is calibrated once per (scores, gold, groups): a re-test after one edit redoes one."""
     import hashlib
 
     from pipelines.folds import calibrate, expected_calibration_error, reliability
 
     mask, labels = gold
-    digest = hashlib.blake2b(b"".join(np.ascontiguousarray(a).tobytes() for a in (
-        matrix, mask, labels, groups if groups is not None else np.zeros(0))) + f"{cv}:{seed}".encode(),
-        digest_size=16).hexdigest()
-    if digest not in _CALIBRATION:
-        if len(_CALIBRATION) > 64:
-            _CALIBRATION.clear()
-        prob, _ = calibrate(matrix, gold, groups, max(2, cv), seed)
-        _CALIBRATION[digest] = {"ece": expected_calibration_error(prob[mask], labels[mask]),
-                                "points": reliability(prob[mask], labels[mask])}
-    return _CALIBRATION[digest]
+    shared = b"".join(np.ascontiguousarray(a).tobytes() for a in (
+        mask, groups if groups is not None else np.zeros(0))) + f"{cv}:{seed}".encode()
+    columns = []
+    for j in range(matrix.shape[1]):
+        key = hashlib.blake2b(shared + np.ascontiguousarray(matrix[:, j]).tobytes() + labels[:, j].tobytes(),
+                              digest_size=16).hexdigest()
+        if key not in _CALIBRATION:
+            if len(_CALIBRATION) > 4096:
+                _CALIBRATION.clear()
+            _CALIBRATION[key] = calibrate(matrix[:, [j]], (mask, labels[:, [j]]), groups, max(2, cv), seed)[0][mask, 0]
+        columns.append(_CALIBRATION[key])
+    prob = np.column_stack(columns) if columns else np.zeros((int(mask.sum()), 0))
+    return {"ece": expected_calibration_error(prob, labels[mask]), "points": reliability(prob, labels[mask])}
 
 
 def _why(row: dict, min_f1: float, gold: bool) -> str:

@@ -67,7 +67,7 @@ from insight.statuses import ACCEPTED, SUGGESTED
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-FORMATS = ("csv", "parquet", "xlsx", "report", "framework", "cooccurrence", "crosstab", "qdpx", "qdc")
+FORMATS = ("csv", "parquet", "xlsx", "report", "framework", "cooccurrence", "crosstab", "qdpx", "qdc", "embeddings")
 DATASET_FORMATS = ("csv", "parquet", "xlsx")
 SHAPES = ("long", "wide")
 
@@ -185,7 +185,8 @@ def default_name(study: str, fmt: str, *, shape: str = "long", per: str = "code"
     stem = plain(study)
     names = {"report": f"{stem}_quotes_by_{per}.{report_format or 'md'}", "framework": f"{stem}_framework.xlsx",
              "cooccurrence": f"{stem}_cooccurrence.xlsx", "crosstab": f"{stem}_by_{plain(by or 'attribute')}.xlsx",
-             "qdpx": f"{stem}.qdpx", "qdc": f"{plain(codebook)}.qdc" if codebook else f"{stem}_codebook.qdc"}
+             "qdpx": f"{stem}.qdpx", "qdc": f"{plain(codebook)}.qdc" if codebook else f"{stem}_codebook.qdc",
+             "embeddings": f"{stem}_embeddings.parquet"}
     return f"{stem}_coded_{shape}.{fmt}" if fmt in DATASET_FORMATS else names[fmt]
 
 
@@ -265,7 +266,7 @@ def export(con, fmt: str | None, out: str | os.PathLike, *, study: str | None = 
            coders: Iterable[str] | None = None, codebook: str | None = None, shape: str = "long",
            by: str | None = None, per: str = "code", report_format: str | None = None,
            statuses: Iterable[str] | None = None, max_quotes: int | None = None,
-           unit: str = "participants", include_suggestions: bool = False) -> dict:
+           unit: str = "participants", include_suggestions: bool = False, model: str | None = None) -> dict:
     """Write one export of a study to ``out``; ``fmt`` is one of :data:`FORMATS` (default: from
     the file suffix, or ``csv`` when ``out`` is a folder, which the file goes into under its
     :func:`default_name`). Returns a summary dict (``out``, ``file_name``: the default name, what
@@ -276,7 +277,8 @@ def export(con, fmt: str | None, out: str | os.PathLike, *, study: str | None = 
     - ``framework``: participants x codes XLSX, each cell the count and the quotes;
     - ``cooccurrence``: codes x codes, segments coded with both (CSV or XLSX by suffix);
     - ``crosstab``: codes by the attribute ``by``, counts and column percentages (CSV or XLSX);
-    - ``qdpx``/``qdc``: REFI-QDA project and codebook for NVivo, ATLAS.ti, MAXQDA and QualCoder.
+    - ``qdpx``/``qdc``: REFI-QDA project and codebook for NVivo, ATLAS.ti, MAXQDA and QualCoder;
+    - ``embeddings``: each embedded segment's vector of ``model`` (Parquet), :func:`export_embeddings`.
     """
     folder = Path(out).is_dir()
     fmt = fmt or ("csv" if folder else guess_format(out))
@@ -292,11 +294,13 @@ def export(con, fmt: str | None, out: str | os.PathLike, *, study: str | None = 
     out = Path(out) / name if folder else out
     return {**_export(con, fmt, out, study=study, coders=coders, codebook=codebook, shape=shape, by=by, per=per,
                       report_format=report_format, statuses=statuses, max_quotes=max_quotes, unit=unit,
-                      include_suggestions=include_suggestions), "file_name": name}
+                      include_suggestions=include_suggestions, model=model), "file_name": name}
 
 
 def _export(con, fmt, out, *, study, coders, codebook, shape, by, per, report_format, statuses, max_quotes, unit,
-            include_suggestions) -> dict:
+            include_suggestions, model) -> dict:
+    if fmt == "embeddings":
+        return export_embeddings(con, study=study, out=out, model=model)
     if fmt in DATASET_FORMATS:
         return export_dataset(con, study=study, fmt=fmt, out=out, coders=coders, codebook=codebook, shape=shape,
                               statuses=statuses, include_suggestions=include_suggestions)
@@ -322,3 +326,32 @@ def _export(con, fmt, out, *, study, coders, codebook, shape, by, per, report_fo
         raise InsightError("A crosstab needs the attribute to split by.",
                            hint="Use --by ATTRIBUTE, one of: " + (", ".join(names) or "(this study has none)") + ".")
     return write_crosstab(con, scope, out, by=by, unit=unit)
+
+
+def export_embeddings(con, *, study: str | None = None, out: str | os.PathLike, model: str | None = None) -> dict:
+    """Write every embedded segment of a study as Parquet: ``segment_id``, ``text``, ``model``,
+    ``vector`` (``list<float>``), in segment order; segments not embedded with ``model`` yet are
+    left out (``insight embed`` embeds them). DuckDB writes the file in row groups, so a million
+    vectors never sit in memory at once.
+    """
+    from pipelines.models import model_name
+
+    study_id, name = resolve_study(con, study)
+    model = model_name(model)
+    query = ("SELECT g.segment_id, g.text, e.model, e.vector FROM segments g JOIN documents d USING (document_id) "
+             "JOIN embeddings e ON e.text_hash = g.text_hash AND e.model = $model WHERE d.study_id = $study")
+    params = {"model": model, "study": study_id}
+    rows = con.execute(f"SELECT count(*) FROM ({query})", params).fetchone()[0]
+    if not rows:
+        raise InsightError(f"No segment of study {name!r} has vectors of the model {model!r}.",
+                           hint=f"Embed them first: insight embed --study {name!r}" + (
+                               f" --model {model!r}" if model != model_name() else "") + ".")
+    with atomic(Path(out)) as tmp:
+        con.execute(f"COPY ({query} ORDER BY g.segment_id) TO '{_quoted(tmp)}' (FORMAT parquet, COMPRESSION zstd)",
+                    params)
+    return {"out": str(out), "format": "embeddings", "study": name, "model": model, "rows": int(rows)}
+
+
+def _quoted(path) -> str:
+    """A path inside a single-quoted SQL string."""
+    return str(path).replace("'", "''")

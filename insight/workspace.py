@@ -454,7 +454,7 @@ class Workspace(ThemeEditVerbs):
 
     def run_themes(self, *, study: str | None = None, min_size: int | None = None, seed: int = 42,
                    model: str | None = None, include_interviewer: bool = False, by: str | None = None,
-                   progress=None) -> dict:
+                   progress=None, outside=None) -> dict:
         """Discover themes (BERTopic over the cached embeddings) and store them as a new run.
 
         Returns ``{"run_id", "themes": [{id, label, keywords, size, share, parent_id, quotes}],
@@ -464,7 +464,7 @@ class Workspace(ThemeEditVerbs):
         from insight.themes import discover_themes, run_info, theme_table, themes_by
 
         run_id = discover_themes(self.con, self._theme_study(study), min_size=min_size, seed=seed, model=model,
-                                 include_interviewer=include_interviewer, progress=progress)
+                                 include_interviewer=include_interviewer, progress=progress, outside=outside)
         info = run_info(self.con, run_id)
         out = {"run_id": run_id, "segments": info["summary"]["segments"],
                "unassigned": info["summary"]["unassigned"], "outlier_share": info["summary"]["outlier_share"],

@@ -33,7 +33,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from pipelines.folds import Gold, best_f1_threshold, fold_decisions, fold_of
+from pipelines.folds import Gold, best_f1_threshold, fold_decisions, splits
 
 from insight.errors import InsightError
 
@@ -327,12 +327,12 @@ class Classifier:
 
 def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: np.ndarray, *, cv: int = 5,
                       seed: int = 0, coder: str = "") -> Scores:
-    """Per code: a balanced logistic regression on :class:`Features` of the units ``mask`` selects,
-    every code fitted at once (``pipelines.linear``).
+    """Per code: a balanced logistic regression on :class:`Features` of the units ``mask`` selects
+    (``pipelines.linear``: Newton-CG, the final models of every code fitted at once).
 
-    Units used for training get out-of-fold probabilities: ``cv`` folds dealt by group
-    (``pipelines.folds.fold_of``: one document or respondent never on both sides), the same folds
-    for every code; the others get the probability of a model fitted on all training units
+    Units used for training get out-of-fold probabilities: ``cv`` folds per code, stratified on its
+    labels and by group (``pipelines.folds.splits``: one document or respondent never on both
+    sides); the others get the probability of a model fitted on all training units
     (``Scores.classifier`` keeps it for other texts). Codes with fewer than ``MIN_POSITIVES``
     positive units are skipped and reported; a code the coder put on (almost) every unit, with
     fewer than ``MIN_POSITIVES`` negatives, is suggested everywhere with its rate as the score.
@@ -367,16 +367,17 @@ def classifier_scores(units: Units, codes: list[str], mask: np.ndarray, labels: 
 
             X = features(units.texts, units.vectors)
             Xt = X[train]
-            folds = fold_of(groups, len(train), cv, seed)
             oof = np.zeros(Y.shape, dtype=np.float64)
-            held_out = np.unique(folds)
-            if len(held_out) < 2:  # one group: nothing to hold out, every unit gets the rate
-                oof[:], held_out = Y.mean(axis=0), []
-            for f in held_out:
-                test = folds == f
-                W, b = linear.fit(Xt[~test], Y[~test], CLASSIFIER_C)
-                oof[test] = linear.predict(Xt[test], W, b)
-            W, b = linear.fit(Xt, Y, CLASSIFIER_C)
+            for c in range(Y.shape[1]):  # each code on its own stratified folds, as scikit-learn would
+                y = Y[:, c]
+                pos, neg = int(y.sum()), int(len(y) - y.sum())
+                parts = splits(y, groups, min(cv, pos, neg), seed)
+                if not parts:  # one group: nothing to hold out, every unit gets the rate
+                    oof[:, c] = y.mean()
+                for fit, test in parts:
+                    W, b = linear.fit(Xt[fit], y[fit, None], CLASSIFIER_C)
+                    oof[test, c] = linear.predict(Xt[test], W, b)[:, 0]
+            W, b = linear.fit(Xt, Y, CLASSIFIER_C)  # every code at once on all training units
             every = linear.predict(X, W, b)
             every[train] = oof
             cut = [best_f1_threshold(oof[:, c], Y[:, c], 0.5) for c in range(Y.shape[1])]

@@ -63,6 +63,21 @@ def best_f1_threshold(scores: np.ndarray, gold: np.ndarray, default: float) -> f
     return float(s[best])
 
 
+def splits(y: np.ndarray, groups: np.ndarray | None, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One code's cross-validation splits ``(fit, test)``: stratified on its labels ``y``, by group
+    when there are groups (scikit-learn's ``StratifiedGroupKFold``: one interview or respondent
+    never on both sides). Empty when fewer than two folds can be made."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if groups is None:
+        splitter, n_splits = StratifiedKFold, folds
+    else:
+        splitter, n_splits = StratifiedGroupKFold, min(folds, len(np.unique(groups)))
+    if n_splits < 2:
+        return []
+    return list(splitter(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))
+
+
 def calibrate(raw: np.ndarray, gold: "Gold", groups: np.ndarray | None, folds: int = 5,
               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Raw scores (units x codes) as the probability that the gold coder applies each code:

@@ -69,3 +69,4 @@ def test_thresholds_are_chosen_on_other_documents():
     within = fold_decisions(raw, labels[:, 0], mask, 3, 0, 0.5)  # random folds: every document on both sides
     across = fold_decisions(raw, labels[:, 0], mask, 3, 0, 0.5, groups)
     assert _f1(within, labels[:, 0].astype(bool)) > _f1(across, labels[:, 0].astype(bool))
+

@@ -7,6 +7,7 @@ import sys
 import click
 
 from insight.commands._common import INTERVIEWER_HELP, JSON_HELP, emit, open_workspace
+from insight.commands._ray import echo_cluster, open_cluster, ray_options, with_cluster
 
 
 @click.group()
@@ -223,17 +224,23 @@ def _bar(desc: str):
 @click.command()
 @click.option("--study", help="Only this study (default: all).")
 @click.option("--model", help="A sentence-transformers model name or path (default: all-MiniLM-L6-v2, packaged).")
+@ray_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def embed(ctx, study, model, as_json):
+def embed(ctx, study, model, ray_address, stage, as_json):
     """Embed segments with sentence-transformers, cached: no text is embedded twice."""
     bar, progress = _bar("embedding")
-    with open_workspace(ctx) as ws:
-        result = ws.embed(study=study, model=model, progress=progress)
+    with open_workspace(ctx) as ws, open_cluster(ctx, ray_address, stage) as cluster:
+        if cluster:
+            result = with_cluster(cluster.embed(ws.con, ws.study_id(study), model), cluster.summary())
+        else:
+            result = ws.embed(study=study, model=model, progress=progress)
     bar.close()
     if as_json:
         emit(result)
     else:
+        if ray_address:
+            echo_cluster(result["cluster"])
         click.echo(f"{result['embedded']} texts embedded with {result['model']}; {result['cached']} were cached "
                    f"({result['segments']} segments, {result['unique_texts']} distinct texts).")
         info = result.get("embedder") or {}
@@ -257,17 +264,31 @@ def _say(message):
 @click.option("--train-coder", metavar="NAME", help="Train the classifier on (and calibrate against) this coder's codings.")
 @click.option("--model", help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2).")
 @click.option("--include-interviewer", is_flag=True, help=INTERVIEWER_HELP)
+@ray_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def code(ctx, study, codebook_ref, methods, train_coder, model, include_interviewer, as_json):
-    """Auto-code segments: suggestions with scores and explanations; human codings are never changed."""
-    with open_workspace(ctx) as ws:
-        result = ws.run_autocoders(study=study, codebook=codebook_ref, methods=methods.split(","), train_coder=train_coder,
-                                   model=model, progress=None if as_json else _say,
+def code(ctx, study, codebook_ref, methods, train_coder, model, include_interviewer, ray_address, stage, as_json):
+    """Auto-code segments: suggestions with scores and explanations; human codings are never changed.
+
+    With --ray, the segments' vectors and lemmas are made on the cluster first (what takes the
+    time); the scorers then read them from the caches, as without it.
+    """
+    with open_workspace(ctx) as ws, open_cluster(ctx, ray_address, stage) as cluster:
+        if cluster:
+            if {"semantic", "classifier"} & set(methods.split(",")):
+                cluster.embed(ws.con, ws.study_id(study), model)
+            if "rules" in methods.split(","):
+                cluster.lemmas(ws.con, ws.study_id(study))
+        result = ws.run_autocoders(study=study, codebook=codebook_ref, methods=methods.split(","),
+                                   train_coder=train_coder, model=model, progress=None if as_json else _say,
                                    include_interviewer=include_interviewer)
+        if cluster:
+            result = with_cluster(result, cluster.summary())
     if as_json:
         emit(result)
         return
+    if cluster:
+        echo_cluster(result["cluster"])
     left_out = result["interviewer_units_left_out"]
     click.echo(f"Coded {result['units']} segments with {result['codebook']}"
                + (f" ({left_out} interviewer turns left out; --include-interviewer codes them)" if left_out else "")

@@ -10,10 +10,11 @@ from insight.statuses import ACCEPTED, REJECTED, SUGGESTED
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "xlsx", "report", "framework", "cooccurrence",
-                                                    "crosstab", "qdpx", "qdc"]),
+                                                    "crosstab", "qdpx", "qdc", "embeddings"]),
               help="What to write (default: from the --out suffix). csv/parquet/xlsx: the coded dataset; report: "
                    "quotes per code or theme; framework: participants x codes with quotes (XLSX); cooccurrence: "
-                   "codes x codes; crosstab: codes by an attribute; qdpx/qdc: REFI-QDA project/codebook.")
+                   "codes x codes; crosstab: codes by an attribute; qdpx/qdc: REFI-QDA project/codebook; "
+                   "embeddings: segment id, text, model and vector per embedded segment (Parquet).")
 @click.option("--out", required=True, type=click.Path(), metavar="PATH",
               help="The file to write, or a folder to write it in under its default name "
                    "(<study>_coded_long.csv, <study>_coded_wide.parquet, <study>_quotes_by_code.md ...).")
@@ -40,10 +41,11 @@ from insight.statuses import ACCEPTED, REJECTED, SUGGESTED
               help="report: Markdown, HTML or Word (default: from the --out suffix, else md).")
 @click.option("--max-quotes", type=click.IntRange(min=0), metavar="N",
               help="report/framework: quotes per section or cell (default 50 and 10; 0 for all).")
+@click.option("--model", help="embeddings: the model whose vectors to write (default: the configured one).")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
 def export(ctx, fmt, out, study, coders, codebook, shape, statuses, include_suggestions, by, unit, per, report_format,
-           max_quotes, as_json):
+           max_quotes, model, as_json):
     """Write a coded dataset, a report or a REFI-QDA file for one study.
 
     \b
@@ -54,6 +56,7 @@ def export(ctx, fmt, out, study, coders, codebook, shape, statuses, include_sugg
     insight export --format report --out quotes.docx --per theme
     insight export --format crosstab --by ward --out ward.xlsx
     insight export --out project.qdpx                    for NVivo, ATLAS.ti, MAXQDA, QualCoder
+    insight export --format embeddings --out vectors.parquet
 
     CSV and XLSX cells that a spreadsheet would run as a formula are prefixed with '. A CSV is
     UTF-8 with a byte-order mark so that Excel opens it as UTF-8: pandas.read_csv(path) and
@@ -63,7 +66,8 @@ def export(ctx, fmt, out, study, coders, codebook, shape, statuses, include_sugg
     with open_workspace(ctx, read_only=True) as ws:
         summary = ws.export(out, format=fmt, study=study, coders=list(coders) or None, codebook=codebook,
                             shape=shape, statuses=list(statuses) or None, include_suggestions=include_suggestions,
-                            by=by, unit=unit, per=per, report_format=report_format, max_quotes=max_quotes)
+                            by=by, unit=unit, per=per, report_format=report_format, max_quotes=max_quotes,
+                            model=model)
     if as_json:
         emit(summary)
         return

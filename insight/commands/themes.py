@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from insight.commands._common import INTERVIEWER_HELP, JSON_HELP, emit, open_workspace
+from insight.commands._ray import echo_cluster, open_cluster, ray_options, with_cluster
 
 
 def _progress(quiet: bool):
@@ -41,21 +42,31 @@ def _who(quote: dict) -> str:
 @click.option("--model", help="Embedding model name or path (default: the packaged all-MiniLM-L6-v2).")
 @click.option("--include-interviewer", is_flag=True, help=INTERVIEWER_HELP)
 @click.option("--quotes", type=click.IntRange(0, 3), default=1, show_default=True, help="Quotes to print per theme.")
+@ray_options
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_context
-def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, as_json):
+def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, ray_address, stage, as_json):
     """Discover themes: BERTopic over the cached segment embeddings, stored as a new run.
 
     Prints the top-level themes (largest first), each with its size, share, name and a quote and
     the themes beneath it, then small talk (set aside) and the share of segments left unassigned.
     `insight themes map --out map.html` draws the map of the latest run; `insight themes rename`,
     `merge`, `split` and `pin` shape the themes, `edits` and `undo` show and take back changes.
+
+    Above 20,000 segments the themes are fitted on a seeded random sample of 20,000 and the other
+    segments join the theme with the nearest centroid; with --ray, new segments are embedded and
+    the others placed on the cluster.
     """
     if ctx.invoked_subcommand is not None:
         return
-    with open_workspace(ctx) as ws:
+    with open_workspace(ctx) as ws, open_cluster(ctx, ray_address, stage) as cluster:
+        if cluster:
+            cluster.embed(ws.con, ws.study_id(study, default="only"), model)
         result = ws.run_themes(study=study, min_size=min_size, seed=seed, by=by, model=model,
-                           include_interviewer=include_interviewer, progress=_progress(False))
+                               include_interviewer=include_interviewer, progress=_progress(False),
+                               outside=cluster.placer(ws.con) if cluster else None)
+        if cluster:
+            result = with_cluster(result, cluster.summary())
     if as_json:
         data = {"run_id": result["run_id"], "segments": result["segments"], "outlier_share": result["outlier_share"],
                 "unassigned": result["unassigned"],
@@ -66,8 +77,12 @@ def themes(ctx, study, min_size, seed, by, model, include_interviewer, quotes, a
                 "settings": result["settings"]}
         if by:
             data["by"] = result["by"]
+        if cluster:
+            data = with_cluster(data, result["cluster"])
         emit(data)
         return
+    if cluster:
+        echo_cluster(result["cluster"])
     _echo_themes(result, quotes)
     if by:
         _echo_by(result["by"], by)

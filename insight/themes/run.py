@@ -67,12 +67,15 @@ def _ensure_embedded(con, study_id: int | None, model, progress) -> str:
 
 def discover_themes(con, study_id: int | None, *, min_size: int | None = None, seed: int = DEFAULT_SEED, model=None,
                     progress: Callable[[int, int, str], None] | None = None, max_fit: int = MAX_FIT,
-                    outlier_threshold: float | None = OUTLIER_THRESHOLD, include_interviewer: bool = False) -> int:
+                    outlier_threshold: float | None = OUTLIER_THRESHOLD, include_interviewer: bool = False,
+                    outside=None) -> int:
     """Discover themes in a study (``None``: all studies) and store them as a new run; returns
     its ``run_id``.
 
     ``model`` is the embedding model name (default: the packaged all-MiniLM-L6-v2) or an embedder
-    object. ``progress(step, steps, message)`` is told each stage.
+    object. ``progress(step, steps, message)`` is told each stage. ``outside`` places the segments
+    outside a fitted sample elsewhere (see :func:`pipelines.themes.fit_themes`; a Ray cluster:
+    :meth:`insight.cluster.Cluster.placer`).
 
     >>> from insight import Workspace  # doctest: +SKIP
     >>> run_id = discover_themes(Workspace("insight.duckdb").con, 1)  # doctest: +SKIP
@@ -85,10 +88,12 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
     vectors = np.stack(frame["vector"].to_numpy()).astype(np.float32)
     docs = frame["text"].tolist()
     fit = fit_themes(docs, vectors, min_size=min_size, seed=seed, max_fit=max_fit,
-                     outlier_threshold=outlier_threshold, progress=progress)
+                     outlier_threshold=outlier_threshold, progress=progress, outside=outside)
     settings = {**fit.settings, "study_id": study_id, "embedding_model": name,
                 "embeddings": embedding_provenance(con, name),
-                "include_interviewer": include_interviewer, "versions": versions()}
+                "include_interviewer": include_interviewer, "versions": versions(),
+                "outside_sample_placed_on":
+                    getattr(outside, "where", "this machine") if fit.settings["sampled"] else None}
     summary = {**fit.summary, "excluded_interviewer_segments": _excluded(con, study_id, name, len(frame)),
                "wall_seconds": round(time.time() - started, 2)}
     theme_rows = pd.DataFrame([

@@ -66,8 +66,8 @@ should be coherent), and stores the candidates in the summary of a ``'gaps'`` ru
 from pipelines.themes.fit import (
     ANCHORS, DEFAULT_SEED, LAYOUT_EPOCHS, MAX_FIT, N_COMPONENTS, N_EPOCHS, N_NEIGHBORS, OUTLIER_THRESHOLD, QUOTES,
     TOP_WORDS, NeighbourUMAP, ThemeFit, assign_to_centroids, describe_themes, exact_neighbours, fit_themes,
-    import_bertopic, normalise, numba_cache_dir, pick_quotes, renumber, resolve_settings, set_aside_small_talk,
-    split_members, top_level_count, versions,
+    import_bertopic, normalise, numba_cache_dir, pick_quotes, place_on_map, renumber, resolve_settings,
+    set_aside_small_talk, split_members, top_level_count, versions,
 )
 from pipelines.themes.names import (
     SMALL_TALK_ID, SMALL_TALK_LABEL, PhraseAnalyser, chat_share, compose, is_small_talk, name_themes, proper_nouns,
@@ -84,6 +84,7 @@ __all__ = [
     "ANCHORS", "DEFAULT_SEED", "FILLER_PHRASES", "FILLER_WORDS", "LAYOUT_EPOCHS", "MAX_FIT",
     "N_COMPONENTS", "N_EPOCHS", "N_NEIGHBORS", "OUTLIER_THRESHOLD", "QUOTES", "TOP_WORDS", "NeighbourUMAP",
     "ThemeFit", "analyse", "assign_to_centroids", "default_min_size", "exact_neighbours", "fit_themes",
-    "import_bertopic", "make_label", "make_vectorizer", "normalise", "numba_cache_dir", "pick_quotes", "preprocess",
+    "import_bertopic", "make_label", "make_vectorizer", "normalise", "numba_cache_dir", "pick_quotes", "place_on_map",
+    "preprocess",
     "resolve_settings", "stop_words", "tokenize", "versions",
 ]

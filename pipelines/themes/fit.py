@@ -244,6 +244,15 @@ def assign_to_centroids(vectors: np.ndarray, centroids: np.ndarray, threshold: f
     return best, score
 
 
+def place_on_map(vectors: np.ndarray, anchors: np.ndarray, anchor_xy: np.ndarray, *,
+                 progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """2-D map positions for ``vectors``: the similarity-weighted mean of the positions of their 5
+    most cosine-similar ``anchors`` (all L2-normalised; ``anchor_xy`` the anchors' positions)."""
+    idx, dist = exact_neighbours(vectors, anchors, 5, progress=progress)
+    weights = np.maximum(1.0 - dist, 1e-6)
+    return ((anchor_xy[idx] * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 # ---------------------------------------------------------------------------------------------
 # The fit: texts and vectors in, themes out (no database)
 
@@ -307,10 +316,14 @@ def resolve_settings(n: int, *, min_size: int | None = None, seed: int = DEFAULT
 
 def fit_themes(docs: list[str], vectors: np.ndarray, *, min_size: int | None = None, seed: int = DEFAULT_SEED,
                max_fit: int = MAX_FIT, outlier_threshold: float | None = OUTLIER_THRESHOLD,
-               progress: Callable[[int, int, str], None] | None = None, layout: bool = True) -> ThemeFit:
+               progress: Callable[[int, int, str], None] | None = None, layout: bool = True,
+               outside: Callable | None = None) -> ThemeFit:
     """Cluster ``docs`` (with their embedding ``vectors``) into labelled themes.
 
     Deterministic for a given ``seed``. ``progress(step, steps, message)`` is called per stage.
+    ``outside(vectors, centroids, threshold, anchors, anchor_xy) -> (theme, score, xy)`` places the
+    segments outside a fitted sample (their normalised ``vectors``) in one pass, elsewhere (a Ray cluster:
+    :mod:`insight.cluster`) by the same rule as here (:func:`assign_to_centroids`, :func:`place_on_map`).
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -368,10 +381,20 @@ def fit_themes(docs: list[str], vectors: np.ndarray, *, min_size: int | None = N
     probability[fit_idx] = np.where(topics >= 0, membership, 0.0)
     outliers_before = int((topics == -1).sum())
     centroids = None
+    placed = None
     if k:
         centroids = normalise(np.stack([X_fit[topics == t].mean(axis=0) for t in range(k)]))
         todo = [fit_idx[topics < 0]] if outlier_threshold is not None else []
-        todo.append(np.setdiff1d(np.arange(n), fit_idx))  # outside the fitted sample (empty unless sampled)
+        rest = np.setdiff1d(np.arange(n), fit_idx)  # outside the fitted sample (empty unless sampled)
+        if outside is not None and len(rest) and layout:
+            fit_xy = reducer.layout(2)
+            anchors = np.sort(rng.choice(len(fit_idx), min(ANCHORS, len(fit_idx)), replace=False))
+            best, score, rest_xy = outside(X[rest], centroids, settings["assign_threshold"], X_fit[anchors],
+                                           fit_xy[anchors])
+            labels[rest], probability[rest], reassigned[rest] = best, np.where(best >= 0, score, 0.0), best >= 0
+            placed = (fit_xy, rest, rest_xy)
+        else:
+            todo.append(rest)
         for group in todo:
             best, score = assign_to_centroids(X[group], centroids, settings["assign_threshold"])
             labels[group] = best
@@ -388,18 +411,19 @@ def fit_themes(docs: list[str], vectors: np.ndarray, *, min_size: int | None = N
     xy = np.zeros((n, 2), dtype=np.float32)
     if layout:
         stages.next("laying out the 2-D map")
-        fit_xy = reducer.layout(2)
-        xy[fit_idx] = fit_xy
-        if settings["sampled"]:
+        if placed is not None:  # laid out and placed with the segments outside the sample
+            fit_xy, rest, rest_xy = placed
+            xy[fit_idx], xy[rest] = fit_xy, rest_xy
+        else:
+            fit_xy = reducer.layout(2)
+            xy[fit_idx] = fit_xy
+        if settings["sampled"] and placed is None:
             # placed among up to 5,000 seeded anchors of the fitted sample: a map position needs
             # no more, and it keeps 100,000 segments to seconds
             rest = np.setdiff1d(np.arange(n), fit_idx)
             anchors = np.sort(rng.choice(len(fit_idx), min(ANCHORS, len(fit_idx)), replace=False))
-            idx, dist = exact_neighbours(X[rest], X_fit[anchors], 5, progress=lambda done, total: stages.say(
+            xy[rest] = place_on_map(X[rest], X_fit[anchors], fit_xy[anchors], progress=lambda done, total: stages.say(
                 f"placing {total:,} segments outside the fitted sample: {done / total:.0%}"))
-            weights = np.maximum(1.0 - dist, 1e-6)
-            anchor_xy = fit_xy[anchors]
-            xy[rest] = (anchor_xy[idx] * weights[..., None]).sum(axis=1) / weights.sum(axis=1, keepdims=True)
     stages.next("done")
     timings = stages.timings
     unassigned = int((labels == -1).sum())
