@@ -1,11 +1,18 @@
 """What the browser tests share: a headless Chromium (the Debian packages ``chromium`` and
-``chromium-driver``) and real mouse positions inside the passage view's text."""
+``chromium-driver``), ``insight app`` served on a free port, and real mouse positions inside the
+passage view's text."""
 
 from __future__ import annotations
 
 import math
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
+from pathlib import Path
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -28,6 +35,37 @@ def chromium(window: str = "1440,1500"):
     yield browser
     browser.quit()
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def app_server(db: Path, env: dict, cwd: Path):
+    """``insight app`` over ``db`` on a free port, for a fixture to ``yield from``: yields its URL
+    once the health check answers, stops it afterwards (its output is in ``server.log`` beside db)."""
+    import pytest
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    log = open(db.parent / "server.log", "w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "insight"), "--db", str(db), "app", "--port",
+                             str(port)], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the app did not start: " + (db.parent / "server.log").read_text()[-2000:])
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 # The rectangle of the character at code point `cp` (the passage view marks each piece of text with

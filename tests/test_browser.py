@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from chromium import CHROMIUM, DRIVER, chromium, mouse_at
+from chromium import CHROMIUM, DRIVER, app_server, chromium, mouse_at
 
 pytestmark = pytest.mark.browser
 
@@ -74,30 +72,7 @@ def sample(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(sample):
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    log = open(sample.parent / "server.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "insight"), "--db", str(sample), "app", "--port",
-                             str(port)], cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the app did not start: " + (sample.parent / "server.log").read_text()[-2000:])
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    yield from app_server(sample, _env(), ROOT)
 
 
 @pytest.fixture(scope="module")

@@ -6,16 +6,14 @@ A wrong password is refused, and the count goes on after a reload."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from chromium import chromium
+from chromium import app_server, chromium
 from test_browser import ROOT, _ensure_chromium, _env, _into_component, _mouse_at, go, idle, problems, shot
 
 pytestmark = pytest.mark.browser
@@ -68,30 +66,7 @@ def study(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(study):
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    log = open(study.parent / "server.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "insight"), "--db", str(study), "app", "--port",
-                             str(port)], cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the app did not start: " + (study.parent / "server.log").read_text()[-2000:])
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    yield from app_server(study, _env(), ROOT)
 
 
 @pytest.fixture(scope="module")
