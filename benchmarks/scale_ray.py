@@ -107,23 +107,26 @@ def step(name: str, args: list[str], env: dict, out: dict) -> dict:
     return data
 
 
-def one_machine(folder: Path, answers: int, env: dict) -> dict:
-    out: dict = {}
+def one_machine(folder: Path, answers: int, env: dict, out: dict | None = None, save=lambda: None) -> dict:
+    """Each step in turn; ``save`` is called after each, so a long run that stops keeps what it measured."""
+    out = {} if out is None else out
     csv = folder / "panel.csv"
     words = panel(csv, answers, seed=1)
     db = str(folder / "one.duckdb")
     base = ["--db", db]
-    step("ingest", base + ["ingest", str(csv), "--study", "panel", "--kind", "panel", "--id-col", "respondent_id",
-                           "--text-col", "q1_services", "--text-col", "q2_change", "--text-col", "q3_anything_else",
-                           "--attr-col", "ward", "--attr-col", "age_band"], env, out)
-    step("embed", base + ["embed"], env, out)
-    step("codebook", base + ["codebook", "load", str(CODEBOOK)], env, out)
-    step("code", base + ["code", "--methods", "rules,semantic"], env, out)
-    step("themes", base + ["themes"], env, out)
-    step("export", base + ["export", "--out", str(folder / "coded.parquet"), "--include-suggestions"], env, out)
-    step("export_embeddings", base + ["export", "--format", "embeddings", "--out", str(folder / "vec.parquet")],
-         env, out)
     out["words"] = words
+    steps = [("ingest", ["ingest", str(csv), "--study", "panel", "--kind", "panel", "--id-col", "respondent_id",
+                         "--text-col", "q1_services", "--text-col", "q2_change", "--text-col", "q3_anything_else",
+                         "--attr-col", "ward", "--attr-col", "age_band"]),
+             ("embed", ["embed"]),
+             ("codebook", ["codebook", "load", str(CODEBOOK)]),
+             ("code", ["code", "--methods", "rules,semantic"]),
+             ("themes", ["themes"]),
+             ("export", ["export", "--out", str(folder / "coded.parquet"), "--include-suggestions"]),
+             ("export_embeddings", ["export", "--format", "embeddings", "--out", str(folder / "vec.parquet")])]
+    for name, args in steps:
+        step(name, base + args, env, out)
+        save()
     return out
 
 
@@ -243,32 +246,54 @@ def main() -> None:
     parser.add_argument("--answers", type=int, default=1_000_000)
     parser.add_argument("--cluster-answers", type=int, default=20_000)
     parser.add_argument("--skip-one-machine", action="store_true")
+    parser.add_argument("--skip-cluster", action="store_true", help="only the one-machine run (the cluster's "
+                        "figures already in the results file are kept)")
     args = parser.parse_args()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     env.pop("INSIGHT_MODEL", None)
     folder = Path(tempfile.mkdtemp(prefix="scale-ray-"))
-    figures: dict = {"answers": args.answers, "cluster_answers": args.cluster_answers}
+    figures: dict = {}
+    if not args.skip_one_machine:
+        figures["answers"] = args.answers
+    if not args.skip_cluster:
+        figures["cluster_answers"] = args.cluster_answers
     try:
-        log(f"Cluster runs ({args.cluster_answers:,} answers) in {folder}")
-        figures["cluster"] = on_cluster(folder, args.cluster_answers, env)
-        figures["projection_1M"] = projection(figures["cluster"], 1_000_000)
-        report(figures, args)  # written now too: the one-machine run can be long
+        if not args.skip_cluster:
+            log(f"Cluster runs ({args.cluster_answers:,} answers) in {folder}")
+            figures["cluster"] = on_cluster(folder, args.cluster_answers, env)
+            figures["projection_1M"] = projection(figures["cluster"], 1_000_000)
+            report(figures, args)  # written now too: the one-machine run can be long
         if not args.skip_one_machine:
             log(f"One machine ({args.answers:,} answers)")
-            figures["one_machine"] = one_machine(folder, args.answers, env)
-            report(figures, args)
+            figures["one_machine"] = {}
+            one_machine(folder, args.answers, env, figures["one_machine"], lambda: report(figures, args))
+        report(figures, args)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def previous() -> dict:
+    """The figures of the last run in ``benchmarks/results/scale_ray.json``, if any."""
+    path = ROOT / "benchmarks" / "results" / "scale_ray.json"
+    try:
+        return json.loads(path.read_text()).get("figures", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def report(figures: dict, args) -> None:
-    summary = [{"measured": f"{name} ({args.answers:,} answers)", "value": f["seconds"], "unit": "s",
+    """Write the figures, keeping those of the part (cluster or one machine) this run skipped:
+    read back at each write, so the two parts may run at different times."""
+    figures = {**previous(), **figures}
+    summary = [{"measured": f"{name} ({figures.get('answers', 0):,} answers)", "value": f["seconds"], "unit": "s",
                 "peak_mb": f["peak_mb"]} for name, f in figures.get("one_machine", {}).items() if isinstance(f, dict)]
-    summary += [{"measured": f"cluster {name} ({args.cluster_answers:,} answers)", "value": f["seconds"], "unit": "s",
+    summary += [{"measured": f"cluster {name} ({figures.get('cluster_answers', 0):,} answers)", "value": f["seconds"], "unit": "s",
                  "nodes": f.get("nodes"), "rows_per_s_per_node": f.get("rows_per_s_per_node"),
-                 "fidelity": f.get("fidelity_to_one_machine")} for name, f in figures["cluster"].items()]
+                 "fidelity": f.get("fidelity_to_one_machine")} for name, f in figures.get("cluster", {}).items()
+                 if isinstance(f, dict) and "seconds" in f]
     write_result("scale_ray", figures=figures, summary=summary, settings=vars(args))
     print(json.dumps(summary, indent=1))
+
 
 if __name__ == "__main__":
     main()
