@@ -10,12 +10,16 @@ A name is one or two phrases taken from the theme's own text, e.g. "Council tax 
 2. **Distinctive**: c-TF-IDF over the candidates (BERTopic's ``ClassTfidfTransformer`` with
    ``reduce_frequent_words``), one class per theme; the top :data:`CANDIDATES` that at least two
    of the theme's segments say are kept.
-3. **Central and diverse**: each candidate gets the mean vector of the theme's segments that say
+3. **Topics, not events**: phrases whose last word the study uses as a verb ("reported", "lived",
+   "love" in "I love it here") are dropped while any other candidate is left
+   (:mod:`pipelines.themes.wordclass`: WordNet's word lists and the word before each use).
+4. **Central and diverse**: each candidate gets the mean vector of the theme's segments that say
    it, and BERTopic's maximal marginal relevance (``bertopic.representation._mmr.mmr``, the function
    behind its ``MaximalMarginalRelevance`` model) picks phrases close to the theme's centre and
    unlike each other. Measuring a phrase by the segments that say it needs no embedding model.
-4. **The name** is the first pick, joined by "and" to the second when that shares no word with it.
-   The quote nearest the centre is the subtitle.
+5. **The name** is the first pick, joined by "and" to the second when that shares no word with it
+   and is of the same kind (two nouns, "Mould and damp", or two adjectives, "Quiet and friendly";
+   not "People and skint"). The quote nearest the centre is the subtitle.
 
 Small talk: a segment whose content words are all greetings or chat ("Thanks for your time.",
 "Fine, sorry, bye.") or that has none ("Yes.") is small talk; it leaves whatever theme it fell in
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipelines.themes.wordclass import VERB, WordClasses
 from pipelines.themes.words import _CLAUSE, _TOKEN, FILLER_WORDS, preprocess, stop_words
 
 SMALL_TALK_ID = 0
@@ -50,6 +55,16 @@ CHAT = frozenset("""
     talking talked recording record consent later soon next week today tomorrow tea coffee go ahead bit
     see ready listen hear speak speaking lot lots mind
 """.split())
+PLACE_CUES = frozenset("in at near from around to on of".split())
+PLACE_NOUNS = frozenset("road street lane avenue close drive park estate ward hub library centre square village "
+                        "town borough".split())
+# Nouns too general to name a theme on their own ("young people" may; "people" may not).
+GENERIC = frozenset("""
+    one ones thing things stuff way ways lot lots bit bits kind sort sorts type types people person folk folks
+    everyone everybody someone somebody anyone anybody nobody something nothing anything everything
+    time times day days week weeks month months year years hour hours minute minutes place places area areas
+    spot spots part parts st rd
+""".split())
 # Words that may sit inside a phrase between two content words.
 GLUE = frozenset("of for the a an to and in on with at my our your their from about by off up out".split())
 
@@ -65,27 +80,35 @@ def _people() -> frozenset[str]:
 def proper_nouns(docs: list[str]) -> frozenset[str]:
     """Lower-cased words that name people in these texts: listed given names and surnames, and
     words written Capitalised in at least 80% of their uses after a sentence's first word that
-    are not everyday words ("Steve", "Kev"). Acronyms (ATM, GP) are not names.
+    are not everyday words ("Steve", "Kev"). Acronyms (ATM, GP) are not names. Places are not
+    people: a capitalised word written after "in", "at", "on", "near", "from" or "around", or
+    before "Road", "Park", "Estate" and the like, in at least a third of its uses ("in Millbrook",
+    "Millbrook Road") may name a theme.
 
-    >>> found = proper_nouns(["I rang Kev about it.", "Then Kev said no", "Kev came. Then Kev left."])
-    >>> "kev" in found, "rang" in found, "then" in found
-    (True, False, False)
+    >>> found = proper_nouns(["I rang Kev about it.", "Then Kev said no", "Kev came. Then Kev left.",
+    ...                       "We moved to Millbrook.", "I live in Millbrook", "Keep Millbrook library open"])
+    >>> "kev" in found, "rang" in found, "then" in found, "millbrook" in found
+    (True, False, False, False)
     """
     from pipelines.pseudonymise.lexicon import common_word
 
     capital: Counter = Counter()
     seen: Counter = Counter()
+    place: Counter = Counter()
     for doc in docs:
         for sentence in re.split(r"[.!?:;\n]+", doc):
-            for position, match in enumerate(re.finditer(r"[^\W\d_]+", sentence)):
-                word = match.group()
+            words = [m.group() for m in re.finditer(r"[^\W\d_]+", sentence)]
+            for position, word in enumerate(words):
                 lower = word.lower()
                 seen[lower] += 1
                 if position and word[0].isupper() and not word.isupper():
                     capital[lower] += 1
+                    after = words[position + 1].lower() if position + 1 < len(words) else ""
+                    place[lower] += words[position - 1].lower() in PLACE_CUES or after in PLACE_NOUNS
                 elif not position:
                     seen[lower] -= 1  # a sentence's first word says nothing about its case
-    found = {w for w, n in capital.items() if n >= 0.8 * max(seen[w], 1) and not common_word(w)}
+    found = {w for w, n in capital.items() if n >= 0.8 * max(seen[w], 1) and not common_word(w)
+             and place[w] * 3 < n}
     return frozenset(found) | _people()
 
 
@@ -195,31 +218,34 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
     ctfidf = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(onehot @ counts).tocsr()
     binary = counts.copy()
     binary.data[:] = 1
+    classes = WordClasses([docs[i] for i in placed])
+    kind = np.array([classes.of_phrase(str(term)) for term in terms])
+    # a name is a topic: no verbs ("reported"), no phrase of only generic words ("ones", "people")
+    topic = np.array([k != VERB and not set(str(term).split()) <= GENERIC | GLUE for k, term in zip(kind, terms)])
     for t in ids:
         rows = np.where(labels[placed] == t)[0]
         if t not in row_of or not len(rows):
             out[int(t)] = Naming("", [], [])
             continue
         weights = ctfidf[row_of[t]].toarray().ravel()
-        ranked = [i for i in np.argsort(-weights, kind="stable") if weights[i] > 0]
+        ranked = np.array([i for i in np.argsort(-weights, kind="stable") if weights[i] > 0], dtype=np.int64)
         keywords = [str(terms[i]) for i in ranked[:top_words]]
-        top = np.array(ranked[:CANDIDATES], dtype=np.int64)
-        if not len(top):
-            out[int(t)] = Naming("", [], keywords)
-            continue
-        said = binary[rows][:, top]
-        freq = np.asarray(said.sum(axis=0)).ravel()
+        freq = np.asarray(binary[rows][:, ranked].sum(axis=0)).ravel()
         common = freq >= min(2, len(rows))  # said by two segments at least
-        top, said, freq = top[common], said[:, common], freq[common]
-        if not len(top):
+        topical = common & topic[ranked]
+        chosen = topical if topical.any() else common
+        if not chosen.any():
             out[int(t)] = Naming(_capital(keywords[0]) if keywords else "", keywords[:1], keywords)
             continue
+        pool = dict(zip((str(terms[i]) for i in ranked[chosen]), freq[chosen].tolist()))
+        top, freq = ranked[chosen][:CANDIDATES], freq[chosen][:CANDIDATES]
+        said = binary[rows][:, top]
         members = X[placed[rows]]
         centre = members.mean(axis=0)
         phrase_vectors = np.asarray(said.T @ members) / freq[:, None]
         words = [str(terms[i]) for i in top]
         picks, scores = mmr(centre, phrase_vectors, weights[top] / weights[top].max())
-        label = compose([words[i] for i in picks], scores, dict(zip(words, freq.tolist())))
+        label = compose([words[i] for i in picks], scores, pool, [str(kind[top[i]]) for i in picks])
         out[int(t)] = Naming(acronyms(label, [docs[i] for i in placed[rows]]), [words[i] for i in picks], keywords)
     return out
 
@@ -259,30 +285,49 @@ def acronyms(label: str, texts: list[str]) -> str:
     return " ".join(out)
 
 
-def compose(phrases: list[str], scores: list[float] | None = None, said: dict[str, int] | None = None) -> str:
+def compose(phrases: list[str], scores: list[float] | None = None, said: dict[str, int] | None = None,
+            kinds: list[str] | None = None) -> str:
     """The name from ranked phrases: the first (or a longer candidate holding it that at least a
     third of the segments saying it say: "council" -> "council tax"), and the next phrase that
-    shares no word with it, when that one is at least half as relevant.
+    shares no word with it and is of the same word class (``kinds``, one per phrase), when that
+    one is at least half as relevant.
 
     >>> compose(["council tax", "court"]), compose(["bus", "buses", "route"], [1, .9, .2]), compose([])
     ('Council tax and court', 'Bus', '')
     >>> compose(["council", "letter"], [1, .8], {"council": 9, "council tax": 4, "letter": 3})
     'Council tax and letter'
+    >>> compose(["people", "skint", "buildings"], [1, .9, .6], kinds=["noun", "adj", "noun"])
+    'People and buildings'
+    >>> compose(["community", "spirit"], [1, .9], {"community": 12, "spirit": 5, "community spirit": 3})
+    'Community spirit'
+    >>> compose(["affordable", "stay"], [1, .3], {"affordable": 8, "affordable housing": 2}, ["adj", "noun"])
+    'Affordable housing'
+    >>> compose(["affordable", "villages", "bed"], [1, .8, .3], {"affordable": 3, "villages": 2}, ["adj", "noun", "noun"])
+    'Villages'
     """
     if not phrases:
         return ""
     scores = scores or [1.0] * len(phrases)
+    kinds = kinds or ["noun"] * len(phrases)
     said = said or {}
-    first = phrases[0]
-    longer = [p for p in said if p != first and f" {first} " in f" {p} " and said[p] * 3 >= said.get(first, 0)]
+    lead = 0
+    if kinds[0] == "adj" and not any(k == "adj" and s >= 0.5 * scores[0] for k, s in zip(kinds[1:], scores[1:])) \
+            and not any(f" {phrases[0]} " in f" {p} " and p.split()[-1] != phrases[0] for p in said if said[p] >= 2):
+        lead = next((i for i, k in enumerate(kinds) if k == "noun"), 0)  # a lone adjective names nothing
+    phrases, scores, kinds = phrases[lead:] + phrases[:lead], scores[lead:] + scores[:lead], kinds[lead:] + kinds[:lead]
+    first, kind = phrases[0], kinds[0]
+    share = 4 if kind == "adj" else 3  # an adjective is a weak name alone: "affordable" -> "affordable housing"
+    longer = [p for p in said if p != first and f" {first} " in f" {p} " and said[p] * share >= said.get(first, 0)]
     if longer:
         first = max(longer, key=lambda p: (said[p], -len(p)))
+        kind = "noun" if kind == "adj" and first.split()[-1] != phrases[0].split()[-1] else kind
     name = first
-    for phrase, score in zip(phrases[1:], scores[1:]):
-        if _same_family(first, phrase):
+    for phrase, score, other in zip(phrases[1:], scores[1:], kinds[1:]):
+        if _same_family(first, phrase) or other != kind:
             continue
         if score >= 0.5 * scores[0]:
-            name = f"{first} and {phrase}"
+            joined = [p for p in (f"{first} {phrase}", f"{phrase} {first}") if said.get(p, 0) >= 2]
+            name = joined[0] if joined else f"{first} and {phrase}"  # "community" + "spirit": "community spirit"
         break
     return _capital(name)
 
