@@ -141,3 +141,56 @@ def test_many_themes_are_gathered_under_a_readable_top_level():
     for group in (t for t in fit.themes if t["group"]):
         children = [t for t in leaves if t["parent_id"] == group["theme_id"]]
         assert len(children) >= 2 and group["size"] == sum(c["size"] for c in children)
+
+
+# A theme where the most distinctive words are verbs and feelings ("reported", "rang", "love"): the
+# name must still be its topic, as a researcher would write it.
+EVENTS = ["I reported the leak and rang them twice, the leak came back.", "Reported it, rang again, the leak is still there.",
+          "We love the flat but the leak, I reported it in March.", "I rang and reported the leak, nobody came.",
+          "I love it here, honestly, but the leak. Reported it again."]
+PARK = ["The park is lovely, the playground is quiet.", "The park is quiet, playground swings are broken.",
+        "Our park playground, it's very quiet in the week.", "Took the kids to the park, the playground is quiet."]
+
+
+def _two_themes(first: list[str], second: list[str], copies: int = 3):
+    docs = (first + second) * copies
+    labels = np.array(([1] * len(first) + [2] * len(second)) * copies)
+    X = np.eye(2, dtype=np.float32)[labels - 1]
+    return docs, X, labels
+
+
+def test_a_name_is_a_topic_not_an_event():
+    docs, X, labels = _two_themes(EVENTS, PARK)
+    names = name_themes(docs, X, labels, [1, 2])
+    words = _words(names[1].label)
+    assert "leak" in words, names[1]
+    assert not words & {"reported", "rang", "came", "love"}, names[1]
+    assert {"park", "playground"} & _words(names[2].label), names[2]
+
+
+def test_without_the_word_lists_names_come_from_the_words_alone(monkeypatch):
+    """Without spacy-lookups-data every word counts as a noun: the verbs may name the theme again,
+    so the lexicon is what keeps them out (this test fails if it is not consulted)."""
+    from pipelines.themes import wordclass
+
+    docs, X, labels = _two_themes(EVENTS, PARK)
+    monkeypatch.setattr(wordclass, "lexicon", lambda: {"noun": frozenset(), "verb": frozenset(),
+                                                       "adj": frozenset(), "lemma": {}})
+    names = name_themes(docs, X, labels, [1, 2])
+    assert _words(names[1].label) & {"reported", "rang"}, names[1]
+
+
+def test_word_classes_follow_the_study_use():
+    from pipelines.themes.wordclass import WordClasses
+
+    classes = WordClasses(["I love it here.", "We love the park.", "The stay was short.", "A short stay.",
+                           "It's quiet.", "Very quiet now.", "They rang us.", "Fixed in a week."])
+    assert [classes.of(w) for w in ("love", "stay", "quiet", "rang", "fixed", "kingsmead", "repairs")] == \
+        ["verb", "noun", "adj", "verb", "verb", "noun", "noun"]
+
+
+def test_places_may_name_a_theme_people_may_not():
+    docs = ["I live in Millbrook, near the library.", "Millbrook Road is busy.", "Kev said Millbrook is quiet.",
+            "Then Kev rang me.", "I asked Kev again."]
+    found = proper_nouns(docs)
+    assert "kev" in found and "millbrook" not in found

@@ -124,6 +124,10 @@ class WordClasses:
         return NOUN
 
     def of_phrase(self, phrase: str) -> str:
-        """The class of a phrase's last word: "youth club" is a noun, "library open" is not (as a study
-        uses "open": "is open", "kept open")."""
-        return self.of(phrase.split()[-1]) if phrase.strip() else NOUN
+        """The class of a phrase's last word ("youth club" is a noun; "library open" is not, as a
+        study uses "open": "is open", "kept open"), and a verb when it starts with one ("reported
+        the leak")."""
+        words = phrase.split()
+        if not words:
+            return NOUN
+        return VERB if self.of(words[0]) == VERB else self.of(words[-1])
