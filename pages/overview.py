@@ -35,6 +35,9 @@ if shell.require_database():
             st.page_link("pages/upload.py", label="Upload files", icon=":material/upload:")
         ui.metrics(stats)
         counts = db.read("code_counts", study=study)
+        allowed = shell.coders_allowed(sorted(counts["coder"].unique())) if not counts.empty else None
+        if allowed is not None:  # while samples are blind, their coders' figures wait for the lead
+            counts = counts[counts["coder"].isin(allowed)]
         left, right = st.columns(2)
         with left:
             ui.documents_by_kind(stats, key="overview.kinds")

@@ -46,6 +46,8 @@ if shell.require_documents():
         counts = db.read("code_counts", study=shell.study())
         humans = (counts[~counts["coder"].str.startswith(AUTO) & (counts["status"] == ACCEPTED)]
                   .groupby("coder")["segments"].sum().sort_values(ascending=False).index.tolist())
+        allowed = shell.coders_allowed(humans)  # a blind sample's coder is no one's gold coder until unblinded
+        humans = humans if allowed is None else [h for h in humans if h in allowed]
 
         c1, c2, c3, c4 = st.columns([1, 2, 2, 1])
         version = c1.selectbox("Version", versions, key="refine.version",

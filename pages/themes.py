@@ -97,9 +97,12 @@ if shell.require_documents():
                              key="themes.time")
             elif view == "Against codes":
                 coders = db.read("coders", study)
-                who = st.selectbox("Codings by", ["anyone", *coders], key="themes.codes.coder")
+                allowed = shell.coders_allowed(coders)  # a blind sample's coder is not shown to others yet
+                who = st.selectbox("Codings by", ["anyone", *(coders if allowed is None else allowed)],
+                                   key="themes.codes.coder")
+                anyone = None if allowed is None else allowed
                 ui.code_overlap(db.read("theme_code_overlap", run_id, study=study,
-                                        coder=None if who == "anyone" else who), key="themes.codes.chart")
+                                        coder=anyone if who == "anyone" else who), key="themes.codes.chart")
             elif view == "Co-occurrence":
                 export_ui.heatmap(db.read("cooccurrence", study), title="Segments coded with both codes (accepted)",
                                   key="themes.co", zlabel="segments")
@@ -107,8 +110,11 @@ if shell.require_documents():
         if view == VIEWS[-1]:
             st.markdown("**Gap finder**: segments no code covers, clustered into candidate new codes.")
             coders = db.read("coders", study)
+            allowed = shell.coders_allowed(coders)
             c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-            covered_by = c1.multiselect("Covered means coded by (default: anyone)", coders, key="themes.gaps.coders")
+            covered_by = c1.multiselect("Covered means coded by (default: anyone)",
+                                        coders if allowed is None else allowed, key="themes.gaps.coders")
+            covered_by = covered_by or allowed
             if c2.button("Find gaps", key="themes.gaps.run"):
                 db.embedder()
                 result = shell.run_action("find gaps", "gaps", study=study, coders=covered_by or None,

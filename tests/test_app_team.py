@@ -217,3 +217,35 @@ def test_many_sessions_coding_at_once_lose_nothing(team):
     assert len(codings) == before + len(coders) * len(segments)
     mine = codings[codings["coder"].isin(coders) & (codings["code"] == "Damp")]
     assert mine.groupby("coder")["segment_id"].nunique().to_dict() == {c: len(segments) for c in coders}
+
+
+def _charts(at) -> str:
+    return " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+
+
+def test_a_blind_coders_figures_wait_for_the_lead(team):
+    """While Tom's sample is blind, others see none of his counts (Overview's charts, agreement
+    pairs, Test & refine's gold coders); the lead does, and everyone does once it is unblinded."""
+    from insight.team import Team
+
+    with Workspace(team) as ws:
+        Team(ws).assign("Tom Reid", units=3, reference="Ann", seed=2, lead="Priya Shah")
+        for segment in Team(ws).blind_for("Tom Reid")["segment_id"]:
+            ws.code_segment(int(segment), "Transport", "Tom Reid")
+    viewer = app()
+    log_in(viewer, *VIEWER)
+    clean(viewer)
+    assert "Ann" in _charts(viewer) and "Tom Reid" not in _charts(viewer)
+    viewer.switch_page("pages/refine.py").run()
+    clean(viewer)
+    assert "Tom Reid" not in viewer.selectbox(key="refine.gold").options
+    lead = app()
+    log_in(lead, *LEAD)
+    clean(lead)
+    assert "Tom Reid" in _charts(lead)
+    lead.switch_page("pages/refine.py").run()
+    assert "Tom Reid" in lead.selectbox(key="refine.gold").options
+    with Workspace(team) as ws:
+        Team(ws).unblind(1, "Priya Shah")
+    viewer.switch_page("pages/overview.py").run()
+    assert "Tom Reid" in _charts(viewer)

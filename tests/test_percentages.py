@@ -178,6 +178,19 @@ def test_theme_code_overlap_bases_match_pandas(study):
         assert got.loc[theme, "pct_of_theme"] == pytest.approx(100 * row["coded"] / row["n"])
 
 
+def test_theme_code_overlap_of_a_list_of_coders_is_their_codings_only(study):
+    """The Themes page passes the coders a person may see while samples are blind."""
+    ws = study["ws"]
+    coders = ws.con.execute("SELECT DISTINCT coder FROM coding_segments WHERE status <> 'rejected' "
+                            "ORDER BY 1").df()["coder"].tolist()
+    one = ws.theme_code_overlap(study["run_id"], coder=coders[0])
+    assert not one.empty and one.equals(ws.theme_code_overlap(study["run_id"], coder=[coders[0]]))
+    everyone = ws.theme_code_overlap(study["run_id"], coder=[*coders, "Nobody Yet"])
+    assert everyone.equals(ws.theme_code_overlap(study["run_id"]))
+    assert ws.theme_code_overlap(study["run_id"], coder=[]).empty
+    assert ws.theme_code_overlap(study["run_id"], coder=["Nobody Yet"]).empty
+
+
 def test_tables_sort_as_numbers(study):
     from insight.ui.themes import code_table, group_table
 

@@ -203,21 +203,24 @@ def themes_over_time(con, run_id: int | None = None, *, freq: str = "W", study_i
     return counts[columns].sort_values(["period", "theme_id"]).reset_index(drop=True)
 
 
-def theme_code_overlap(con, run_id: int | None = None, *, coder: str | None = None,
+def theme_code_overlap(con, run_id: int | None = None, *, coder: str | list[str] | None = None,
                        study_id: int | None = None) -> pd.DataFrame:
     """How much of each theme each code covers: one row per (theme, code) that share a segment,
     with ``segments`` (the theme's segments with a coding of the code that is not rejected, by
-    ``coder`` or anyone), ``pct_of_theme`` and its base ``theme_segments``, ``pct_of_code`` (of
-    the code's segments in the run) and its base ``code_segments``.
+    ``coder``, by any of a list of coders, or by anyone), ``pct_of_theme`` and its base
+    ``theme_segments``, ``pct_of_code`` (of the code's segments in the run) and its base
+    ``code_segments``.
     """
     run_id = resolve_run(con, run_id, study_id)
-    if coder is not None and not con.execute("SELECT count(*) FROM codings WHERE coder = ?", [coder]).fetchone()[0]:
+    if isinstance(coder, str) and not con.execute("SELECT count(*) FROM codings WHERE coder = ?",
+                                                  [coder]).fetchone()[0]:
         raise NotFound("coder", coder, [r[0] for r in con.execute("SELECT DISTINCT coder FROM codings ORDER BY 1").fetchall()])
+    coders = None if coder is None else [coder] if isinstance(coder, str) else list(coder)
     frame = con.execute(
         """
         WITH coded AS (
             SELECT DISTINCT c.segment_id, c.code FROM coding_segments c
-            WHERE c.status <> 'rejected' AND (? IS NULL OR c.coder = ?)
+            WHERE c.status <> 'rejected' AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], c.coder))
         ), run AS (SELECT segment_id, theme_id FROM segment_themes WHERE run_id = ?)
         SELECT r.theme_id, t.label, k.code, count(*) AS segments,
                100.0 * count(*) / any_value(ts.n) AS pct_of_theme,
@@ -230,7 +233,7 @@ def theme_code_overlap(con, run_id: int | None = None, *, coder: str | None = No
              ON cs.code = k.code
         GROUP BY r.theme_id, t.label, k.code
         ORDER BY r.theme_id, segments DESC, k.code
-        """, [coder, coder, run_id, run_id]).df()
+        """, [coders, coders, run_id, run_id]).df()
     return frame
 
 
