@@ -205,3 +205,29 @@ def test_cli_rename_merge_pin_edits_undo(ws, tmp_path):
     assert [e["action"] for e in data["edits"]] == ["undo", "pin", "merge", "rename"]
     bad = runner.invoke(main, ["--db", db, "themes", "rename", "77", "x"])
     assert bad.exit_code == 1 and "No theme of run" in bad.output
+
+
+def test_quotes_read_as_the_study_is_now_after_pseudonymising(tmp_path):
+    """A run stores its quotes; pseudonymising later must not leave the real names in them (theme
+    cards, the CLI, exports and the gap finder all read them)."""
+    from insight import Workspace
+
+    panel = tmp_path / "named.csv"
+    _write_panel(panel, np.random.default_rng(5))
+    lines = panel.read_bytes().decode("utf-8").split("\r\n")
+    lines = [line if i == 0 or not line else line[:-1] + ' Margaret Jones rang me on 07700 900183."'
+             for i, line in enumerate(lines)]
+    panel.write_bytes("\r\n".join(lines).encode("utf-8"))
+    with Workspace(tmp_path / "p.duckdb") as ws:
+        assert not ws.ingest([panel], study="s", kind="panel", id_col="respondent_id", text_cols=["answer"]).failed
+        run_id = _run(ws)["run_id"]
+        stored = [json.loads(q) for (q,) in ws.con.execute("SELECT quotes FROM themes WHERE run_id = ?",
+                                                            [run_id]).fetchall()]
+        assert any("Margaret" in q["text"] for qs in stored for q in qs)  # the names are there before
+        ws.pseudonymise(study="s", use_ner=False)
+        table = ws.theme_table(run_id, study="s")
+        quotes = [q for qs in table["quotes"] for q in qs]
+        assert quotes and not any("Margaret" in q["text"] or "07700" in q["text"] for q in quotes)
+        now = dict(ws.con.execute("SELECT segment_id, text FROM segments").fetchall())
+        assert all(q["text"] == now[q["segment_id"]] for q in quotes)
+        assert not any(isinstance(s, str) and "Margaret" in s for s in table["subtitle"])

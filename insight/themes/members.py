@@ -21,6 +21,22 @@ def quote_record(frame: pd.DataFrame, i: int) -> dict:
             "participant": _none(row.participant), "document": row.document}
 
 
+def current_quotes(con, quotes: list[list[dict]]) -> list[list[dict]]:
+    """Stored quotes (lists of :func:`quote_record` dicts) with their text, speaker, participant and
+    document as the database holds them now, by segment id: a study pseudonymised after a run
+    shows its quotes pseudonymised too. A quote whose segment is gone is left out."""
+    ids = sorted({int(q["segment_id"]) for qs in quotes for q in qs if q.get("segment_id") is not None})
+    if not ids:
+        return quotes
+    rows = con.execute(
+        "SELECT g.segment_id, g.text, g.speaker, p.external_id AS participant, d.title AS document "
+        "FROM segments g JOIN documents d USING (document_id) "
+        "LEFT JOIN participants p ON p.participant_id = g.participant_id WHERE list_contains(?, g.segment_id)",
+        [ids]).fetchall()
+    now = {r[0]: {"text": r[1], "speaker": r[2], "participant": r[3], "document": r[4]} for r in rows}
+    return [[{**q, **now[int(q["segment_id"])]} for q in qs if int(q.get("segment_id", -1)) in now] for qs in quotes]
+
+
 def _none(value):
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 

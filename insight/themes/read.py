@@ -17,6 +17,7 @@ import json
 import pandas as pd
 
 from insight.errors import InsightError, NotFound
+from insight.themes.members import current_quotes
 
 UNASSIGNED = -1
 NO_VALUE = "(none)"
@@ -87,7 +88,7 @@ def theme_table(con, run_id: int | None = None, *, study_id: int | None = None, 
     parents = set(frame["parent_id"].dropna().astype(int))
     labels = dict(zip(frame["id"], frame["label"]))
     frame["keywords"] = frame["keywords"].map(lambda s: json.loads(s or "[]"))
-    frame["quotes"] = frame["quotes"].map(lambda s: json.loads(s or "[]"))
+    frame["quotes"] = current_quotes(con, [json.loads(s or "[]") for s in frame["quotes"]])
     frame["share"] = frame["size"] / total if total else 0.0
     frame["base"] = int(total)
     frame["parent_label"] = frame["parent_id"].map(lambda p: labels.get(int(p)) if pd.notna(p) else None)
@@ -246,7 +247,11 @@ def gap_candidates(con, run_id: int | None = None, *, study_id: int | None = Non
     "candidates"}`` as :func:`insight.themes.run.find_gaps` returned them."""
     run_id = resolve_run(con, run_id, study_id, step="gaps")
     info = run_info(con, run_id)
-    return {"run_id": run_id, **info["summary"]}
+    summary = dict(info["summary"])
+    candidates = [dict(c) for c in summary.get("candidates", [])]
+    for cand, quotes in zip(candidates, current_quotes(con, [c.get("quotes", []) for c in candidates])):
+        cand["quotes"] = quotes  # as the segments read now (pseudonymised since, say)
+    return {"run_id": run_id, **summary, "candidates": candidates}
 
 
 def parse_candidate(ref) -> tuple[int | None, int]:
