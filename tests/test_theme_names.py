@@ -163,21 +163,21 @@ def test_a_name_is_a_topic_not_an_event():
     docs, X, labels = _two_themes(EVENTS, PARK)
     names = name_themes(docs, X, labels, [1, 2])
     words = _words(names[1].label)
-    assert "leak" in words, names[1]
-    assert not words & {"reported", "rang", "came", "love"}, names[1]
+    assert "leak" in words, names[1]  # "Leak", or "Reported the leak": an event with its object reads well
+    assert not words & {"rang", "came", "love"} and " and " not in names[1].label, names[1]
     assert {"park", "playground"} & _words(names[2].label), names[2]
 
 
 def test_without_the_word_lists_names_come_from_the_words_alone(monkeypatch):
-    """Without spacy-lookups-data every word counts as a noun: the verbs may name the theme again,
-    so the lexicon is what keeps them out (this test fails if it is not consulted)."""
+    """Without spacy-lookups-data every word counts as a noun: a bare verb may join the name again
+    ("... and rang"), so the lexicon is what keeps it out (this test fails if it is not consulted)."""
     from pipelines.themes import wordclass
 
     docs, X, labels = _two_themes(EVENTS, PARK)
     monkeypatch.setattr(wordclass, "lexicon", lambda: {"noun": frozenset(), "verb": frozenset(),
                                                        "adj": frozenset(), "lemma": {}})
     names = name_themes(docs, X, labels, [1, 2])
-    assert _words(names[1].label) & {"reported", "rang"}, names[1]
+    assert names[1].label.split(" and ")[-1] in {"reported", "rang", "came", "love"}, names[1]
 
 
 def test_word_classes_follow_the_study_use():

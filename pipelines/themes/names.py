@@ -35,12 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.themes.wordclass import VERB, WordClasses
+from pipelines.themes.wordclass import ADJ, VERB, WordClasses
 from pipelines.themes.words import _CLAUSE, _TOKEN, FILLER_WORDS, preprocess, stop_words
 
 SMALL_TALK_ID = 0
 SMALL_TALK_LABEL = "Small talk and greetings"
 CANDIDATES = 20
+VERB_WEIGHT = 0.5  # a verb alone ("reported", "fixed") weighs half: a topic word near it names the theme instead
 DIVERSITY = 0.3
 # Greetings, thanks, apologies and words of politeness or vague approval: never part of a name.
 GREETINGS = frozenset("""
@@ -220,8 +221,10 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
     binary.data[:] = 1
     classes = WordClasses([docs[i] for i in placed])
     kind = np.array([classes.of_phrase(str(term)) for term in terms])
-    # a name is a topic: no verbs ("reported"), no phrase of only generic words ("ones", "people")
-    topic = np.array([k != VERB and not set(str(term).split()) <= GENERIC | GLUE for k, term in zip(kind, terms)])
+    # no phrase of only generic words ("ones", "people") names a theme, nor one that stops on an
+    # adjective ("received my new", "library open")
+    topic = np.array([not set(str(term).split()) <= GENERIC | GLUE
+                      and not (" " in str(term) and classes.of(str(term).split()[-1]) == ADJ) for term in terms])
     for t in ids:
         rows = np.where(labels[placed] == t)[0]
         if t not in row_of or not len(rows):
@@ -231,6 +234,9 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
         ranked = np.array([i for i in np.argsort(-weights, kind="stable") if weights[i] > 0], dtype=np.int64)
         keywords = [str(terms[i]) for i in ranked[:top_words]]
         freq = np.asarray(binary[rows][:, ranked].sum(axis=0)).ravel()
+        weights = _damp_verbs(weights, ranked, freq, terms, kind)
+        order = np.argsort(-weights[ranked], kind="stable")
+        ranked, freq = ranked[order], freq[order]
         common = freq >= min(2, len(rows))  # said by two segments at least
         topical = common & topic[ranked]
         chosen = topical if topical.any() else common
@@ -247,6 +253,20 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
         picks, scores = mmr(centre, phrase_vectors, weights[top] / weights[top].max())
         label = compose([words[i] for i in picks], scores, pool, [str(kind[top[i]]) for i in picks])
         out[int(t)] = Naming(acronyms(label, [docs[i] for i in placed[rows]]), [words[i] for i in picks], keywords)
+    return out
+
+
+def _damp_verbs(weights: np.ndarray, ranked: np.ndarray, freq: np.ndarray, terms, kind: np.ndarray) -> np.ndarray:
+    """A verb alone ("reported", "lived", "fixed") weighs :data:`VERB_WEIGHT` of its c-TF-IDF weight,
+    so a topic word near it names the theme instead, unless a noun phrase holding it is said by a
+    third of the segments that say it ("failed" -> "transfer failed"): then it is that phrase's seed."""
+    said = {str(terms[i]): n for i, n in zip(ranked, freq) if n}
+    nouns = {str(terms[i]) for i in ranked if kind[i] != VERB and " " in str(terms[i])}
+    out = weights.copy()
+    for i, n in zip(ranked[:2 * CANDIDATES], freq[:2 * CANDIDATES]):
+        term = str(terms[i])
+        if kind[i] == VERB and not any(f" {term} " in f" {p} " and said.get(p, 0) * 3 >= n for p in nouns):
+            out[i] *= VERB_WEIGHT
     return out
 
 

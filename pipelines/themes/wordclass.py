@@ -21,8 +21,8 @@ Without ``spacy-lookups-data`` every word counts as a noun: names are then chose
 ...                        "I reported it.", "The repairs took weeks."])
 >>> [classes.of(w) for w in ("love", "park", "quiet", "reported", "repairs", "rang", "millbrook")]
 ['verb', 'noun', 'adj', 'verb', 'noun', 'verb', 'noun']
->>> classes.of_phrase("youth club"), classes.of_phrase("park quiet")
-('noun', 'adj')
+>>> classes.of_phrase("youth club"), classes.of_phrase("repairs reported"), classes.of_phrase("reported")
+('noun', 'noun', 'verb')
 """
 
 from __future__ import annotations
@@ -124,10 +124,12 @@ class WordClasses:
         return NOUN
 
     def of_phrase(self, phrase: str) -> str:
-        """The class of a phrase's last word ("youth club" is a noun; "library open" is not, as a
-        study uses "open": "is open", "kept open"), and a verb when it starts with one ("reported
-        the leak")."""
+        """A phrase with a noun at either end is a noun phrase, whatever the other end is
+        ("youth club", "transfer failed", "delete my account"); otherwise the class of its last
+        word ("library open" is not a noun, as a study uses "open": "is open", "kept open")."""
         words = phrase.split()
         if not words:
             return NOUN
-        return VERB if self.of(words[0]) == VERB else self.of(words[-1])
+        if NOUN in (self.of(words[0]), self.of(words[-1])):
+            return NOUN
+        return self.of(words[-1])
