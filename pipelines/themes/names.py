@@ -320,6 +320,8 @@ def compose(phrases: list[str], scores: list[float] | None = None, said: dict[st
     'People and buildings'
     >>> compose(["community", "spirit"], [1, .9], {"community": 12, "spirit": 5, "community spirit": 3})
     'Community spirit'
+    >>> compose(["bus", "youth"], [1, .9], {"bus": 20, "youth": 9, "youth club": 4})
+    'Bus and youth club'
     >>> compose(["affordable", "stay"], [1, .3], {"affordable": 8, "affordable housing": 2}, ["adj", "noun"])
     'Affordable housing'
     >>> compose(["affordable", "villages", "bed"], [1, .8, .3], {"affordable": 3, "villages": 2}, ["adj", "noun", "noun"])
@@ -336,20 +338,27 @@ def compose(phrases: list[str], scores: list[float] | None = None, said: dict[st
         lead = next((i for i, k in enumerate(kinds) if k == "noun"), 0)  # a lone adjective names nothing
     phrases, scores, kinds = phrases[lead:] + phrases[:lead], scores[lead:] + scores[:lead], kinds[lead:] + kinds[:lead]
     first, kind = phrases[0], kinds[0]
-    share = 4 if kind == "adj" else 3  # an adjective is a weak name alone: "affordable" -> "affordable housing"
-    longer = [p for p in said if p != first and f" {first} " in f" {p} " and said[p] * share >= said.get(first, 0)]
-    if longer:
-        first = max(longer, key=lambda p: (said[p], -len(p)))
-        kind = "noun" if kind == "adj" and first.split()[-1] != phrases[0].split()[-1] else kind
+    first = _longest(first, said, 4 if kind == "adj" else 3)  # "affordable" -> "affordable housing"
+    kind = "noun" if kind == "adj" and first.split()[-1] != phrases[0].split()[-1] else kind
     name = first
     for phrase, score, other in zip(phrases[1:], scores[1:], kinds[1:]):
         if _same_family(first, phrase) or other != kind:
             continue
         if score >= 0.5 * scores[0]:
             joined = [p for p in (f"{first} {phrase}", f"{phrase} {first}") if said.get(p, 0) >= 2]
-            name = joined[0] if joined else f"{first} and {phrase}"  # "community" + "spirit": "community spirit"
+            second = _longest(phrase, said, 3)  # "youth" -> "youth club"
+            if not joined and _same_family(first, second):
+                second = phrase
+            name = joined[0] if joined else f"{first} and {second}"  # "community" + "spirit": "community spirit"
         break
     return _capital(name)
+
+
+def _longest(phrase: str, said: dict[str, int], share: int) -> str:
+    """``phrase``, or the longer candidate holding it that the most segments say, when at least
+    1/``share`` of the segments saying ``phrase`` say it ("council" -> "council tax")."""
+    longer = [p for p in said if p != phrase and f" {phrase} " in f" {p} " and said[p] * share >= said.get(phrase, 0)]
+    return max(longer, key=lambda p: (said[p], -len(p))) if longer else phrase
 
 
 def _same_family(a: str, b: str) -> bool:
