@@ -247,3 +247,17 @@ def test_no_two_labels_overlap_as_chromium_draws_the_html(run):
         next(browsers, None)
     assert len(rects) >= 15
     assert [(i, j) for i, j in itertools.combinations(range(len(rects)), 2) if _intersect(rects[i], rects[j])] == []
+
+
+def test_the_title_counts_themes_as_the_run_does_small_talk_apart(run):
+    from insight.themes import maps
+
+    con, run_id = run["ws"].con, run["run_id"]
+    assert f"{N_THEMES} themes, " in maps.theme_map(con, run_id).layout.title.text
+    size = int((run["assignments"]["theme_id"] == 7).sum())
+    con.execute("UPDATE themes SET kind = 'small_talk' WHERE run_id = ? AND theme_id = 7", [run_id])
+    try:
+        title = maps.theme_map(con, run_id).layout.title.text
+        assert f"{N_THEMES - 1} themes and small talk ({size}), " in title, title
+    finally:
+        con.execute("UPDATE themes SET kind = 'theme' WHERE run_id = ? AND theme_id = 7", [run_id])

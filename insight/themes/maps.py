@@ -73,6 +73,16 @@ def _themes(con, run_id: int):
                        [run_id]).df()
 
 
+def _small_talk(con, run_id: int) -> list[int]:
+    """The run's small-talk theme (set aside), if it has one and the table says so."""
+    columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                         "WHERE table_name = 'themes'").fetchall()}
+    if "kind" not in columns:
+        return []
+    return [r[0] for r in con.execute("SELECT theme_id FROM themes WHERE run_id = ? AND kind = 'small_talk'",
+                                      [run_id]).fetchall()]
+
+
 def map_layout(themes, points, *, width: int = MAP_WIDTH, height: int = MAP_HEIGHT) -> dict:
     """Everything about the theme map but its points: colours, axis ranges and label places.
 
@@ -178,7 +188,9 @@ def theme_map(con, run_id: int | None = None, *, colour_by: str = "theme", coder
             traces.append(_scatter(inside[inside["theme_id"] == theme], name, colours[theme], 6,
                                    legend=rank < MAX_LEGEND))
         edge_colours = shown.loc[shown["edge"], "theme_id"].map(lambda t: colours.get(int(t), UNASSIGNED_COLOUR))
-        heading = title or f"Themes (run {run_id}): {len(sizes)} themes, {len(points):,} segments"
+        quiet = int(sizes[sizes.index.isin(_small_talk(con, run_id))].sum())  # set aside, not a theme
+        heading = title or (f"Themes (run {run_id}): {len(sizes) - bool(quiet)} themes"
+                            + (f" and small talk ({quiet:,})" if quiet else "") + f", {len(points):,} segments")
         if layout["dropped"]:
             notes.append(f"{len(layout['dropped'])} smaller themes' labels left off to keep labels apart "
                          "(hover their points)")
