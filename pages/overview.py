@@ -37,7 +37,11 @@ if shell.require_database():
         counts = db.read("code_counts", study=study)
         allowed = shell.coders_allowed(sorted(counts["coder"].unique())) if not counts.empty else None
         if allowed is not None:  # while samples are blind, their coders' figures wait for the lead
+            hidden = counts.loc[~counts["coder"].isin(allowed), "coder"].nunique()
             counts = counts[counts["coder"].isin(allowed)]
+            if hidden:
+                st.caption(f"{hidden} coder(s) left out of these figures while samples are blind (a lead "
+                           "unblinds them).")
         left, right = st.columns(2)
         with left:
             ui.documents_by_kind(stats, key="overview.kinds")

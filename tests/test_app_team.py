@@ -236,6 +236,7 @@ def test_a_blind_coders_figures_wait_for_the_lead(team):
     log_in(viewer, *VIEWER)
     clean(viewer)
     assert "Ann" in _charts(viewer) and "Tom Reid" not in _charts(viewer)
+    assert any("1 coder(s) left out of these figures while samples are blind" in c.value for c in viewer.caption)
     viewer.switch_page("pages/refine.py").run()
     clean(viewer)
     assert "Tom Reid" not in viewer.selectbox(key="refine.gold").options
