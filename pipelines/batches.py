@@ -1,11 +1,12 @@
 """Per-batch steps for a Ray cluster: the same embedder, lemmatiser and theme assignment as on one
-machine, packed as Ray Data callable classes (pure: Arrow tables in, Arrow tables out; no database).
+machine, packed as callable classes (pure: Arrow tables in, Arrow tables out; no database), and
+:class:`PartitionWorker`, the Ray actor that runs one of them over Parquet partition files.
 
-Ray Data builds one instance per actor, so a model is loaded once per actor, not once per batch;
-each call gets one block of a Parquet partition (``pyarrow.Table``) and returns its results with
+Each actor builds one instance of its step, so a model is loaded once per actor, not once per
+batch; each call gets one whole Parquet partition (``pyarrow.Table``) and returns its results with
 the Ray node that computed them (``node``) and the seconds the step took (``seconds``), which the
-caller adds up per node. The database side, staging the partitions and loading the results, is
-:mod:`insight.cluster`.
+caller adds up per node. The driver's side, staging the partitions, handing them to the actors and
+loading the results, is :mod:`insight.cluster`.
 
 >>> import pyarrow as pa
 >>> out = EmbedBatch("hashing")(pa.table({"text_hash": ["a", "b"], "text": ["bins missed", "bus late"]}))
@@ -121,3 +122,37 @@ class AssignBatch:
         out = pa.table({"pos": batch.column("pos"), "theme": best.astype(np.int64), "score": score.astype(np.float32),
                         "x": xy[:, 0], "y": xy[:, 1]})
         return _stamp(out, started)
+
+
+class PartitionWorker:
+    """The body of one Ray actor: builds ``step(**kwargs)`` once (a class above: the model loads
+    here) and runs it over whole Parquet partitions. A result file appears whole or not at all
+    (written beside its name, then renamed), so a partition run again after a lost node simply
+    replaces it.
+
+    >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> pq.write_table(pa.table({"text_hash": ["a"], "text": ["bins"]}), os.path.join(folder, "in.parquet"))
+    >>> worker = PartitionWorker(EmbedBatch, {"model": "hashing"})
+    >>> worker.run(os.path.join(folder, "in.parquet"), os.path.join(folder, "out.parquet"))
+    1
+    """
+
+    def __init__(self, step, kwargs: dict):
+        self.step = step(**kwargs)
+
+    def ready(self) -> str:
+        """The node this actor runs on, once its step is built."""
+        return node_id()
+
+    def run(self, source: str, target: str) -> int:
+        """Run the step over the partition ``source``; its results go to ``target``. Returns the rows."""
+        import os
+
+        import pyarrow.parquet as pq
+
+        out = self.step(pq.read_table(source))
+        partial = f"{target}.{os.getpid()}.partial"  # not *.parquet: the loader never sees it
+        pq.write_table(out, partial)
+        os.replace(partial, target)
+        return out.num_rows
