@@ -168,17 +168,18 @@ class LocalCluster:
                                 stderr=subprocess.DEVNULL, start_new_session=True, env=self.env)
 
     def stop(self):
-        for node in reversed(self.nodes):
-            try:
-                os.killpg(node.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        time.sleep(5)
-        for node in self.nodes:
-            try:
-                os.killpg(node.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """Stop every process of every node: the ``ray start`` and its session (the raylet's
+        workers run in process groups of their own, all in that session)."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for node in reversed(self.nodes):
+                for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+                    try:
+                        if os.getsid(pid) == node.pid:
+                            os.kill(pid, sig)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            if sig == signal.SIGTERM:
+                time.sleep(5)
         shutil.rmtree(self.temp, ignore_errors=True)
 
 
@@ -211,17 +212,26 @@ def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2)) -> d
         db = folder / f"cluster_{workers}.duckdb"
         shutil.copy(seed_db, db)
         cluster = LocalCluster(workers, env)
+        load_before = os.getloadavg()
         try:
             data = step(f"embed_ray_{workers}", ["--db", str(db), "embed", "--ray", cluster.address], env, out)
         finally:
             cluster.stop()
+        load_after = os.getloadavg()
         step(f"export_ray_{workers}", ["--db", str(db), "export", "--format", "embeddings", "--out",
                                        str(folder / f"c_{workers}.parquet")], env, out)
         report = data["cluster"]["steps"][0]
-        busy = report["busy_seconds_per_node"]
+        busy, cpu = report["busy_seconds_per_node"], report.get("cpu_seconds_per_node", {})
         out[f"embed_ray_{workers}"].update({
             "nodes": data["nodes"], "rows": report["rows"], "rows_per_node": report["rows_per_node"],
+            "partitions": report.get("partitions"), "actors": report.get("actors"),
+            "lost": report.get("lost"), "retried": report.get("retried"),
+            # wall seconds inside the step; on a shared machine its CPU seconds say what the node itself did
+            "busy_seconds_per_node": busy, "cpu_seconds_per_node": cpu,
             "rows_per_s_per_node": {n: round(report["rows_per_node"][n] / max(s, 1e-9), 1) for n, s in busy.items()},
+            "rows_per_cpu_s_per_node": {n: round(report["rows_per_node"][n] / max(s, 1e-9), 1)
+                                        for n, s in cpu.items()},
+            "load_average_before_after": [round(x, 2) for x in (*load_before, *load_after)],
             "seconds_split": report["seconds"],
             "fidelity_to_one_machine": cosines(folder / "c_local.parquet", folder / f"c_{workers}.parquet")})
     return out
@@ -235,10 +245,12 @@ def projection(cluster: dict, rows: int) -> dict:
     split = run["seconds_split"]
     move_per_row = (split["stage"] + split.get("load", 0.0)) / max(run["rows"], 1)
     overhead = max(0.0, run["seconds"] - split["stage"] - split.get("load", 0.0) - run["rows"] / (rate * len(rates)))
+    serial = overhead + rows * move_per_row  # the driver's part: staging, loading into DuckDB, starting actors
     return {"per_node_rows_per_s": round(rate, 1), "move_seconds_per_row": round(move_per_row, 7),
             "fixed_overhead_s": round(overhead, 1),
-            "seconds_for": {n: round(overhead + rows * move_per_row + rows / (n * rate), 1)
-                            for n in (1, 2, 4, 8, 16, 32, 64)}}
+            "seconds_for": {n: round(serial + rows / (n * rate), 1) for n in (1, 2, 4, 8, 16, 32, 64)},
+            # what stops scaling: the serial part, which no node count shortens (Amdahl)
+            "serial_seconds": round(serial, 1), "nodes_at_half_serial": round(rows / (rate * max(serial, 1e-9)), 1)}
 
 
 def main() -> None:

@@ -74,7 +74,8 @@ class StepReport:
     lost: int = 0  # actors lost during the run (a node died, a worker was killed, one never started)
     retried: int = 0  # partitions run again on another actor after theirs was lost
     rows_per_node: dict = field(default_factory=dict)
-    busy_seconds_per_node: dict = field(default_factory=dict)
+    busy_seconds_per_node: dict = field(default_factory=dict)  # wall seconds inside the step
+    cpu_seconds_per_node: dict = field(default_factory=dict)  # CPU seconds of the actors in it (all threads)
     seconds: dict = field(default_factory=dict)  # stage (write partitions), cluster (Ray), load (DuckDB)
 
     def to_dict(self) -> dict:
@@ -82,6 +83,7 @@ class StepReport:
                 "lost": self.lost, "retried": self.retried,
                 "nodes": len(self.rows_per_node),
                 "rows_per_node": self.rows_per_node, "busy_seconds_per_node": self.busy_seconds_per_node,
+                "cpu_seconds_per_node": self.cpu_seconds_per_node,
                 "seconds": self.seconds}
 
 
@@ -283,13 +285,14 @@ class Cluster:
                 _kill(ray, actor)
 
     def counted(self, con, out: Path, key: str = "text_hash") -> None:
-        """Rows and busy seconds per node from the last step's results (each key once, whichever retry
-        wrote it)."""
+        """Rows, busy (wall) and CPU seconds per node from the last step's results (each key once,
+        whichever retry wrote it)."""
         report = self.steps[-1]
-        rows = con.execute(f"SELECT node, count(*), sum(seconds) FROM (SELECT DISTINCT ON ({key}) * "
+        rows = con.execute(f"SELECT node, count(*), sum(seconds), sum(cpu_seconds) FROM (SELECT DISTINCT ON ({key}) * "
                            f"FROM read_parquet(?)) GROUP BY node ORDER BY node", [_glob(out)]).fetchall()
-        report.rows_per_node = {node[:12]: int(n) for node, n, _ in rows}
-        report.busy_seconds_per_node = {node[:12]: round(float(s), 2) for node, _, s in rows}
+        report.rows_per_node = {node[:12]: int(n) for node, n, _, _ in rows}
+        report.busy_seconds_per_node = {node[:12]: round(float(s), 2) for node, _, s, _ in rows}
+        report.cpu_seconds_per_node = {node[:12]: round(float(c), 2) for node, _, _, c in rows}
 
     def summary(self) -> dict:
         """``nodes`` (how many nodes did work), rows per node over all steps, seconds, and each step."""

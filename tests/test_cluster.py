@@ -102,11 +102,12 @@ class LocalCluster:
     def stop(self) -> None:
         for node in reversed(self.nodes):
             self.kill(node, signal.SIGTERM)
+        deadline = time.time() + 10
         for node in self.nodes:
             try:
-                node.wait(timeout=30)
+                node.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
-                self.kill(node)
+                pass
         for node in self.nodes:  # whatever is left of each node (its session) goes
             self.kill(node)
         shutil.rmtree(self.temp, ignore_errors=True)
