@@ -15,8 +15,9 @@ How a step runs (:meth:`Cluster.map`):
 2. One Ray actor per CPU of every live node (``num_cpus=1``, pinned to its node with a hard
    ``NodeAffinitySchedulingStrategy``) builds the step's class from :mod:`pipelines.batches` once
    (the model loads once per actor). Every actor is handed a partition at once, so every node with
-   a CPU does work; after that a free actor takes the next waiting partition. Each actor writes
-   its partition's results as Parquet (``.../out``).
+   a CPU does work (a job too small for a partition an actor gets fewer actors, spread over as
+   many nodes as it has partitions); after that a free actor takes the next waiting partition.
+   Each actor writes its partition's results as Parquet (``.../out``).
 3. DuckDB reads the results in one transaction, only when every text came back: a run either
    completes or writes nothing. A partition whose actor is lost (its node died, its worker was
    killed) goes back to the queue for the actors left, at most :data:`TRIES` times; an actor that
@@ -129,11 +130,14 @@ class Cluster:
                                     "HEAD:6379` on each worker), then pass --ray HEAD:6379 (or --ray auto on a node).")
 
     def slots(self) -> list[str]:
-        """One node id per whole CPU of each live node: where the actors of a step go."""
+        """One node id per whole CPU of each live node, where the actors of a step go: the nodes
+        taken in turn (each node's first CPU, then each one's second, ...), so that the first ``k``
+        slots are on as many nodes as can be."""
         import ray
 
-        return [node["NodeID"] for node in ray.nodes() if node.get("Alive")
-                for _ in range(int(node.get("Resources", {}).get("CPU", 0)))]
+        cpus = {node["NodeID"]: int(node.get("Resources", {}).get("CPU", 0)) for node in ray.nodes()
+                if node.get("Alive")}
+        return [node for turn in range(max(cpus.values(), default=0)) for node, n in cpus.items() if n > turn]
 
     def close(self) -> None:
         shutil.rmtree(self.stage, ignore_errors=True)
@@ -180,6 +184,7 @@ class Cluster:
             pq.write_table(table.slice(start, size), folder / "in" / names[-1])
         report.seconds["stage"] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
+        slots = slots[:len(names)]  # no actor (and no model loaded) without a partition to start on
         report.partitions, report.actors = len(names), len(slots)
         try:
             self._run(report, folder, names, slots, worker, kwargs or {})

@@ -398,3 +398,17 @@ def test_without_ray_option_ray_is_not_imported(tmp_path, hashing):
                                 timeout=300, env={**os.environ, "INSIGHT_MODEL": "hashing"})
         assert result.returncode == 0, result.stderr
         assert "RAY:False" in result.stderr, (args, result.stderr[-500:])
+
+
+def test_actors_go_to_every_node_before_a_second_cpu_of_any(monkeypatch):
+    """The slots are each node's first CPU, then each one's second, ...: a job with fewer partitions
+    than CPUs still reaches as many nodes as it has partitions; a head with no CPU gets none."""
+    from insight.cluster import Cluster
+
+    nodes = [{"NodeID": "head", "Alive": True, "Resources": {"CPU": 0.0}},
+             {"NodeID": "big", "Alive": True, "Resources": {"CPU": 3.0}},
+             {"NodeID": "dead", "Alive": False, "Resources": {"CPU": 8.0}},
+             {"NodeID": "small", "Alive": True, "Resources": {"CPU": 1.0, "memory": 1e9}},
+             {"NodeID": "half", "Alive": True, "Resources": {"CPU": 0.5}}]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    assert Cluster("127.0.0.1:1", connect=False).slots() == ["big", "small", "big", "big"]
