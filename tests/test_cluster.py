@@ -250,6 +250,7 @@ def test_code_on_cluster_gives_the_same_codings(cluster, hashing, tmp_path):
     remote = cli(there, "code", "--ray", cluster.address)
     assert remote["suggestions"] == local["suggestions"] and sum(local["suggestions"].values()) > 100
     assert {s["step"] for s in remote["cluster"]["steps"]} == {"embed", "lemmas"}
+    assert all(len(s["rows_per_node"]) == 2 for s in remote["cluster"]["steps"])  # partitions of 256: 3 a step
     from insight import Workspace
 
     def codings(db):
@@ -278,7 +279,7 @@ def test_theme_placement_on_cluster_matches_one_machine(cluster, tmp_path):
     with Cluster(cluster.address, database=str(tmp_path / "x.duckdb"), partition_rows=128) as remote:
         there = fit_themes(docs, X, min_size=10, max_fit=300, seed=1, outside=remote.placer(con))
         report = remote.summary()
-    assert report["nodes"] >= 1 and sum(report["rows_per_node"].values()) == 300
+    assert report["nodes"] == 2 and sum(report["rows_per_node"].values()) == 300
     assert np.array_equal(here.labels, there.labels)
     assert np.allclose(here.probability, there.probability, atol=1e-5)
     assert np.allclose(here.xy, there.xy, atol=1e-4)
