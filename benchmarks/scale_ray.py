@@ -131,54 +131,72 @@ def one_machine(folder: Path, answers: int, env: dict, out: dict | None = None, 
 
 
 class LocalCluster:
-    """A head node with no CPUs for work and ``workers`` nodes of one CPU, on this machine."""
+    """A head node with no CPUs for work and ``workers`` nodes of one CPU, on this machine, each
+    started in turn and waited for; a node whose start fails (on a loaded machine a raylet can give
+    up while starting) is stopped and started again."""
 
-    def __init__(self, workers: int, env: dict):
+    def __init__(self, workers: int, env: dict, tries: int = 3):
         self.temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.address = f"127.0.0.1:{self.port}"
         self.env = {**env, "RAY_USAGE_STATS_ENABLED": "0"}
-        self.nodes = [self._start("--head", f"--port={self.port}", f"--temp-dir={self.temp}",
-                                  "--include-dashboard=false", "--num-cpus=0")]
+        self.nodes: list[subprocess.Popen] = []
+        self.restarts = 0
         try:
-            self.wait(1)
-            for _ in range(workers):
-                self.nodes.append(self._start(f"--address={self.address}", "--num-cpus=1"))
-            self.wait(1 + workers)
+            self._node(["--head", f"--port={self.port}", f"--temp-dir={self.temp}", "--include-dashboard=false",
+                        "--num-cpus=0"], 1, tries)
+            for i in range(workers):
+                self._node([f"--address={self.address}", "--num-cpus=1"], 2 + i, tries)
         except BaseException:
             self.stop()
             raise
 
-    def wait(self, nodes: int, timeout: float = 300) -> None:
+    def _node(self, args: list[str], nodes: int, tries: int) -> None:
+        for attempt in range(tries):
+            log_file = open(Path(self.temp) / f"start-{len(self.nodes)}-{attempt}.log", "w")
+            node = subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args], stdout=log_file,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
+            self.nodes.append(node)
+            if self.wait(nodes, node):
+                return
+            log(f"    a Ray node did not start (try {attempt + 1}): {Path(log_file.name).read_text()[-800:]}")
+            self._signal(node, signal.SIGKILL)
+            self.restarts += 1
+        raise SystemExit(f"the local Ray cluster did not reach {nodes} nodes in {tries} tries")
+
+    def wait(self, nodes: int, node: subprocess.Popen, timeout: float = 180) -> bool:
+        """Whether the cluster reaches ``nodes`` live nodes while ``node`` runs."""
         probe = ("import ray; ray.init(address=%r, logging_level='ERROR'); "
                  "print('NODES', sum(n['Alive'] for n in ray.nodes()))")
         deadline = time.time() + timeout
-        while time.time() < deadline:
-            result = subprocess.run([sys.executable, "-c", probe % self.address], capture_output=True, text=True)
+        while time.time() < deadline and node.poll() is None:
+            result = subprocess.run([sys.executable, "-c", probe % self.address], capture_output=True, text=True,
+                                    timeout=120)
             found = re.search(r"NODES (\d+)", result.stdout)
             if found and int(found.group(1)) >= nodes:
-                return
+                return True
             time.sleep(2)
-        raise SystemExit(f"the local Ray cluster did not reach {nodes} nodes in {timeout} s")
+        return False
 
-    def _start(self, *args):
-        return subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, env=self.env)
+    @staticmethod
+    def _signal(node: subprocess.Popen, sig) -> None:
+        """``sig`` to every process of ``node``: the ``ray start`` and its session (the raylet's
+        workers run in process groups of their own, all in that session)."""
+        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                if os.getsid(pid) == node.pid:
+                    os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def stop(self):
-        for node in reversed(self.nodes):
-            try:
-                os.killpg(node.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        time.sleep(5)
-        for node in self.nodes:
-            try:
-                os.killpg(node.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for node in reversed(self.nodes):
+                self._signal(node, sig)
+            if sig == signal.SIGTERM:
+                time.sleep(5)
         shutil.rmtree(self.temp, ignore_errors=True)
 
 
@@ -194,8 +212,10 @@ def cosines(a: Path, b: Path) -> dict:
     return {"segments": len(ids), "mean_cosine": round(float(cos.mean()), 6), "min_cosine": round(float(cos.min()), 6)}
 
 
-def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2)) -> dict:
-    out: dict = {}
+def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2), out: dict | None = None,
+               save=lambda: None) -> dict:
+    """The cluster runs; ``save`` is called after each, so a run that stops keeps what it measured."""
+    out = {} if out is None else out
     csv = folder / "panel_cluster.csv"
     panel(csv, answers, seed=2)
     seed_db = folder / "cluster_seed.duckdb"
@@ -211,19 +231,30 @@ def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2)) -> d
         db = folder / f"cluster_{workers}.duckdb"
         shutil.copy(seed_db, db)
         cluster = LocalCluster(workers, env)
+        load_before = os.getloadavg()
         try:
             data = step(f"embed_ray_{workers}", ["--db", str(db), "embed", "--ray", cluster.address], env, out)
         finally:
             cluster.stop()
+        load_after = os.getloadavg()
         step(f"export_ray_{workers}", ["--db", str(db), "export", "--format", "embeddings", "--out",
                                        str(folder / f"c_{workers}.parquet")], env, out)
+        out[f"embed_ray_{workers}"]["node_restarts"] = cluster.restarts
         report = data["cluster"]["steps"][0]
-        busy = report["busy_seconds_per_node"]
+        busy, cpu = report["busy_seconds_per_node"], report.get("cpu_seconds_per_node", {})
         out[f"embed_ray_{workers}"].update({
             "nodes": data["nodes"], "rows": report["rows"], "rows_per_node": report["rows_per_node"],
+            "partitions": report.get("partitions"), "actors": report.get("actors"),
+            "lost": report.get("lost"), "retried": report.get("retried"),
+            # wall seconds inside the step; on a shared machine its CPU seconds say what the node itself did
+            "busy_seconds_per_node": busy, "cpu_seconds_per_node": cpu,
             "rows_per_s_per_node": {n: round(report["rows_per_node"][n] / max(s, 1e-9), 1) for n, s in busy.items()},
+            "rows_per_cpu_s_per_node": {n: round(report["rows_per_node"][n] / max(s, 1e-9), 1)
+                                        for n, s in cpu.items()},
+            "load_average_before_after": [round(x, 2) for x in (*load_before, *load_after)],
             "seconds_split": report["seconds"],
             "fidelity_to_one_machine": cosines(folder / "c_local.parquet", folder / f"c_{workers}.parquet")})
+        save()
     return out
 
 
@@ -232,13 +263,17 @@ def projection(cluster: dict, rows: int) -> dict:
     run = cluster.get("embed_ray_2") or cluster["embed_ray_1"]
     rates = list(run["rows_per_s_per_node"].values())
     rate = float(np.mean(rates))
+    cpu_rate = float(np.mean(list(run.get("rows_per_cpu_s_per_node", {}).values()) or [np.nan]))
     split = run["seconds_split"]
     move_per_row = (split["stage"] + split.get("load", 0.0)) / max(run["rows"], 1)
     overhead = max(0.0, run["seconds"] - split["stage"] - split.get("load", 0.0) - run["rows"] / (rate * len(rates)))
-    return {"per_node_rows_per_s": round(rate, 1), "move_seconds_per_row": round(move_per_row, 7),
+    serial = overhead + rows * move_per_row  # the driver's part: staging, loading into DuckDB, starting actors
+    return {"per_node_rows_per_s": round(rate, 1), "per_node_rows_per_cpu_s": round(cpu_rate, 1),
+            "move_seconds_per_row": round(move_per_row, 7),
             "fixed_overhead_s": round(overhead, 1),
-            "seconds_for": {n: round(overhead + rows * move_per_row + rows / (n * rate), 1)
-                            for n in (1, 2, 4, 8, 16, 32, 64)}}
+            "seconds_for": {n: round(serial + rows / (n * rate), 1) for n in (1, 2, 4, 8, 16, 32, 64)},
+            # what stops scaling: the serial part, which no node count shortens (Amdahl)
+            "serial_seconds": round(serial, 1), "nodes_at_half_serial": round(rows / (rate * max(serial, 1e-9)), 1)}
 
 
 def main() -> None:
@@ -260,7 +295,8 @@ def main() -> None:
     try:
         if not args.skip_cluster:
             log(f"Cluster runs ({args.cluster_answers:,} answers) in {folder}")
-            figures["cluster"] = on_cluster(folder, args.cluster_answers, env)
+            figures["cluster"] = {}
+            on_cluster(folder, args.cluster_answers, env, out=figures["cluster"], save=lambda: report(figures, args))
             figures["projection_1M"] = projection(figures["cluster"], 1_000_000)
             report(figures, args)  # written now too: the one-machine run can be long
         if not args.skip_one_machine:

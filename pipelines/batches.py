@@ -1,16 +1,17 @@
 """Per-batch steps for a Ray cluster: the same embedder, lemmatiser and theme assignment as on one
-machine, packed as Ray Data callable classes (pure: Arrow tables in, Arrow tables out; no database).
+machine, packed as callable classes (pure: Arrow tables in, Arrow tables out; no database), and
+:class:`PartitionWorker`, the Ray actor that runs one of them over Parquet partition files.
 
-Ray Data builds one instance per actor, so a model is loaded once per actor, not once per batch;
-each call gets one block of a Parquet partition (``pyarrow.Table``) and returns its results with
-the Ray node that computed them (``node``) and the seconds the step took (``seconds``), which the
-caller adds up per node. The database side, staging the partitions and loading the results, is
-:mod:`insight.cluster`.
+Each actor builds one instance of its step, so a model is loaded once per actor, not once per
+batch; each call gets one whole Parquet partition (``pyarrow.Table``) and returns its results with
+the Ray node that computed them (``node``) and the wall and CPU seconds the step took
+(``seconds``, ``cpu_seconds``), which the caller adds up per node. The driver's side, staging the
+partitions, handing them to the actors and loading the results, is :mod:`insight.cluster`.
 
 >>> import pyarrow as pa
 >>> out = EmbedBatch("hashing")(pa.table({"text_hash": ["a", "b"], "text": ["bins missed", "bus late"]}))
 >>> out.column_names, out.num_rows, len(out["vector"][0])
-(['text_hash', 'vector', 'info', 'node', 'seconds'], 2, 512)
+(['text_hash', 'vector', 'info', 'node', 'seconds', 'cpu_seconds'], 2, 512)
 """
 
 from __future__ import annotations
@@ -43,13 +44,20 @@ def vector_column(vectors: np.ndarray):
     return pa.ListArray.from_arrays(offsets, pa.array(vectors.reshape(-1)))
 
 
-def _stamp(table, started: float):
+def _clock() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def _stamp(table, started: tuple[float, float]):
+    """``table`` with ``node``, and a share of the wall and CPU seconds (every thread of this
+    process) the step took since ``started`` (:func:`_clock`) in ``seconds`` and ``cpu_seconds``."""
     import pyarrow as pa
 
     n = table.num_rows
-    seconds = time.perf_counter() - started
-    return table.append_column("node", pa.array([node_id()] * n)).append_column(
-        "seconds", pa.array([seconds / max(n, 1)] * n, type=pa.float64()))
+    wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
+    return (table.append_column("node", pa.array([node_id()] * n))
+            .append_column("seconds", pa.array([wall / max(n, 1)] * n, type=pa.float64()))
+            .append_column("cpu_seconds", pa.array([cpu / max(n, 1)] * n, type=pa.float64())))
 
 
 class EmbedBatch:
@@ -67,7 +75,7 @@ class EmbedBatch:
     def __call__(self, batch):
         import pyarrow as pa
 
-        started = time.perf_counter()
+        started = _clock()
         texts = batch.column("text").to_pylist()
         parts = [self.embedder.encode(texts[i:i + CHUNK]) for i in range(0, len(texts), CHUNK)]
         vectors = np.vstack(parts) if parts else np.zeros((0, 0), np.float32)
@@ -90,7 +98,7 @@ class LemmaBatch:
 
         from pipelines.autocode import lemmatize
 
-        started = time.perf_counter()
+        started = _clock()
         lemmas = lemmatize(batch.column("text").to_pylist())
         out = pa.table({"text_hash": batch.column("text_hash"), "pipeline": [self.pipeline] * batch.num_rows,
                         "lemmas": lemmas})
@@ -112,7 +120,7 @@ class AssignBatch:
 
         from pipelines.themes import assign_to_centroids, place_on_map
 
-        started = time.perf_counter()
+        started = _clock()
         column = batch.column("vector").combine_chunks()
         X = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(batch.num_rows, -1)
         X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
@@ -121,3 +129,37 @@ class AssignBatch:
         out = pa.table({"pos": batch.column("pos"), "theme": best.astype(np.int64), "score": score.astype(np.float32),
                         "x": xy[:, 0], "y": xy[:, 1]})
         return _stamp(out, started)
+
+
+class PartitionWorker:
+    """The body of one Ray actor: builds ``step(**kwargs)`` once (a class above: the model loads
+    here) and runs it over whole Parquet partitions. A result file appears whole or not at all
+    (written beside its name, then renamed), so a partition run again after a lost node simply
+    replaces it.
+
+    >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> pq.write_table(pa.table({"text_hash": ["a"], "text": ["bins"]}), os.path.join(folder, "in.parquet"))
+    >>> worker = PartitionWorker(EmbedBatch, {"model": "hashing"})
+    >>> worker.run(os.path.join(folder, "in.parquet"), os.path.join(folder, "out.parquet"))
+    1
+    """
+
+    def __init__(self, step, kwargs: dict):
+        self.step = step(**kwargs)
+
+    def ready(self) -> str:
+        """The node this actor runs on, once its step is built."""
+        return node_id()
+
+    def run(self, source: str, target: str) -> int:
+        """Run the step over the partition ``source``; its results go to ``target``. Returns the rows."""
+        import os
+
+        import pyarrow.parquet as pq
+
+        out = self.step(pq.read_table(source))
+        partial = f"{target}.{os.getpid()}.partial"  # not *.parquet: the loader never sees it
+        pq.write_table(out, partial)
+        os.replace(partial, target)
+        return out.num_rows
