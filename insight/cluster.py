@@ -56,7 +56,7 @@ TRIES = 3  # runs of one partition (a lost actor's partition goes to another) be
 START_SECONDS = 300  # an actor not started by then (its node's CPU held by another job) gives its partition back
 AGAIN = ("Check that every node is up (`ray status`) and run the command again: texts done before are cached, the "
          "rest are sent again.")
-RAY_PACKAGE = "ray[data]==2.60.0"
+RAY_PACKAGE = "ray==2.60.0"
 PASSED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM", "XDG_CACHE_HOME", "NUMBA_CACHE_DIR")
 
 
