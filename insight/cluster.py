@@ -214,7 +214,7 @@ class Cluster:
         shared = ray.put(kwargs)  # once, not once per actor (the theme step's centroids and anchors)
         actors = [remote.options(num_cpus=1, max_restarts=0, max_task_retries=0,
                                  scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
-                                 ).remote(worker, shared) for node in slots]
+                                 ).remote(worker, shared, 1) for node in slots]  # one CPU: one thread
         live, idle = list(actors), list(actors)
         starting = {actor.ready.remote(): actor for actor in actors}
         queue, tries, running = list(range(len(names))), [0] * len(names), {}

@@ -145,7 +145,11 @@ class PartitionWorker:
     1
     """
 
-    def __init__(self, step, kwargs: dict):
+    def __init__(self, step, kwargs: dict, threads: int | None = None):
+        if threads:  # the CPUs this actor holds: the embedder's threads (pipelines.embed_onnx.usable_cpus)
+            import os
+
+            os.environ["INSIGHT_THREADS"] = str(threads)
         self.step = step(**kwargs)
 
     def ready(self) -> str:

@@ -449,6 +449,12 @@ def _session(path: Path, threads: int | None):
 
 
 def usable_cpus() -> int:
+    """The threads an ONNX session uses: ``INSIGHT_THREADS`` when set (a Ray actor holding one CPU
+    sets 1, so two actors on a node of two cores do not run four threads), else the CPUs this
+    process may run on."""
+    wanted = os.environ.get("INSIGHT_THREADS", "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        return int(wanted)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux

@@ -523,3 +523,20 @@ def test_each_embedding_pass_is_a_run_that_says_how_its_vectors_were_made(small_
     assert con.execute("SELECT count(*) FROM runs WHERE step = 'embed'").fetchone()[0] == 1
     assert embeddings.embedding_provenance(con, emb.name) == [emb.info]
     assert embeddings.embedding_provenance(con, "other-model") == []
+
+
+def test_threads_follow_insight_threads(monkeypatch):
+    """A Ray actor holding one CPU sets INSIGHT_THREADS=1; unset, the session uses every CPU this
+    process may run on; nonsense is ignored."""
+    import os
+
+    from pipelines.embed_onnx import usable_cpus
+
+    monkeypatch.delenv("INSIGHT_THREADS", raising=False)
+    everything = len(os.sched_getaffinity(0))
+    assert usable_cpus() == everything
+    monkeypatch.setenv("INSIGHT_THREADS", "1")
+    assert usable_cpus() == 1
+    for bad in ("0", "-2", "two", ""):
+        monkeypatch.setenv("INSIGHT_THREADS", bad)
+        assert usable_cpus() == everything
