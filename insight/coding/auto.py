@@ -101,9 +101,11 @@ def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("r
             written[auto_coder(method)] = _write(con, auto_coder(method), method, units, codes, sc.decisions(),
                                                  confidence[method], sc.explain, cb_id, version, run_id, left_out)
         if combined is not None:
+            decided = {m: sc.decisions() for m, sc in scores.items()}  # once: per call it was units x codes each time
+
             def best_score(i, j):
                 rule = chosen[j]
-                parts = [m for m in rule.split("|") if scores[m].decisions()[i, j]] or rule.split("|")
+                parts = [m for m in rule.split("|") if decided[m][i, j]] or rule.split("|")
                 return max(float(confidence[m][i, j]) for m in parts), parts
 
             def explain_best(i, j):
