@@ -24,6 +24,7 @@ from pipelines.embed import Embedder, embedder_info, get_embedder, model_name
 
 _MEMO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 MEMO_LIMIT = 50_000
+WRITE_ROWS = 8_192  # vectors written to the table at a time while embedding
 
 
 def _memo_for(embedder) -> dict:
@@ -100,16 +101,35 @@ def embed_segments(con, *, study_id: int | None = None, embedder: Embedder | Non
     if embedder is None:
         embedder = get_embedder(name)
     done = 0
+    hashes: list[str] = []
+    pending: list[np.ndarray] = []
+
+    def flush() -> None:
+        """Write the vectors made so far (an Arrow list column: no Python object per vector)."""
+        import pyarrow as pa
+
+        from pipelines.batches import vector_column
+
+        if not hashes:
+            return
+        rows = pa.table({"text_hash": pa.array(hashes, pa.string()), "vector": vector_column(np.concatenate(pending))})
+        with frames(con, _insight_vectors=rows):
+            con.execute("INSERT OR IGNORE INTO embeddings SELECT text_hash, ?, vector FROM _insight_vectors", [name])
+        hashes.clear()
+        pending.clear()
+
+    # texts are encoded batch_size at a time (the batches the cluster path makes too); the vectors are
+    # written every WRITE_ROWS texts: one insert per batch cost more than embedding with a fast model
     for start in range(0, len(todo), batch_size):
         chunk = todo[start:start + batch_size]
-        vectors = embedder.encode([t for _, t in chunk])
-        rows = pd.DataFrame({"text_hash": [h for h, _ in chunk], "model": name,
-                             "vector": list(vectors.astype(np.float32))})
-        with frames(con, _insight_vectors=rows):
-            con.execute("INSERT OR IGNORE INTO embeddings SELECT text_hash, model, vector FROM _insight_vectors")
+        pending.append(np.asarray(embedder.encode([t for _, t in chunk]), dtype=np.float32))
+        hashes.extend(h for h, _ in chunk)
         done += len(chunk)
+        if len(hashes) >= WRITE_ROWS:
+            flush()
         if progress:
             progress(done, len(todo))
+    flush()
     summary["embedded"] = done
     summary["embedder"] = embedder_info(embedder)
     _record_run(con, study_id, summary)
