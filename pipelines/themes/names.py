@@ -41,6 +41,7 @@ from pipelines.themes.words import _CLAUSE, _TOKEN, FILLER_WORDS, preprocess, st
 SMALL_TALK_ID = 0
 SMALL_TALK_LABEL = "Small talk and greetings"
 CANDIDATES = 20
+CLASS_SAMPLE = 50_000  # texts read (evenly spaced) to learn how the study uses its words
 VERB_WEIGHT = 0.5  # a verb alone ("reported", "fixed") weighs half: a topic word near it names the theme instead
 DIVERSITY = 0.3
 # Greetings, thanks, apologies and words of politeness or vague approval: never part of a name.
@@ -219,7 +220,8 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
     ctfidf = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(onehot @ counts).tocsr()
     binary = counts.copy()
     binary.data[:] = 1
-    classes = WordClasses([docs[i] for i in placed])
+    step = max(1, len(placed) // CLASS_SAMPLE)  # word classes need evidence, not every text of a million
+    classes = WordClasses([docs[i] for i in placed[::step]])
     kind = np.array([classes.of_phrase(str(term)) for term in terms])
     # no phrase of only generic words ("ones", "people") names a theme, nor one that stops on an
     # adjective ("received my new", "library open")
