@@ -65,22 +65,14 @@ def _points(con, run_id: int):
 
 
 def _themes(con, run_id: int):
-    """The run's themes with ``parent_id`` when the table has the column (all top-level otherwise)."""
+    """The run's themes with ``parent_id`` and ``kind`` when the table has the columns (all
+    top-level themes otherwise)."""
     columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
                                          "WHERE table_name = 'themes'").fetchall()}
     parent = "parent_id" if "parent_id" in columns else "NULL::INTEGER AS parent_id"
-    return con.execute(f"SELECT theme_id, label, size, {parent} FROM themes WHERE run_id = ? ORDER BY theme_id",
-                       [run_id]).df()
-
-
-def _small_talk(con, run_id: int) -> list[int]:
-    """The run's small-talk theme (set aside), if it has one and the table says so."""
-    columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                         "WHERE table_name = 'themes'").fetchall()}
-    if "kind" not in columns:
-        return []
-    return [r[0] for r in con.execute("SELECT theme_id FROM themes WHERE run_id = ? AND kind = 'small_talk'",
-                                      [run_id]).fetchall()]
+    kind = "kind" if "kind" in columns else "'theme' AS kind"
+    return con.execute(f"SELECT theme_id, label, size, {parent}, {kind} FROM themes WHERE run_id = ? "
+                       "ORDER BY theme_id", [run_id]).df()
 
 
 def map_layout(themes, points, *, width: int = MAP_WIDTH, height: int = MAP_HEIGHT) -> dict:
@@ -188,7 +180,7 @@ def theme_map(con, run_id: int | None = None, *, colour_by: str = "theme", coder
             traces.append(_scatter(inside[inside["theme_id"] == theme], name, colours[theme], 6,
                                    legend=rank < MAX_LEGEND))
         edge_colours = shown.loc[shown["edge"], "theme_id"].map(lambda t: colours.get(int(t), UNASSIGNED_COLOUR))
-        quiet = int(sizes[sizes.index.isin(_small_talk(con, run_id))].sum())  # set aside, not a theme
+        quiet = int(sizes[sizes.index.isin(themes.loc[themes["kind"] == "small_talk", "theme_id"])].sum())
         heading = title or (f"Themes (run {run_id}): {len(sizes) - bool(quiet)} themes"
                             + (f" and small talk ({quiet:,})" if quiet else "") + f", {len(points):,} segments")
         if layout["dropped"]:

@@ -10,8 +10,10 @@ A name is one or two phrases taken from the theme's own text, e.g. "Council tax 
 2. **Distinctive**: c-TF-IDF over the candidates (BERTopic's ``ClassTfidfTransformer`` with
    ``reduce_frequent_words``), one class per theme; the top :data:`CANDIDATES` that at least two
    of the theme's segments say are kept.
-3. **Topics, not events**: phrases whose last word the study uses as a verb ("reported", "lived",
-   "love" in "I love it here") are dropped while any other candidate is left
+3. **Topics, not events**: a word the study uses as a verb ("reported", "lived", "love" in "I love
+   it here") weighs :data:`VERB_WEIGHT` of its c-TF-IDF weight when alone, unless a noun phrase
+   holding it is common ("failed" -> "transfer failed"); no phrase of only generic words
+   ("people") or ending on an adjective ("received my new") is a candidate while another is left
    (:mod:`pipelines.themes.wordclass`: WordNet's word lists and the word before each use).
 4. **Central and diverse**: each candidate gets the mean vector of the theme's segments that say
    it, and BERTopic's maximal marginal relevance (``bertopic.representation._mmr.mmr``, the function
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipelines.themes.wordclass import ADJ, VERB, WordClasses
+from pipelines.themes.wordclass import ADJ, NOUN, VERB, WordClasses
 from pipelines.themes.words import _CLAUSE, _TOKEN, FILLER_WORDS, preprocess, stop_words
 
 SMALL_TALK_ID = 0
@@ -332,16 +334,16 @@ def compose(phrases: list[str], scores: list[float] | None = None, said: dict[st
     if not phrases:
         return ""
     scores = scores or [1.0] * len(phrases)
-    kinds = kinds or ["noun"] * len(phrases)
+    kinds = kinds or [NOUN] * len(phrases)
     said = said or {}
     lead = 0
-    if kinds[0] == "adj" and not any(k == "adj" and s >= 0.5 * scores[0] for k, s in zip(kinds[1:], scores[1:])) \
+    if kinds[0] == ADJ and not any(k == ADJ and s >= 0.5 * scores[0] for k, s in zip(kinds[1:], scores[1:])) \
             and not any(f" {phrases[0]} " in f" {p} " and p.split()[-1] != phrases[0] for p in said if said[p] >= 2):
-        lead = next((i for i, k in enumerate(kinds) if k == "noun"), 0)  # a lone adjective names nothing
+        lead = next((i for i, k in enumerate(kinds) if k == NOUN), 0)  # a lone adjective names nothing
     phrases, scores, kinds = phrases[lead:] + phrases[:lead], scores[lead:] + scores[:lead], kinds[lead:] + kinds[:lead]
     first, kind = phrases[0], kinds[0]
-    first = _longest(first, said, 4 if kind == "adj" else 3)  # "affordable" -> "affordable housing"
-    kind = "noun" if kind == "adj" and first.split()[-1] != phrases[0].split()[-1] else kind
+    first = _longest(first, said, 4 if kind == ADJ else 3)  # "affordable" -> "affordable housing"
+    kind = NOUN if kind == ADJ and first.split()[-1] != phrases[0].split()[-1] else kind
     name = first
     for phrase, score, other in zip(phrases[1:], scores[1:], kinds[1:]):
         if _same_family(first, phrase) or other != kind:
