@@ -29,8 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,8 +39,10 @@ import numpy as np
 
 from _common import ROOT, log, write_result
 
+sys.path.insert(0, str(ROOT / "tests"))
+from ray_local import LocalCluster  # noqa: E402  (the tests' local cluster: one way to start one)
+
 INSIGHT = str(Path(sys.executable).with_name("insight"))
-RAY = str(Path(sys.executable).with_name("ray"))
 CODEBOOK = ROOT / "codebooks" / "lived_experience.yaml"
 TOPICS = {
     "bins": "bins collection missed rubbish recycling street litter fly tipping",
@@ -130,76 +130,6 @@ def one_machine(folder: Path, answers: int, env: dict, out: dict | None = None, 
     return out
 
 
-class LocalCluster:
-    """A head node with no CPUs for work and ``workers`` nodes of one CPU, on this machine, each
-    started in turn and waited for; a node whose start fails (on a loaded machine a raylet can give
-    up while starting) is stopped and started again."""
-
-    def __init__(self, workers: int, env: dict, tries: int = 3):
-        self.temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
-        self.env = {**env, "RAY_USAGE_STATS_ENABLED": "0"}
-        self.nodes: list[subprocess.Popen] = []
-        self.restarts = 0
-        try:
-            self._node(["--head", f"--port={self.port}", f"--temp-dir={self.temp}", "--include-dashboard=false",
-                        "--num-cpus=0"], 1, tries)
-            for i in range(workers):
-                self._node([f"--address={self.address}", "--num-cpus=1"], 2 + i, tries)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _node(self, args: list[str], nodes: int, tries: int) -> None:
-        for attempt in range(tries):
-            log_file = open(Path(self.temp) / f"start-{len(self.nodes)}-{attempt}.log", "w")
-            node = subprocess.Popen([RAY, "start", "--block", "--disable-usage-stats", *args], stdout=log_file,
-                                    stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
-            self.nodes.append(node)
-            if self.wait(nodes, node):
-                return
-            log(f"    a Ray node did not start (try {attempt + 1}): {Path(log_file.name).read_text()[-800:]}")
-            self._signal(node, signal.SIGKILL)
-            self.restarts += 1
-        raise SystemExit(f"the local Ray cluster did not reach {nodes} nodes in {tries} tries")
-
-    def wait(self, nodes: int, node: subprocess.Popen, timeout: float = 180) -> bool:
-        """Whether the cluster reaches ``nodes`` live nodes while ``node`` runs."""
-        probe = ("import ray; ray.init(address=%r, logging_level='ERROR'); "
-                 "print('NODES', sum(n['Alive'] for n in ray.nodes()))")
-        deadline = time.time() + timeout
-        while time.time() < deadline and node.poll() is None:
-            result = subprocess.run([sys.executable, "-c", probe % self.address], capture_output=True, text=True,
-                                    timeout=120)
-            found = re.search(r"NODES (\d+)", result.stdout)
-            if found and int(found.group(1)) >= nodes:
-                return True
-            time.sleep(2)
-        return False
-
-    @staticmethod
-    def _signal(node: subprocess.Popen, sig) -> None:
-        """``sig`` to every process of ``node``: the ``ray start`` and its session (the raylet's
-        workers run in process groups of their own, all in that session)."""
-        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
-            try:
-                if os.getsid(pid) == node.pid:
-                    os.kill(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def stop(self):
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for node in reversed(self.nodes):
-                self._signal(node, sig)
-            if sig == signal.SIGTERM:
-                time.sleep(5)
-        shutil.rmtree(self.temp, ignore_errors=True)
-
-
 def cosines(a: Path, b: Path) -> dict:
     import pyarrow.parquet as pq
 
@@ -230,9 +160,12 @@ def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2), out:
     for workers in worker_counts:
         db = folder / f"cluster_{workers}.duckdb"
         shutil.copy(seed_db, db)
-        cluster = LocalCluster(workers, env)
-        load_before = os.getloadavg()
+        cluster = LocalCluster(env)  # a head with no CPU for work and `workers` nodes of one CPU
         try:
+            cluster.head(cpus=0)
+            for _ in range(workers):
+                cluster.worker(cpus=1)
+            load_before = os.getloadavg()
             data = step(f"embed_ray_{workers}", ["--db", str(db), "embed", "--ray", cluster.address], env, out)
         finally:
             cluster.stop()

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,97 +20,18 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is installed by `make install`; these tests run wherever it is")
 
-RAY = str(Path(sys.executable).with_name("ray"))
+from ray_local import LocalCluster  # noqa: E402  (after the skip: it starts `ray` nodes)
+
 WORDS = ("bins collection missed again street rubbish bus late route cancelled rent landlord damp mould repairs "
          "library hours closed children park lights broken night safe doctor appointment wait weeks nurse phone "
          "council tax bill letter housing list school place road pothole cycle lane").split()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LocalCluster:
-    """``ray start --head`` and worker nodes on this machine, each in its own process session so
-    that it (and only it) can be stopped by its process group."""
-
-    def __init__(self):
-        self.temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths have a limit
-        self.port = _free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.nodes: list[subprocess.Popen] = []
-
-    def start(self, *args: str, wait_for: int, tries: int = 3) -> subprocess.Popen:
-        """Start a node and wait until the cluster has ``wait_for`` live nodes; a node whose
-        start fails (on a loaded machine a raylet can give up while starting) is started again."""
-        # a dead node is noticed in seconds, not the default half minute
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "1000",
-               "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3"}
-        for attempt in range(tries):
-            node = subprocess.Popen([RAY, "start", "--block", "--num-cpus=1", "--disable-usage-stats", *args],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                                    env=env)
-            self.nodes.append(node)
-            if self.wait(wait_for, node):
-                return node
-            self.kill(node)
-        raise RuntimeError(f"the local Ray cluster did not reach {wait_for} nodes in {tries} tries")
-
-    def head(self) -> None:
-        self.start("--head", f"--port={self.port}", f"--temp-dir={self.temp}", "--include-dashboard=false",
-                   wait_for=1)
-
-    def worker(self) -> subprocess.Popen:
-        return self.start(f"--address={self.address}", wait_for=len(self.nodes) + 1)
-
-    def alive(self) -> int:
-        probe = ("import ray; ray.init(address=%r, logging_level='ERROR'); "
-                 "print('NODES', sum(n['Alive'] for n in ray.nodes()))")
-        result = subprocess.run([sys.executable, "-c", probe % self.address], capture_output=True, text=True,
-                                timeout=120)
-        found = re.search(r"NODES (\d+)", result.stdout)
-        return int(found.group(1)) if found else 0
-
-    def wait(self, nodes: int, node: subprocess.Popen, timeout: float = 180) -> bool:
-        """Whether the cluster reaches ``nodes`` live nodes while ``node`` runs."""
-        deadline = time.time() + timeout
-        while time.time() < deadline and node.poll() is None:
-            if self.alive() >= nodes:
-                return True
-            time.sleep(2)
-        return False
-
-    @staticmethod
-    def kill(node: subprocess.Popen, sig=signal.SIGKILL) -> None:
-        """Signal every process of ``node``: its raylet and the workers the raylet started (in
-        process groups of their own, but all in the session of the node's `ray start`), as a
-        machine going down would."""
-        for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
-            try:
-                if os.getsid(pid) == node.pid:
-                    os.kill(pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-    def stop(self) -> None:
-        for node in reversed(self.nodes):
-            self.kill(node, signal.SIGTERM)
-        deadline = time.time() + 10
-        for node in self.nodes:
-            try:
-                node.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                pass
-        for node in self.nodes:  # whatever is left of each node (its session) goes
-            self.kill(node)
-        shutil.rmtree(self.temp, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    local = LocalCluster()
+    # a dead node is noticed in seconds, not the default half minute
+    local = LocalCluster({**os.environ, "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
+                          "RAY_health_check_failure_threshold": "3"})
     try:
         local.head()
         local.worker()
