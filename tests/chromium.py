@@ -37,17 +37,18 @@ def chromium(window: str = "1440,1500"):
     shutil.rmtree(profile, ignore_errors=True)
 
 
-def app_server(db: Path, env: dict, cwd: Path):
-    """``insight app`` over ``db`` on a free port, for a fixture to ``yield from``: yields its URL
-    once the health check answers, stops it afterwards (its output is in ``server.log`` beside db)."""
+def served(command, env: dict, cwd: Path, log_path: Path, what: str = "the app"):
+    """A Streamlit server on a free port, for a fixture to ``yield from``: ``command(port)`` is the
+    command line; yields its URL once the health check answers, stops it afterwards (its output is
+    in ``log_path``)."""
     import pytest
 
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
-    log = open(db.parent / "server.log", "w")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "insight"), "--db", str(db), "app", "--port",
-                             str(port)], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(log_path, "w")
+    proc = subprocess.Popen([str(part) for part in command(port)], cwd=cwd, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
     url = f"http://localhost:{port}"
     try:
         for _ in range(120):
@@ -57,7 +58,7 @@ def app_server(db: Path, env: dict, cwd: Path):
             except OSError:
                 time.sleep(0.5)
         else:
-            pytest.fail("the app did not start: " + (db.parent / "server.log").read_text()[-2000:])
+            pytest.fail(f"{what} did not start: " + Path(log_path).read_text()[-2000:])
         yield url
     finally:
         proc.terminate()
@@ -66,6 +67,12 @@ def app_server(db: Path, env: dict, cwd: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def app_server(db: Path, env: dict, cwd: Path):
+    """``insight app`` over ``db`` (see :func:`served`; its output is in ``server.log`` beside db)."""
+    insight = Path(sys.executable).parent / "insight"
+    yield from served(lambda port: [insight, "--db", db, "app", "--port", port], env, cwd, db.parent / "server.log")
 
 
 # The rectangle of the character at code point `cp` (the passage view marks each piece of text with

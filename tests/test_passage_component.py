@@ -15,17 +15,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from chromium import CHROMIUM, DRIVER, chromium, mouse_at
+from chromium import CHROMIUM, DRIVER, chromium, mouse_at, served
 from insight.ui import passages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,33 +232,12 @@ def app(tmp_path_factory):
     (folder / "app.py").write_text(SCRIPT, encoding="utf-8")
     for name, data in (("small", small_document()), ("big", big_document())):
         (folder / f"{name}.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        port = s.getsockname()[1]
     env = dict(os.environ, STREAMLIT_SERVER_FILE_WATCHER_TYPE="none", STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    log = open(folder / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(folder / "app.py"), "--server.headless",
-                             "true", "--server.port", str(port), "--server.address", "localhost"],
-                            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not start: " + (folder / "server.log").read_text()[-2000:])
-        yield url, folder
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    command = lambda port: [sys.executable, "-m", "streamlit", "run", folder / "app.py", "--server.headless",  # noqa: E731
+                            "true", "--server.port", port, "--server.address", "localhost"]
+    with closing(served(command, env, folder, folder / "server.log", what="streamlit")) as server:
+        yield next(server), folder
 
 
 @pytest.fixture(scope="module")

@@ -13,17 +13,17 @@ from __future__ import annotations
 import http.server
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 import payloads
-from chromium import CHROMIUM, DRIVER, chromium
+from chromium import CHROMIUM, DRIVER, chromium, served
 
 pytestmark = pytest.mark.browser
 
@@ -82,40 +82,19 @@ def study(watch, tmp_path_factory) -> Path:
         return payloads.build(tmp_path_factory.mktemp("payload-study"), f"http://{watch}")
 
 
-def _start(cmd: list[str], db: Path, port: int, log: Path):
-    out = open(log, "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(_env(), INSIGHT_DB=str(db)), stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}"
-    for _ in range(120):
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read().strip() == b"ok":
-                return proc, out, url
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    out.close()
-    pytest.fail("the app did not start: " + log.read_text()[-2000:])
-
-
-def _stop(proc, out) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    out.close()
+def _serve(command, db: Path, log: Path):
+    """``command(port)`` served over ``db`` (:func:`chromium.served`), closed at the end of the ``with``."""
+    return closing(served(command, dict(_env(), INSIGHT_DB=str(db)), ROOT, log))
 
 
 @pytest.fixture(scope="module")
 def bare_app(study):
     """``app.py`` served by Streamlit itself: no Content-Security-Policy to hide a mistake."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-           "--server.address", "localhost", "--server.headless", "true", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
-    proc, out, url = _start(cmd, study, port, study.parent / "bare.log")
-    yield url
-    _stop(proc, out)
+    command = lambda port: [sys.executable, "-m", "streamlit", "run", ROOT / "app.py", "--server.port", port,  # noqa: E731
+                            "--server.address", "localhost", "--server.headless", "true", "--server.fileWatcherType",
+                            "none", "--browser.gatherUsageStats", "false"]
+    with _serve(command, study, study.parent / "bare.log") as server:
+        yield next(server)
 
 
 @pytest.fixture(scope="module")
@@ -205,15 +184,13 @@ def test_payloads_in_every_field_load_nothing_and_link_nowhere(bare_app, driver,
 def test_insight_app_sends_the_security_headers(study):
     """``insight app``: every response carries the Content-Security-Policy (nothing loads from
     another address), X-Frame-Options and nosniff."""
-    port = _free_port()
-    cmd = [str(Path(sys.executable).parent / "insight"), "--db", str(study), "app", "--port", str(port)]
-    proc, out, url = _start(cmd, study, port, study.parent / "served.log")
-    try:
+    insight = Path(sys.executable).parent / "insight"
+    with _serve(lambda port: [insight, "--db", study, "app", "--port", port], study,
+                study.parent / "served.log") as server:
+        url = next(server)
         for path in ("/", "/_stcore/health", "/browse"):
             headers = urllib.request.urlopen(url + path, timeout=10).headers
             assert headers["X-Frame-Options"] == "SAMEORIGIN" and headers["X-Content-Type-Options"] == "nosniff"
             csp = headers["Content-Security-Policy"]
             assert "default-src 'self'" in csp and "img-src 'self' data: blob:" in csp
             assert "frame-ancestors 'self'" in csp
-    finally:
-        _stop(proc, out)
