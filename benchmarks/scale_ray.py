@@ -15,7 +15,8 @@ lived-experience codebook), ``themes`` (fitted on a seeded sample of 20,000, the
 on one machine, then ``embed --ray`` on a local cluster (a head node with no CPUs for work, and 1
 or 2 worker nodes of one CPU each, all on this machine): seconds, rows per node, and where the
 time goes (writing partitions, Ray, loading into DuckDB). The vectors of each cluster run are
-compared with the one-machine run's (``--format embeddings``: mean and lowest cosine). The
+compared with the one-machine run's (``--format embeddings``: mean and lowest cosine), and
+``code --ray`` (rules and semantic) on the cluster gives the codings ``code`` gives on one machine. The
 projection for N nodes: ``move + rows / (N * per_node_rate)``, with the per-node rate and the cost
 of moving data (stage + load, per row) measured here.
 
@@ -142,6 +143,23 @@ def cosines(a: Path, b: Path) -> dict:
     return {"segments": len(ids), "mean_cosine": round(float(cos.mean()), 6), "min_cosine": round(float(cos.min()), 6)}
 
 
+def same_codings(a: Path, b: Path) -> dict:
+    """The auto-coder's suggestions of two studies compared: (document, start, end, code, coder) and
+    score to 6 places; how many each has, how many differ."""
+    sys.path.insert(0, str(ROOT))
+    from insight import Workspace
+
+    def rows(db: Path) -> set:
+        with Workspace(db, read_only=True) as ws:
+            frame = ws.codings()
+        return set(zip(frame["document_id"], frame["start"], frame["end"], frame["code"], frame["coder"],
+                       frame["score"].astype(float).round(6)))
+
+    ra, rb = rows(a), rows(b)
+    return {"one_machine": len(ra), "cluster": len(rb), "only_one_machine": len(ra - rb),
+            "only_cluster": len(rb - ra), "same": ra == rb}
+
+
 def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2), out: dict | None = None,
                save=lambda: None) -> dict:
     """The cluster runs; ``save`` is called after each, so a run that stops keeps what it measured."""
@@ -157,6 +175,8 @@ def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2), out:
     step("embed_one_machine", ["--db", str(local), "embed"], env, out)
     step("export_one_machine", ["--db", str(local), "export", "--format", "embeddings", "--out",
                                 str(folder / "c_local.parquet")], env, out)
+    step("codebook_one_machine", ["--db", str(local), "codebook", "load", str(CODEBOOK)], env, out)
+    step("code_one_machine", ["--db", str(local), "code", "--methods", "rules,semantic"], env, out)
     for workers in worker_counts:
         db = folder / f"cluster_{workers}.duckdb"
         shutil.copy(seed_db, db)
@@ -167,6 +187,9 @@ def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2), out:
                 cluster.worker(cpus=1)
             load_before = os.getloadavg()
             data = step(f"embed_ray_{workers}", ["--db", str(db), "embed", "--ray", cluster.address], env, out)
+            step(f"codebook_ray_{workers}", ["--db", str(db), "codebook", "load", str(CODEBOOK)], env, out)
+            coded = step(f"code_ray_{workers}", ["--db", str(db), "code", "--methods", "rules,semantic", "--ray",
+                                                 cluster.address], env, out)
         finally:
             cluster.stop()
         load_after = os.getloadavg()
@@ -187,6 +210,8 @@ def on_cluster(folder: Path, answers: int, env: dict, worker_counts=(1, 2), out:
             "load_average_before_after": [round(x, 2) for x in (*load_before, *load_after)],
             "seconds_split": report["seconds"],
             "fidelity_to_one_machine": cosines(folder / "c_local.parquet", folder / f"c_{workers}.parquet")})
+        out[f"code_ray_{workers}"].update({"nodes": coded.get("nodes"),
+                                           "same_codings_as_one_machine": same_codings(local, db)})
         save()
     return out
 
@@ -266,7 +291,8 @@ def report(figures: dict, args) -> None:
                for name, f in run.items() if isinstance(f, dict)]
     summary += [{"measured": f"cluster {name} ({figures.get('cluster_answers', 0):,} answers)", "value": f["seconds"], "unit": "s",
                  "nodes": f.get("nodes"), "rows_per_s_per_node": f.get("rows_per_s_per_node"),
-                 "fidelity": f.get("fidelity_to_one_machine")} for name, f in figures.get("cluster", {}).items()
+                 "fidelity": f.get("fidelity_to_one_machine"),
+                 "same_codings": f.get("same_codings_as_one_machine")} for name, f in figures.get("cluster", {}).items()
                  if isinstance(f, dict) and "seconds" in f]
     write_result("scale_ray", figures=figures, summary=summary, settings=vars(args))
     print(json.dumps(summary, indent=1))

@@ -96,3 +96,46 @@ def mouse_at(d, cp: int, edge: str):
     r = d.execute_script(CHAR_RECT, cp)
     x = r["left"] + 2 if edge == "left" else r["right"] - 2
     return r["body"], math.floor(x - r["cx"]), math.floor(r["mid"] - r["cy"])
+
+
+def wait_for(condition, timeout: float = 60, what: str = "condition"):
+    """``condition()``'s first true value, polled every 0.2 s; an AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def drag(d, start: int, end: int, at=mouse_at) -> None:
+    """A real mouse drag from the left edge of code point ``start`` to the right edge of ``end - 1``
+    (``at`` finds a character on screen: :func:`mouse_at`, or one that scrolls to it first)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    first, x1, y1 = at(d, start, "left")
+    last, x2, y2 = at(d, end - 1, "right")
+    ActionChains(d).move_to_element_with_offset(first, x1, y1).click_and_hold() \
+        .move_to_element_with_offset(last, x2, y2).release().perform()
+
+
+def select_for_coding(d, start: int, end: int, enter, at=mouse_at, tries: int = 4):
+    """Drag over ``[start, end)`` in the passage view and return the code chooser's search box.
+
+    The chooser opens a moment after the mouse is let go (the view waits for the selection to
+    settle), and on a busy machine Streamlit may redraw the view under the mouse: so wait for the
+    box, and select again (``enter(d)`` switches back into the view's frame) if it does not come."""
+    from selenium.webdriver.common.by import By
+
+    for attempt in range(tries):
+        enter(d)
+        drag(d, start, end, at)
+        try:
+            return wait_for(lambda: [e for e in d.find_elements(By.CSS_SELECTOR, "#panel input") if e.is_displayed()],
+                            5, "the code chooser")[0]
+        except AssertionError:
+            if attempt == tries - 1:
+                raise
+            d.switch_to.default_content()
+            time.sleep(1)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import CHROMIUM, DRIVER, app_server, chromium, mouse_at
+from chromium import CHROMIUM, DRIVER, app_server, chromium, mouse_at, select_for_coding, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -284,12 +284,7 @@ def test_code_a_passage_across_two_turns_by_selecting_it(server, driver, sample)
     expected = text[start:end]
     assert "\n" in expected and expected == expected.strip()
 
-    _into_component(d)
-    first_el, x1, y1 = _mouse_at(d, start, "left")
-    last_el, x2, y2 = _mouse_at(d, end - 1, "right")
-    ActionChains(d).move_to_element_with_offset(first_el, x1, y1).click_and_hold() \
-        .move_to_element_with_offset(last_el, x2, y2).release().perform()
-    search = d.find_element(By.CSS_SELECTOR, "#panel input")
+    search = select_for_coding(d, start, end, _into_component, _mouse_at)
     search.send_keys("chasing")
     time.sleep(0.3)
     d.switch_to.default_content()
@@ -328,8 +323,8 @@ def test_code_a_passage_across_two_turns_by_selecting_it(server, driver, sample)
     span = d.execute_script("return [...document.querySelectorAll('#turns [data-p]')]"
                             ".find(s => s.dataset.p.split(' ').includes(arguments[0]))", pid)
     ActionChains(d).move_to_element(span).click().perform()
-    time.sleep(0.3)
-    remove = next(b for b in d.find_elements(By.CSS_SELECTOR, "#panel button") if b.text.strip() == "Remove")
+    remove = wait_for(lambda: [b for b in d.find_elements(By.CSS_SELECTOR, "#panel button")
+                               if b.text.strip() == "Remove"], 10, "the Remove button")[0]
     remove.click()
     d.switch_to.default_content()
     time.sleep(1)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import app_server, chromium
+from chromium import app_server, chromium, select_for_coding
 from test_browser import ROOT, _ensure_chromium, _env, _into_component, _mouse_at, go, idle, problems, shot
 
 pytestmark = pytest.mark.browser
@@ -118,23 +118,9 @@ def shown_passages(d) -> set[int]:
 
 def code_segment(d, segment, code: str) -> None:
     """Select a whole answer with the mouse and code it from the chooser."""
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    for _ in range(5):  # a busy machine may redraw the component under the mouse: select again
-        _into_component(d)
-        first_el, x1, y1 = _mouse_at(d, int(segment["start"]), "left")
-        last_el, x2, y2 = _mouse_at(d, int(segment["end"]) - 1, "right")
-        ActionChains(d).move_to_element_with_offset(first_el, x1, y1).click_and_hold() \
-            .move_to_element_with_offset(last_el, x2, y2).release().perform()
-        time.sleep(0.5)
-        found = d.find_elements(By.CSS_SELECTOR, "#panel input")
-        if found and found[0].is_displayed():
-            break
-        d.switch_to.default_content()
-        time.sleep(1)
-    search = d.find_element(By.CSS_SELECTOR, "#panel input")
+    search = select_for_coding(d, int(segment["start"]), int(segment["end"]), _into_component, _mouse_at)
     search.send_keys(code)
     time.sleep(0.3)
     search.send_keys(Keys.ENTER)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from chromium import CHROMIUM, DRIVER, chromium, mouse_at, served
+from chromium import CHROMIUM, DRIVER, chromium, drag, served, wait_for
 from insight.ui import passages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,16 +245,6 @@ def driver():
     yield from chromium("1100,900")
 
 
-def wait_for(condition, timeout: float = 60, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def open_document(d, url: str, name: str) -> float:
     """Load the page, switch into the component's frame once it has drawn; its render time (ms)."""
     from selenium.webdriver.common.by import By
@@ -285,16 +275,6 @@ def panel_button(d, label: str):
 
     buttons = d.find_elements(By.CSS_SELECTOR, "#panel button")
     return next(b for b in buttons if b.text.strip() == label)
-
-
-def select(d, start: int, end: int) -> None:
-    """A real mouse drag from the left edge of code point ``start`` to the right edge of ``end - 1``."""
-    from selenium.webdriver.common.action_chains import ActionChains
-
-    first, x1, y1 = mouse_at(d, start, "left")
-    last, x2, y2 = mouse_at(d, end - 1, "right")
-    ActionChains(d).move_to_element_with_offset(first, x1, y1).click_and_hold() \
-        .move_to_element_with_offset(last, x2, y2).release().perform()
 
 
 def click_passage(d, pid: int, alone: bool = False) -> None:
@@ -336,7 +316,7 @@ def test_coding_by_selection_in_chromium(app, driver):
     # turn 2; part of a code's name and Enter code it.
     start_cp, end_cp = text.index("three"), text.index("frustrating") + len("frustrating")
     assert len(text[:start_cp].encode("utf-16-le")) // 2 != start_cp  # the emoji makes the two offsets differ
-    select(d, start_cp, end_cp)
+    drag(d, start_cp, end_cp)
     search = wait_for(lambda: [e for e in d.find_elements(By.CSS_SELECTOR, "#panel input") if e.is_displayed()],
                       10, "the code panel")[0]
     assert d.switch_to.active_element == search
@@ -399,13 +379,13 @@ def test_coding_by_selection_in_chromium(app, driver):
     # Key 1 applies the first recent code; Esc closes the panel with no event; a selection outside
     # the document (the hint line) opens nothing.
     what = text.index("What happened next?")
-    select(d, what, what + len("What happened next?"))
+    drag(d, what, what + len("What happened next?"))
     wait_for(lambda: not js(d, "document.getElementById('panel').hidden"), 10, "the code panel")
     ActionChains(d).send_keys("1").perform()
     event = next_event(folder, 5)
     assert (event["action"], event["code"], event["text"]) == ("code", "Communication", "What happened next?")
     rendered(d, 7)
-    select(d, what, what + 4)
+    drag(d, what, what + 4)
     wait_for(lambda: not js(d, "document.getElementById('panel').hidden"), 10, "the code panel")
     ActionChains(d).send_keys(Keys.ESCAPE).perform()
     assert js(d, "document.getElementById('panel').hidden")
@@ -430,7 +410,7 @@ def test_coding_by_selection_in_chromium(app, driver):
     shot(d, "big")
     scroll = js(d, "document.getElementById('doc').scrollTop = document.querySelectorAll('.turn')[150].offsetTop")
     start = big["turns"][150]["start"]
-    select(d, start + 5, start + 60)
+    drag(d, start + 5, start + 60)
     panel_ms = float(wait_for(lambda: js(d, "document.body.dataset.panelMs"), 10, "the panel"))
     ActionChains(d).send_keys(Keys.ENTER).perform()
     event = next_event(folder, 6)
