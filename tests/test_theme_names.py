@@ -194,3 +194,21 @@ def test_places_may_name_a_theme_people_may_not():
             "Then Kev rang me.", "I asked Kev again."]
     found = proper_nouns(docs)
     assert "kev" in found and "millbrook" not in found
+
+
+# A theme of "keep the library open": "library open" is part of a clause (the verb "keep ... open"
+# around it), not a topic, so it does not name the theme, though it is the most distinctive phrase.
+LIBRARY = ["Keep the library open.", "Please keep Millbrook library open, they'd open it less.",
+           "Keep the library open longer.", "We keep asking, keep the library open!",
+           "Will they open the library on Sundays? Keep the library open."]
+
+
+def test_a_name_does_not_stop_mid_clause():
+    from pipelines.themes.wordclass import WordClasses
+
+    docs, X, labels = _two_themes(LIBRARY, PARK)
+    names = name_themes(docs, X, labels, [1, 2])
+    assert "library" in _words(names[1].label) and "open" not in _words(names[1].label), names[1]
+    classes = WordClasses(docs)
+    assert [classes.ends_unfinished(p) for p in ("library open", "transfer failed", "card stolen", "library")] == \
+        [True, False, False, False]

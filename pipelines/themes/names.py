@@ -13,7 +13,8 @@ A name is one or two phrases taken from the theme's own text, e.g. "Council tax 
 3. **Topics, not events**: a word the study uses as a verb ("reported", "lived", "love" in "I love
    it here") weighs :data:`VERB_WEIGHT` of its c-TF-IDF weight when alone, unless a noun phrase
    holding it is common ("failed" -> "transfer failed"); no phrase of only generic words
-   ("people") or ending on an adjective ("received my new") is a candidate while another is left
+   ("people") or stopping mid-clause, on an adjective or on a verb that is not a participle
+   ("received my new", "library open", "card keeps"), is a candidate while another is left
    (:mod:`pipelines.themes.wordclass`: WordNet's word lists and the word before each use).
 4. **Central and diverse**: each candidate gets the mean vector of the theme's segments that say
    it, and BERTopic's maximal marginal relevance (``bertopic.representation._mmr.mmr``, the function
@@ -225,10 +226,10 @@ def name_themes(docs: list[str], X: np.ndarray, labels: np.ndarray, ids, *, name
     step = max(1, len(placed) // CLASS_SAMPLE)  # word classes need evidence, not every text of a million
     classes = WordClasses([docs[i] for i in placed[::step]])
     kind = np.array([classes.of_phrase(str(term)) for term in terms])
-    # no phrase of only generic words ("ones", "people") names a theme, nor one that stops on an
-    # adjective ("received my new", "library open")
-    topic = np.array([not set(str(term).split()) <= GENERIC | GLUE
-                      and not (" " in str(term) and classes.of(str(term).split()[-1]) == ADJ) for term in terms])
+    # no phrase of only generic words ("ones", "people") names a theme, nor one that stops mid-clause
+    # ("received my new", "library open")
+    topic = np.array([not set(str(term).split()) <= GENERIC | GLUE and not classes.ends_unfinished(str(term))
+                      for term in terms])
     for t in ids:
         rows = np.where(labels[placed] == t)[0]
         if t not in row_of or not len(rows):

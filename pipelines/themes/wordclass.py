@@ -123,6 +123,26 @@ class WordClasses:
             return best
         return NOUN
 
+    def ends_unfinished(self, phrase: str) -> bool:
+        """A phrase of two or more words that stops on an adjective or on a verb that is not a
+        participle: part of a clause, not a topic ("received my new", "library open" from "keep the
+        library open", "card keeps", "app deny"). A participle ends an event that names a topic
+        ("transfer failed", "card declined", "card not working", "card stolen").
+
+        >>> classes = WordClasses(["keep the library open", "it is open again", "the library is open",
+        ...                        "my transfer failed", "they deny it", "we deny it"])
+        >>> [classes.ends_unfinished(p) for p in ("library open", "app deny", "transfer failed", "library")]
+        [True, True, False, False]
+        """
+        words = phrase.split()
+        if len(words) < 2:
+            return False
+        last = words[-1]
+        kind = self.of(last)
+        participle = last.endswith(("ed", "ing")) or (self.words["lemma"].get(last, last) != last
+                                                       and not last.endswith("s"))  # "broken", not "keeps"
+        return kind == ADJ or (kind == VERB and not participle)
+
     def of_phrase(self, phrase: str) -> str:
         """A phrase with a noun at either end is a noun phrase, whatever the other end is
         ("youth club", "transfer failed", "delete my account"); otherwise the class of its last
