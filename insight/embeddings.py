@@ -9,6 +9,8 @@ texts that are not cached yet. Each embedding pass that embeds something is a ro
 
 from __future__ import annotations
 
+import itertools
+
 import json
 import os
 import weakref
@@ -25,6 +27,7 @@ from pipelines.embed import Embedder, embedder_info, get_embedder, model_name
 _MEMO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 MEMO_LIMIT = 50_000
 WRITE_ROWS = 8_192  # vectors written to the table at a time while embedding
+READ_ROWS = 65_536  # vectors read from it at a time
 
 
 def _memo_for(embedder) -> dict:
@@ -185,6 +188,18 @@ def _vector_rows(table, key: str = "pos") -> tuple[np.ndarray, np.ndarray, int]:
     return positions, values.reshape(len(positions), dim) if dim else values.reshape(0, 0), dim
 
 
+def _vector_batches(con, query: str, params: list, key: str = "pos"):
+    """``(keys, vectors)`` of a query's rows, ``rows`` at a time: streamed from DuckDB, so that a
+    million vectors are not held two or three times over (DuckDB's result, Arrow's copy of it and
+    the memo) while they are read."""
+    import pyarrow as pa
+
+    for batch in con.sql(query, params=params).to_arrow_reader(READ_ROWS):
+        keys, vectors, dim = _vector_rows(pa.Table.from_batches([batch]), key)
+        if dim:
+            yield np.asarray(keys, dtype=np.int64), vectors
+
+
 class _Loaded:
     """Vectors of one database and model already read in this process, by text hash."""
 
@@ -193,14 +208,27 @@ class _Loaded:
         self.matrix = np.zeros((0, dim), dtype=np.float32)
         self.rows = 0  # the model's row count when last checked
 
-    def add(self, hashes, vectors: np.ndarray) -> None:
-        if len(self.index) + len(hashes) > self.matrix.shape[0]:
-            grown = np.zeros((max(2 * self.matrix.shape[0], len(self.index) + len(hashes)), vectors.shape[1]),
-                             dtype=np.float32)
-            grown[:len(self.index)] = self.matrix[:len(self.index)]
+    def fill(self, hashes: list[str], batches) -> None:
+        """Read ``batches`` of ``(slots, vectors)`` (``vectors[k]`` is the vector of
+        ``hashes[slots[k]]``) into the memo, in the order of ``hashes`` (the callers' order: next time
+        one slice copies). Each batch is copied once, into its rows; a hash with no vector is left out."""
+        at, dim = len(self.index), self.matrix.shape[1]
+        if at + len(hashes) > self.matrix.shape[0]:
+            size = at + len(hashes) if not at else max(2 * self.matrix.shape[0], at + len(hashes))
+            grown = np.empty((size, dim), dtype=np.float32)
+            grown[:at] = self.matrix[:at]
             self.matrix = grown
-        at = len(self.index)
-        self.matrix[at:at + len(hashes)] = vectors
+        got = np.zeros(len(hashes), dtype=bool)
+        for slots, vectors in batches:
+            if vectors.shape[1] != dim:
+                raise InsightError("The embeddings cache holds vectors of different lengths under one model name.",
+                                   hint="Delete that model's rows from the embeddings table and embed again.")
+            self.matrix[at + slots] = vectors
+            got[slots] = True
+        if not got.all():
+            kept = np.flatnonzero(got)
+            self.matrix[at:at + len(kept)] = self.matrix[at + kept]
+            hashes = [hashes[i] for i in kept]
         self.index.update(zip(hashes, range(at, at + len(hashes))))
 
 
@@ -257,14 +285,14 @@ def _load_vectors(con, n: int, name: str) -> np.ndarray:
     need = list(dict.fromkeys(h for h in hashes if h not in index))
     if need:
         with frames(con, _insight_need=pd.DataFrame({"text_hash": need, "ord": np.arange(len(need))})):
-            keys, vectors, dim = _vector_rows(_arrow(con.execute(
-                "SELECT n.ord, e.vector FROM embeddings e JOIN _insight_need n USING (text_hash) WHERE e.model = ?",
-                [name])), key="ord")
-        if dim:
-            if loaded is None:
-                loaded = _LOADED[(db, name)] = _Loaded(dim)
-            order = np.argsort(keys, kind="stable")  # kept in the callers' order: next time one slice copies
-            loaded.add([need[k] for k in keys[order]], vectors[order])
+            batches = _vector_batches(
+                con, "SELECT n.ord, e.vector FROM embeddings e JOIN _insight_need n USING (text_hash) WHERE e.model = ?",
+                [name], key="ord")
+            first = next(batches, None)
+            if first is not None:
+                if loaded is None:
+                    loaded = _LOADED[(db, name)] = _Loaded(first[1].shape[1])
+                loaded.fill(need, itertools.chain([first], batches))
     if loaded is None:  # nothing embedded for these segments
         return np.full((n, 0), np.nan, np.float32)
     loaded.rows = count
@@ -274,11 +302,12 @@ def _load_vectors(con, n: int, name: str) -> np.ndarray:
     if (len(positions) == n and n and rows[0] >= 0 and rows[-1] - rows[0] == n - 1
             and np.array_equal(rows, np.arange(rows[0], rows[0] + n)) and np.array_equal(positions, np.arange(n))):
         return loaded.matrix[rows[0]:rows[0] + n].copy()
-    if have.all() and len(positions) == n:
-        out = np.empty((n, loaded.matrix.shape[1]), np.float32)
-    else:
-        out = np.full((n, loaded.matrix.shape[1]), np.nan, np.float32)
-    out[positions[have]] = loaded.matrix[rows[have]]
+    if have.all() and len(positions) == n:  # every position once: one gather, no temporary copy
+        return loaded.matrix[rows[np.argsort(positions, kind="stable")]]
+    out = np.full((n, loaded.matrix.shape[1]), np.nan, np.float32)
+    positions, rows = positions[have], rows[have]
+    for at in range(0, len(rows), READ_ROWS):  # a block at a time: the gathered rows are a temporary copy
+        out[positions[at:at + READ_ROWS]] = loaded.matrix[rows[at:at + READ_ROWS]]
     return out
 
 

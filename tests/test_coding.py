@@ -105,6 +105,30 @@ def test_rerunning_code_never_touches_human_codings(study):
                              [seg, code]).fetchone()[0] == 1
 
 
+def test_suggestions_written_in_blocks_are_those_written_at_once(study, monkeypatch):
+    """A million answers make millions of suggestions, written WRITE_ROWS at a time: blocks of 2
+    give the same rows (and fresh ids) as one block, and still skip what a person decided."""
+    from insight.coding import auto
+
+    def rows():
+        return sorted(study.con.execute("SELECT segment_id, code, coder, status, round(score, 6), explanation "
+                                        "FROM coding_segments WHERE coder LIKE 'auto:%'").fetchall())
+
+    study.code(study="s", codebook="council", methods=["rules", "semantic"])
+    once = rows()
+    queue = study.review_queue(study="s", coder="auto:rules")
+    study.reject(int(queue.coding_id[0]), "Bea")
+    monkeypatch.setattr(auto, "WRITE_ROWS", 2)
+    result = study.code(study="s", codebook="council", methods=["rules", "semantic"])
+    blocks = rows()
+    rejected = [r for r in blocks if r[3] == "rejected"]
+    assert len(rejected) == 1 and sorted(r for r in blocks if r[3] != "rejected") == \
+        sorted(r for r in once if r[:3] != rejected[0][:3])
+    assert sum(result["suggestions"].values()) == len(blocks) - 1 > 4
+    ids = study.con.execute("SELECT count(DISTINCT coding_id), count(*) FROM codings").fetchone()
+    assert ids[0] == ids[1]
+
+
 def test_accept_reject_undo_history(study):
     study.code(study="s", codebook="council", methods=["rules"])
     first = int(study.review_queue(study="s", coder="auto:rules").coding_id[0])

@@ -468,6 +468,26 @@ def test_load_vectors_in_any_order_with_gaps_and_new_rows(small_ws):
     assert embeddings.load_vectors(con, [], emb.name).shape == (0, 0)
 
 
+def test_load_vectors_read_in_blocks_give_the_same_vectors(small_ws, monkeypatch):
+    """A million vectors are read a block at a time (READ_ROWS): blocks of one row give the same
+    vectors, in any order, with gaps, and from the memo the second time."""
+    con = small_ws.con
+    emb = CountingEmbedder()
+    ids = [r[0] for r in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()]
+    texts = dict(con.execute("SELECT segment_id, text FROM segments").fetchall())
+    embeddings.embed_texts(con, [texts[ids[0]], texts[ids[3]]], emb)  # "Buses late." left out
+    want = emb.encode([texts[i] for i in ids])
+    monkeypatch.setattr(embeddings, "READ_ROWS", 1)
+    embeddings._LOADED.clear()
+    order = [ids[3], ids[1], ids[0], ids[2]]
+    got = embeddings.load_vectors(con, order, emb.name)
+    assert np.allclose(got[[0, 2, 3]], want[[3, 0, 2]], atol=1e-6) and np.isnan(got[1]).all()
+    embeddings.embed_segments(con, embedder=emb)
+    for _ in range(2):  # read, then from the memo
+        assert np.allclose(embeddings.load_vectors(con, order, emb.name), want[[3, 1, 0, 2]], atol=1e-6)
+    assert np.allclose(embeddings.load_vectors(con, ids, emb.name), want, atol=1e-6)
+
+
 def test_load_vectors_forgets_deleted_rows(small_ws):
     con = small_ws.con
     emb = CountingEmbedder()

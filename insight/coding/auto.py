@@ -18,6 +18,8 @@ from insight.errors import InsightError, NotFound
 from insight.statuses import SUGGESTED, auto_coder
 from insight.store import finish_run, frames, next_ids, record_run, transaction
 
+WRITE_ROWS = 200_000  # suggestions written at a time: their texts of explanation are the bulk of the memory
+
 
 def run_autocoders(con, study_id: int | None, codebook: Codebook, *, methods=("rules", "semantic"),
                    train_coder: str | None = None, embedder=None, cv: int = 5, seed: int = 0,
@@ -147,20 +149,25 @@ def _write(con, coder, method, units, codes, decisions, matrix, explain, cb_id, 
             "SELECT segment_id, code FROM coding_segments WHERE coder = ? AND status <> ?",
             [coder, SUGGESTED]).fetchall()}
         rows_i, cols_j = np.nonzero(decisions)
-        keep = [(i, j) for i, j in zip(rows_i, cols_j) if (int(units.segment_ids[i]), codes[j]) not in decided]
-        if keep:
+        if decided:
+            fresh = np.array([(int(units.segment_ids[i]), codes[j]) not in decided for i, j in zip(rows_i, cols_j)],
+                             dtype=bool)
+            rows_i, cols_j = rows_i[fresh], cols_j[fresh]
+        names = np.asarray(codes, dtype=object)
+        for at in range(0, len(rows_i), WRITE_ROWS):  # a million answers make millions of suggestions
+            ri, cj = rows_i[at:at + WRITE_ROWS], cols_j[at:at + WRITE_ROWS]
             rows = pd.DataFrame({
-                "n": np.arange(len(keep)),
-                "segment_id": [int(units.segment_ids[i]) for i, _ in keep],
-                "code": [codes[j] for _, j in keep],
+                "n": np.arange(len(ri)),
+                "segment_id": units.segment_ids[ri].astype(np.int64),
+                "code": names[cj],
                 "codebook_id": cb_id, "codebook_version": version, "coder": coder, "method": method,
                 "status": SUGGESTED,
-                "score": [float(matrix[i, j]) for i, j in keep],
-                "explanation": [explain(i, j) for i, j in keep],
+                "score": np.asarray(matrix[ri, cj], dtype=np.float64),
+                "explanation": [explain(int(i), int(j)) for i, j in zip(ri, cj)],
                 "run_id": run_id, "created_at": datetime.now(),
             })
             with frames(con, _insight_rows=rows):
-                first = next_ids(con, "codings", "coding_id", len(keep)).start
+                first = next_ids(con, "codings", "coding_id", len(ri)).start
                 # a suggestion is a passage too: its segment's range
                 con.execute("INSERT INTO codings (coding_id, document_id, start, \"end\", code, codebook_id, "
                             "codebook_version, coder, method, status, score, explanation, run_id, created_at) "
@@ -168,7 +175,7 @@ def _write(con, coder, method, units, codes, decisions, matrix, explain, cb_id, 
                             "r.codebook_version, r.coder, r.method, r.status, r.score, r.explanation, r.run_id, "
                             "r.created_at FROM _insight_rows r JOIN segments g USING (segment_id)", [first])
         con.execute("INSERT OR IGNORE INTO coverage SELECT ?, segment_id FROM _insight_units", [coder])
-    return len(keep)
+    return int(len(rows_i))
 
 
 def review_queue(con, study_id: int | None, *, coder: str = auto_coder("best"), limit: int = 50):
