@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from insight.embeddings import embed_segments, embedding_provenance
+from insight.embeddings import embed_segments, embedding_provenance, load_vectors
 from insight.errors import InsightError, NotFound
 from insight.readers.base import researcher_turn
 from insight.themes.maps import precompute_map
@@ -34,7 +34,7 @@ from pipelines.themes import (
 def _segments(con, study_id: int | None, model: str, *, include_interviewer: bool):
     frame = con.execute(
         """
-        SELECT g.segment_id, g.text, g.speaker, p.external_id AS participant, d.title AS document, e.vector
+        SELECT g.segment_id, g.text, g.speaker, p.external_id AS participant, d.title AS document
         FROM segments g JOIN documents d USING (document_id)
         JOIN embeddings e ON e.text_hash = g.text_hash AND e.model = ?
         LEFT JOIN participants p ON p.participant_id = g.participant_id
@@ -85,7 +85,8 @@ def discover_themes(con, study_id: int | None, *, min_size: int | None = None, s
     frame = _segments(con, study_id, name, include_interviewer=include_interviewer)
     if frame.empty:
         raise InsightError("There are no segments to find themes in.", hint="Ingest something first: insight ingest PATH")
-    vectors = np.stack(frame["vector"].to_numpy()).astype(np.float32)
+    # read apart, a block at a time: a column of a million Python arrays, stacked, held them three times
+    vectors = load_vectors(con, frame["segment_id"].to_numpy(np.int64), name)
     docs = frame["text"].tolist()
     fit = fit_themes(docs, vectors, min_size=min_size, seed=seed, max_fit=max_fit,
                      outlier_threshold=outlier_threshold, progress=progress, outside=outside)
@@ -159,7 +160,7 @@ def find_gaps(con, study_id: int | None, coders: list[str] | None = None, *, min
                 "include_interviewer": include_interviewer, "versions": versions()}
     size = int(min_size) if min_size else default_min_size(len(open_))
     if len(open_) >= max(2 * size, 10):
-        vectors = np.stack(open_["vector"].to_numpy()).astype(np.float32)
+        vectors = load_vectors(con, open_["segment_id"].to_numpy(np.int64), name)
         fit = fit_themes(open_["text"].tolist(), vectors, min_size=size, seed=seed, outlier_threshold=None,
                          progress=progress, layout=False)
         settings.update(fit.settings)
