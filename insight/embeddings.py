@@ -10,7 +10,6 @@ texts that are not cached yet. Each embedding pass that embeds something is a ro
 from __future__ import annotations
 
 import itertools
-
 import json
 import os
 import weakref
@@ -189,7 +188,7 @@ def _vector_rows(table, key: str = "pos") -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _vector_batches(con, query: str, params: list, key: str = "pos"):
-    """``(keys, vectors)`` of a query's rows, ``rows`` at a time: streamed from DuckDB, so that a
+    """``(keys, vectors)`` of a query's rows, :data:`READ_ROWS` at a time: streamed from DuckDB, so that a
     million vectors are not held two or three times over (DuckDB's result, Arrow's copy of it and
     the memo) while they are read."""
     import pyarrow as pa
